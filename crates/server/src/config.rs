@@ -1,0 +1,397 @@
+//! The configuration file: its schema, defaults, validation and atomic saving.
+//!
+//! One JSON document holds everything (the management API will edit it). Every key is
+//! optional; unknown keys are refused with their path (`streams.demo.sorce`), so a
+//! typo never silently does nothing. Saving writes a temporary file beside the real
+//! one, fsyncs it and renames it over, so a crash at any moment leaves either the old
+//! or the new file, never a torn one.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Everything that can go wrong reading or writing the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: at `{key}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+    #[error("cannot write config file {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The whole configuration document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub http: HttpConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub https: Option<HttpsConfig>,
+    pub rtmp: ListenConfig,
+    pub api: ApiConfig,
+    /// Peers (CIDR blocks) whose forwarding headers are believed.
+    pub trusted_proxies: Vec<String>,
+    pub streams: BTreeMap<String, StreamConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut streams = BTreeMap::new();
+        streams.insert(
+            "demo".to_owned(),
+            StreamConfig {
+                source: "builtin:demo".to_owned(),
+                looped: true,
+                password: None,
+                dvr_window_ms: None,
+            },
+        );
+        Config {
+            http: HttpConfig::default(),
+            https: None,
+            rtmp: ListenConfig {
+                listen: SocketAddr::from(([0, 0, 0, 0], 1935)),
+            },
+            api: ApiConfig::default(),
+            trusted_proxies: vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()],
+            streams,
+        }
+    }
+}
+
+/// The HTTP media port.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// Full public addresses this port is reachable as through proxies.
+    pub public_address: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unix_socket: Option<PathBuf>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            public_address: Vec::new(),
+            unix_socket: None,
+        }
+    }
+}
+
+/// The HTTPS media port (kept for the TLS listener; not served yet).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpsConfig {
+    pub listen: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub public_address: Vec<String>,
+}
+
+/// A protocol that only needs an address to listen on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    pub listen: SocketAddr,
+}
+
+/// The management API (kept for the API listener; not served yet).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    pub listen: SocketAddr,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub accounts: BTreeMap<String, String>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4242)),
+            accounts: BTreeMap::new(),
+        }
+    }
+}
+
+/// One stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    /// `builtin:demo`, a file path (relative paths are relative to the config
+    /// file's folder) or `push://`.
+    pub source: String,
+    /// Play a file source as a never-ending live stream.
+    #[serde(rename = "loop", default, skip_serializing_if = "is_false")]
+    pub looped: bool,
+    /// Required publishing key for push sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// How much of a live stream is kept for late joiners and DVR (default 50 000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dvr_window_ms: Option<u64>,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// Where a stream's media comes from, as parsed from [`StreamConfig::source`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// The clip bundled in the binary.
+    BuiltinDemo,
+    /// A media file on disk.
+    File(PathBuf),
+    /// A live push (RTMP).
+    Push,
+}
+
+impl SourceSpec {
+    /// Parses a `source` value; relative file paths are resolved against `base_dir`.
+    pub fn parse(source: &str, base_dir: &Path) -> Result<SourceSpec, String> {
+        if source == "builtin:demo" {
+            return Ok(SourceSpec::BuiltinDemo);
+        }
+        if let Some(rest) = source.strip_prefix("builtin:") {
+            return Err(format!("unknown built-in source `{rest}` (only `builtin:demo` exists)"));
+        }
+        if source.starts_with("push://") {
+            return Ok(SourceSpec::Push);
+        }
+        if source.is_empty() {
+            return Err("source is empty".to_owned());
+        }
+        if let Some((scheme, _)) = source.split_once("://") {
+            return Err(format!(
+                "unsupported source scheme `{scheme}://` (use a file path, `push://` or `builtin:demo`)"
+            ));
+        }
+        let path = Path::new(source);
+        Ok(SourceSpec::File(if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            base_dir.join(path)
+        }))
+    }
+}
+
+/// Checks a stream name: what MistServer accepts in URLs, without surprises.
+pub fn validate_stream_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("stream name is empty".to_owned());
+    }
+    if name.len() > 100 {
+        return Err("stream name is longer than 100 bytes".to_owned());
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| c.is_control() || matches!(c, '/' | '\\' | '?' | '#' | '%' | '"' | '<' | '>'))
+    {
+        return Err(format!("stream name contains the character {bad:?}"));
+    }
+    if name.starts_with('.') {
+        return Err("stream name starts with a dot".to_owned());
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Parses a configuration document; `path` only names the file in errors.
+    pub fn from_json(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let config: Config = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+            let key = err.path().to_string();
+            let inner = err.into_inner();
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                key: if key == "." { "(top level)".to_owned() } else { key },
+                message: strip_position(&inner.to_string()),
+            }
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            message,
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        for (name, stream) in &self.streams {
+            validate_stream_name(name).map_err(|m| invalid(format!("streams.{name}"), m))?;
+            let spec = SourceSpec::parse(&stream.source, base)
+                .map_err(|m| invalid(format!("streams.{name}.source"), m))?;
+            if stream.looped && spec == SourceSpec::Push {
+                return Err(invalid(
+                    format!("streams.{name}.loop"),
+                    "a push source cannot loop".to_owned(),
+                ));
+            }
+            if stream.dvr_window_ms == Some(0) {
+                return Err(invalid(
+                    format!("streams.{name}.dvr_window_ms"),
+                    "must be greater than 0".to_owned(),
+                ));
+            }
+        }
+        for (i, cidr) in self.trusted_proxies.iter().enumerate() {
+            crate::net::Cidr::parse(cidr).map_err(|m| invalid(format!("trusted_proxies[{i}]"), m))?;
+        }
+        Ok(())
+    }
+
+    /// Reads the file at `path`; if it does not exist, writes the default
+    /// configuration there first. Returns the config and whether it was created.
+    pub fn load_or_create(path: &Path) -> Result<(Config, bool), ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok((Config::from_json(&text, path)?, false)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                let config = Config::default();
+                config.save(path)?;
+                Ok((config, true))
+            }
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Writes the configuration atomically: temp file, fsync, rename, fsync folder.
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        let write_err = |source| ConfigError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut text = serde_json::to_string_pretty(self)
+            .map_err(|e| write_err(std::io::Error::other(e)))?;
+        text.push('\n');
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let file_name = path
+            .file_name()
+            .ok_or_else(|| write_err(std::io::Error::other("path has no file name")))?;
+        let tmp = dir.join(format!(
+            ".{}.tmp-{}",
+            file_name.to_string_lossy(),
+            std::process::id()
+        ));
+        let result = (|| {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, path)?;
+            if let Ok(dir) = std::fs::File::open(&dir) {
+                let _ = dir.sync_all();
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result.map_err(write_err)
+    }
+}
+
+/// serde_json appends " at line L column C"; the key path says more, keep it short.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_json(text, Path::new("/etc/brume.json"))
+    }
+
+    #[test]
+    fn empty_document_gives_the_defaults() {
+        let config = parse("{}").unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.http.listen.port(), 8080);
+        assert_eq!(config.api.listen.to_string(), "127.0.0.1:4242");
+        assert!(config.streams["demo"].looped);
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let text = r#"{"http": {"listen": "0.0.0.0:8080", "public_address": []},
+            "https": {"listen": "0.0.0.0:4433", "cert": "cert.pem", "key": "key.pem"},
+            "rtmp": {"listen": "0.0.0.0:1935"},
+            "api": {"listen": "127.0.0.1:4242"},
+            "trusted_proxies": ["127.0.0.0/8", "::1/128"],
+            "streams": {"demo": {"source": "builtin:demo", "loop": true}}}"#;
+        let config = parse(text).unwrap();
+        assert_eq!(config.https.unwrap().listen.port(), 4433);
+    }
+
+    #[test]
+    fn unknown_key_names_its_path() {
+        let err = parse(r#"{"streams": {"demo": {"sorce": "x"}}}"#).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("/etc/brume.json"), "{text}");
+        assert!(text.contains("streams.demo"), "{text}");
+        assert!(text.contains("sorce"), "{text}");
+    }
+
+    #[test]
+    fn bad_values_name_their_path() {
+        let err = parse(r#"{"http": {"listen": "nonsense"}}"#).unwrap_err();
+        assert!(err.to_string().contains("http.listen"), "{err}");
+        let err = parse(r#"{"streams": {"a/b": {"source": "builtin:demo"}}}"#).unwrap_err();
+        assert!(err.to_string().contains("streams.a/b"), "{err}");
+        let err = parse(r#"{"streams": {"x": {"source": "rtsp://cam"}}}"#).unwrap_err();
+        assert!(err.to_string().contains("streams.x.source"), "{err}");
+        let err = parse(r#"{"trusted_proxies": ["10.0.0.0/99"]}"#).unwrap_err();
+        assert!(err.to_string().contains("trusted_proxies[0]"), "{err}");
+        let err = parse("{\"http\": ").unwrap_err();
+        assert!(err.to_string().contains("/etc/brume.json"), "{err}");
+    }
+
+    #[test]
+    fn relative_sources_resolve_against_the_config_folder() {
+        let spec = SourceSpec::parse("media/a.mp4", Path::new("/srv")).unwrap();
+        assert_eq!(spec, SourceSpec::File(PathBuf::from("/srv/media/a.mp4")));
+        assert_eq!(SourceSpec::parse("push://", Path::new("/")).unwrap(), SourceSpec::Push);
+    }
+
+    #[test]
+    fn save_then_load_round_trips_and_creates_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("brume.json");
+        let (config, created) = Config::load_or_create(&path).unwrap();
+        assert!(created);
+        assert_eq!(config, Config::default());
+        let (again, created) = Config::load_or_create(&path).unwrap();
+        assert!(!created);
+        assert_eq!(again, config);
+        // No temporary file is left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

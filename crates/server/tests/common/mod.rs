@@ -1,0 +1,299 @@
+//! Shared helpers for the integration tests: start a real `brume` process on
+//! ephemeral ports in a temp dir, talk HTTP to it, run ffmpeg/ffprobe.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A running `brume` process, killed when dropped.
+pub struct Brume {
+    pub child: Child,
+    pub http: String,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Brume {
+    /// Starts brume with `streams` (a JSON object) on ephemeral loopback ports.
+    pub fn start(streams: serde_json::Value) -> Brume {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, streams)
+    }
+
+    pub fn start_in(dir: tempfile::TempDir, streams: serde_json::Value) -> Brume {
+        let config = serde_json::json!({
+            "http": {"listen": "127.0.0.1:0"},
+            "rtmp": {"listen": "127.0.0.1:0"},
+            "api": {"listen": "127.0.0.1:0"},
+            "streams": streams,
+        });
+        let config_path = dir.path().join("brume.json");
+        std::fs::write(&config_path, config.to_string()).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_brume"))
+            .arg("--config")
+            .arg(&config_path)
+            .args(["--log-format", "json", "--log-level", "info"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start brume");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(addr) = listening_address(&line) {
+                        let _ = tx.send(addr);
+                    }
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("brume did not report its HTTP port; log: {:?}", log.lock().unwrap()));
+        Brume {
+            child,
+            http: format!("http://{addr}"),
+            dir,
+            config_path,
+            log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.http, path)
+    }
+
+    pub fn addr(&self) -> String {
+        self.http.trim_start_matches("http://").to_owned()
+    }
+
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Brume {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn listening_address(line: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    let fields = value.get("fields")?;
+    if fields.get("message")?.as_str()? != "HTTP media port listening" {
+        return None;
+    }
+    Some(fields.get("address")?.as_str()?.to_owned())
+}
+
+/// A parsed HTTP response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
+        })
+    }
+}
+
+/// Sends one request and reads the response; a body is read until it ends or
+/// `read_for` elapses (for never-ending live responses).
+pub fn request(method: &str, url: &str, extra_headers: &[(&str, &str)], read_for: Duration) -> Response {
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let mut stream = TcpStream::connect(authority).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
+    for (name, value) in extra_headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    let deadline = Instant::now() + read_for;
+    let mut raw = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if Instant::now() >= deadline {
+            break;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) => panic!("read error: {e}"),
+        }
+    }
+    parse_response(&raw, method == "HEAD")
+}
+
+pub fn get(url: &str) -> Response {
+    request("GET", url, &[], Duration::from_secs(20))
+}
+
+fn parse_response(raw: &[u8], head_only: bool) -> Response {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no complete response head in {} bytes", raw.len()));
+    let head = std::str::from_utf8(&raw[..end]).expect("ASCII head");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status: u16 = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let payload = &raw[end + 4..];
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let body = if head_only {
+        payload.to_vec()
+    } else if chunked {
+        dechunk(payload)
+    } else {
+        payload.to_vec()
+    };
+    Response { status, headers, body }
+}
+
+/// Decodes as many complete chunks as `data` holds.
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(line_end) = data.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size_text = std::str::from_utf8(&data[..line_end]).unwrap();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        let start = line_end + 2;
+        if data.len() < start + size {
+            out.extend_from_slice(&data[start..]);
+            return out;
+        }
+        out.extend_from_slice(&data[start..start + size]);
+        data = data.get(start + size + 2..).unwrap_or(&[]);
+    }
+}
+
+/// Cuts an MP4 byte stream after its last complete top-level box.
+pub fn whole_boxes(data: &[u8]) -> &[u8] {
+    let mut pos = 0usize;
+    while pos + 8 <= data.len() {
+        let size = u32::from_be_bytes(data[pos..pos + 4].try_into().unwrap()) as usize;
+        if size < 8 || pos + size > data.len() {
+            break;
+        }
+        pos += size;
+    }
+    &data[..pos]
+}
+
+/// Runs a program, failing loudly if it is not installed.
+pub fn run_tool(program: &str, args: &[&str]) -> std::process::Output {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is required by this test and could not run ({e}); run scripts/test to install it"))
+}
+
+/// ffmpeg decode check: returns the error lines ffmpeg printed (empty = clean).
+pub fn decode_errors(input: &str) -> String {
+    let out = run_tool("ffmpeg", &["-hide_banner", "-v", "error", "-i", input, "-f", "null", "-"]);
+    assert!(out.status.success(), "ffmpeg failed on {input}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// One packet as ffprobe reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packet {
+    pub stream: String,
+    pub dts: f64,
+    pub pts: f64,
+    pub size: u64,
+}
+
+/// Every packet of `input` (codec type per packet: "video"/"audio").
+pub fn probe_packets(input: &str) -> Vec<Packet> {
+    let out = run_tool(
+        "ffprobe",
+        &["-v", "error", "-show_entries", "packet=codec_type,dts_time,pts_time,size", "-of", "csv=p=0", input],
+    );
+    assert!(out.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            if f.len() < 4 {
+                return None;
+            }
+            Some(Packet {
+                stream: f[0].to_owned(),
+                pts: f[1].parse().unwrap_or(f64::NAN),
+                dts: f[2].parse().unwrap_or(f64::NAN),
+                size: f[3].parse().unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
+/// Codec names of the streams in `input`, in order.
+pub fn probe_codecs(input: &str) -> Vec<String> {
+    let out = run_tool("ffprobe", &["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", input]);
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim().to_owned()).collect()
+}
+
+/// Container duration in seconds.
+pub fn probe_duration(input: &str) -> f64 {
+    let out = run_tool("ffprobe", &["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", input]);
+    String::from_utf8_lossy(&out.stdout).trim().parse().expect("duration")
+}
+
+/// Makes a test clip with ffmpeg: `seconds` long, H.264 (GOP `gop` frames at 30 fps) + AAC.
+pub fn make_clip(path: &Path, seconds: u32, gop: u32) {
+    let out = run_tool(
+        "ffmpeg",
+        &[
+            "-hide_banner", "-v", "error", "-y",
+            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
+            "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100",
+            "-t", &seconds.to_string(),
+            "-c:v", "libx264", "-preset", "veryfast", "-g", &gop.to_string(), "-pix_fmt", "yuv420p",
+            "-c:a", "aac", "-b:a", "64k",
+            path.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "ffmpeg could not make the clip: {}", String::from_utf8_lossy(&out.stderr));
+}
