@@ -1,1 +1,233 @@
-fn main() {}
+//! `brume-loadgen`: the load generator behind Brume's benchmarks.
+//!
+//! * `fanout` opens many viewers of one live progressive-MP4 stream (raw HTTP/1.1,
+//!   one fixed read buffer each), follows each viewer's media clock through the
+//!   fragmented MP4 and reports how many kept up with real time.
+//! * `probe` waits until a URL serves an init segment and a first fragment.
+//! * `free-port` prints a free TCP port on 127.0.0.1, for scripts.
+//!
+//! It is built to be light so that the server, not the load generator, is what a
+//! run measures: by default one thread runs every connection, and it reports its
+//! own CPU time.
+
+mod cpu;
+mod http;
+mod mp4;
+mod report;
+mod viewer;
+
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _};
+use clap::{Args, Parser, Subcommand};
+
+use crate::http::Target;
+use crate::report::{Criteria, Summary};
+use crate::viewer::{ViewerConfig, ViewerReport};
+
+/// Load generator for Brume's benchmarks.
+#[derive(Debug, Parser)]
+#[command(name = "brume-loadgen", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Many concurrent viewers of one live fragmented-MP4 stream.
+    Fanout(FanoutArgs),
+    /// Wait until a URL answers 200 with an init segment and one video fragment.
+    Probe {
+        /// Stream URL (http://host:port/path).
+        #[arg(long)]
+        url: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 30.0)]
+        timeout: f64,
+    },
+    /// Print a free TCP port on 127.0.0.1.
+    FreePort,
+}
+
+#[derive(Debug, Args)]
+struct FanoutArgs {
+    /// Stream URL (http://host:port/path).
+    #[arg(long)]
+    url: String,
+    /// Number of concurrent viewers.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    viewers: u32,
+    /// How long to read after the ramp, in seconds.
+    #[arg(long, default_value_t = 20.0)]
+    seconds: f64,
+    /// Spread the connections evenly over this many milliseconds.
+    #[arg(long, default_value_t = 0)]
+    ramp_ms: u64,
+    /// Print one JSON line on stdout (the human summary goes to stderr).
+    #[arg(long)]
+    json: bool,
+    /// Runtime threads: 1 runs everything on the calling thread.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    threads: u16,
+    /// Read buffer per connection, in KiB.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(16..=4096))]
+    buf_kib: u32,
+    /// A viewer lagging more than this many seconds is not at real time.
+    #[arg(long, default_value_t = 1.0)]
+    max_lag: f64,
+    /// A viewer with a gap between reads longer than this many seconds stalled.
+    #[arg(long, default_value_t = 2.0)]
+    stall: f64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Fanout(args) => fanout(&args),
+        Command::Probe { url, timeout } => probe(&url, timeout),
+        Command::FreePort => free_port(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("brume-loadgen: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime(threads: u16) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(usize::from(threads));
+        b
+    };
+    builder.enable_all().build().context("starting the runtime")
+}
+
+fn resolve(target: &Target) -> anyhow::Result<SocketAddr> {
+    target
+        .authority
+        .to_socket_addrs()
+        .with_context(|| format!("resolving {}", target.authority))?
+        .next()
+        .ok_or_else(|| anyhow!("{} has no address", target.authority))
+}
+
+fn seconds(value: f64, what: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| anyhow!("{what} must be a positive number of seconds"))
+}
+
+fn fanout(args: &FanoutArgs) -> anyhow::Result<()> {
+    let target = Target::parse(&args.url).map_err(|e| anyhow!(e))?;
+    let run_for = seconds(args.seconds, "--seconds")?;
+    let criteria = Criteria {
+        max_lag_s: args.max_lag,
+        max_gap_s: args.stall,
+    };
+    let config = Arc::new(ViewerConfig {
+        addr: resolve(&target)?,
+        request: target.request().into_bytes(),
+        buf_size: args.buf_kib as usize * 1024,
+        stop_after_fragments: None,
+    });
+    let rt = runtime(args.threads)?;
+    let viewers = args.viewers;
+    let ramp = Duration::from_millis(args.ramp_ms);
+    let cpu_before = cpu::process_cpu_time();
+    let t0 = Instant::now();
+    let deadline = t0 + ramp + run_for;
+    let reports: Vec<ViewerReport> = rt.block_on(async {
+        let handles: Vec<_> = (0..viewers)
+            .map(|i| {
+                let config = Arc::clone(&config);
+                let start = t0 + ramp.mul_f64(f64::from(i) / f64::from(viewers));
+                tokio::spawn(async move { viewer::run(&config, start, deadline).await })
+            })
+            .collect();
+        let mut reports = Vec::with_capacity(handles.len());
+        for handle in handles {
+            reports.push(handle.await.unwrap_or_else(|e| ViewerReport {
+                error: Some(format!("viewer task failed: {e}")),
+                ..ViewerReport::default()
+            }));
+        }
+        reports
+    });
+    let wall = t0.elapsed();
+    let cpu = match (cpu_before, cpu::process_cpu_time()) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
+    drop(rt);
+
+    let mut summary = Summary::new(&reports, criteria);
+    summary.url = args.url.clone();
+    summary.seconds = args.seconds;
+    summary.ramp_ms = args.ramp_ms;
+    summary.wall_s = wall.as_secs_f64();
+    summary.cpu = cpu;
+    if args.json {
+        eprint!("{}", summary.human());
+        println!("{}", summary.to_json());
+    } else {
+        print!("{}", summary.human());
+    }
+    Ok(())
+}
+
+fn probe(url: &str, timeout: f64) -> anyhow::Result<()> {
+    let target = Target::parse(url).map_err(|e| anyhow!(e))?;
+    let give_up = Instant::now() + seconds(timeout, "--timeout")?;
+    let rt = runtime(1)?;
+    let mut last_error = String::from("no attempt made");
+    while Instant::now() < give_up {
+        let attempt = rt.block_on(async {
+            let config = ViewerConfig {
+                addr: resolve(&target)?,
+                request: target.request().into_bytes(),
+                buf_size: 64 * 1024,
+                stop_after_fragments: Some(1),
+            };
+            let deadline = (Instant::now() + Duration::from_secs(5)).min(give_up);
+            anyhow::Ok(viewer::run(&config, Instant::now(), deadline).await)
+        });
+        match attempt {
+            Ok(v) if v.error.is_none() && v.fragments > 0 => {
+                let video = v.video.map_or_else(String::new, |t| {
+                    format!(", video track {} at timescale {}", t.track_id, t.timescale)
+                });
+                println!(
+                    "{url}: {} {}{video}, first fragment after {} bytes",
+                    v.status.unwrap_or_default(),
+                    v.content_type.as_deref().unwrap_or("(no Content-Type)"),
+                    v.bytes
+                );
+                return Ok(());
+            }
+            Ok(v) => {
+                last_error = v
+                    .error
+                    .unwrap_or_else(|| "no video fragment in time".into())
+            }
+            Err(e) => last_error = format!("{e:#}"),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bail!("{url} not serving after {timeout} s: {last_error}")
+}
+
+fn free_port() -> anyhow::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
+    println!("{}", listener.local_addr()?.port());
+    Ok(())
+}

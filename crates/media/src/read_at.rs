@@ -69,7 +69,10 @@ impl<T: ReadAt + ?Sized> ReadAt for std::sync::Arc<T> {
 }
 
 fn eof() -> io::Error {
-    io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end of the source")
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "read past the end of the source",
+    )
 }
 
 #[cfg(test)]

@@ -20,7 +20,10 @@ fn children(data: &[u8]) -> Vec<([u8; 4], &[u8])> {
     while pos + 8 <= data.len() {
         let size = be32(data, pos) as usize;
         assert!(size >= 8 && pos + size <= data.len(), "bad box size");
-        out.push((data[pos + 4..pos + 8].try_into().unwrap(), &data[pos + 8..pos + size]));
+        out.push((
+            data[pos + 4..pos + 8].try_into().unwrap(),
+            &data[pos + 8..pos + size],
+        ));
         pos += size;
     }
     out
@@ -116,12 +119,25 @@ fn every_sample_survives_demux_then_mux() {
             let sample = file.track(id).unwrap().samples[index];
             let mut frame = file.read_frame(CLIP, id, index).unwrap();
             frame.dts += shift[slot];
-            expected.push((id, frame.dts, frame.pts_offset, frame.keyframe, frame.data.to_vec()));
+            expected.push((
+                id,
+                frame.dts,
+                frame.pts_offset,
+                frame.keyframe,
+                frame.data.to_vec(),
+            ));
             per_track[slot].push((frame, sample.duration));
         }
         let samples: Vec<Vec<FragmentSample<'_>>> = per_track
             .iter()
-            .map(|v| v.iter().map(|(frame, duration)| FragmentSample { frame, duration: *duration }).collect())
+            .map(|v| {
+                v.iter()
+                    .map(|(frame, duration)| FragmentSample {
+                        frame,
+                        duration: *duration,
+                    })
+                    .collect()
+            })
             .collect();
         let runs: Vec<TrackRun<'_>> = tracks
             .iter()

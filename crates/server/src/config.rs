@@ -170,7 +170,9 @@ impl SourceSpec {
             return Ok(SourceSpec::BuiltinDemo);
         }
         if let Some(rest) = source.strip_prefix("builtin:") {
-            return Err(format!("unknown built-in source `{rest}` (only `builtin:demo` exists)"));
+            return Err(format!(
+                "unknown built-in source `{rest}` (only `builtin:demo` exists)"
+            ));
         }
         if source.starts_with("push://") {
             return Ok(SourceSpec::Push);
@@ -221,7 +223,11 @@ impl Config {
             let inner = err.into_inner();
             ConfigError::Invalid {
                 path: path.to_path_buf(),
-                key: if key == "." { "(top level)".to_owned() } else { key },
+                key: if key == "." {
+                    "(top level)".to_owned()
+                } else {
+                    key
+                },
                 message: strip_position(&inner.to_string()),
             }
         })?;
@@ -254,7 +260,8 @@ impl Config {
             }
         }
         for (i, cidr) in self.trusted_proxies.iter().enumerate() {
-            crate::net::Cidr::parse(cidr).map_err(|m| invalid(format!("trusted_proxies[{i}]"), m))?;
+            crate::net::Cidr::parse(cidr)
+                .map_err(|m| invalid(format!("trusted_proxies[{i}]"), m))?;
         }
         Ok(())
     }
@@ -282,8 +289,8 @@ impl Config {
             path: path.to_path_buf(),
             source,
         };
-        let mut text = serde_json::to_string_pretty(self)
-            .map_err(|e| write_err(std::io::Error::other(e)))?;
+        let mut text =
+            serde_json::to_string_pretty(self).map_err(|e| write_err(std::io::Error::other(e)))?;
         text.push('\n');
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -378,7 +385,10 @@ mod tests {
     fn relative_sources_resolve_against_the_config_folder() {
         let spec = SourceSpec::parse("media/a.mp4", Path::new("/srv")).unwrap();
         assert_eq!(spec, SourceSpec::File(PathBuf::from("/srv/media/a.mp4")));
-        assert_eq!(SourceSpec::parse("push://", Path::new("/")).unwrap(), SourceSpec::Push);
+        assert_eq!(
+            SourceSpec::parse("push://", Path::new("/")).unwrap(),
+            SourceSpec::Push
+        );
     }
 
     #[test]

@@ -53,7 +53,10 @@ fn main() -> ExitCode {
         },
         None => Config::default(),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("brume: cannot start the async runtime: {err}");

@@ -66,8 +66,12 @@ mod tests {
         let v6 = Cidr::parse("::1/128").unwrap();
         assert!(v6.contains("::1".parse().unwrap()));
         assert!(!v6.contains("::2".parse().unwrap()));
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
-        assert!(Cidr::parse("192.168.1.7").unwrap().contains("192.168.1.7".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
+        assert!(Cidr::parse("192.168.1.7")
+            .unwrap()
+            .contains("192.168.1.7".parse().unwrap()));
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         assert!(Cidr::parse("example.com/8").is_err());
     }

@@ -20,7 +20,10 @@ fn help_explains_every_option() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     for option in ["--config", "--log-format", "--log-level", "--version"] {
-        assert!(text.contains(option), "--help does not mention {option}:\n{text}");
+        assert!(
+            text.contains(option),
+            "--help does not mention {option}:\n{text}"
+        );
     }
 }
 
@@ -28,8 +31,17 @@ fn help_explains_every_option() {
 fn malformed_config_is_refused_naming_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.json");
-    std::fs::write(&path, r#"{"streams": {"demo": {"source": "builtin:demo", "lop": true}}}"#).unwrap();
-    let out = brume().arg("--config").arg(&path).stdin(Stdio::null()).output().unwrap();
+    std::fs::write(
+        &path,
+        r#"{"streams": {"demo": {"source": "builtin:demo", "lop": true}}}"#,
+    )
+    .unwrap();
+    let out = brume()
+        .arg("--config")
+        .arg(&path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.json"), "{err}");
@@ -59,9 +71,13 @@ fn missing_config_file_is_created_with_defaults() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(written["http"]["listen"], "0.0.0.0:8080");
-    assert_eq!(written["streams"]["demo"], json!({"source": "builtin:demo", "loop": true}));
+    assert_eq!(
+        written["streams"]["demo"],
+        json!({"source": "builtin:demo", "loop": true})
+    );
 }
 
 #[test]
@@ -79,7 +95,10 @@ fn sigterm_stops_the_server_within_two_seconds_even_with_a_viewer() {
             assert!(status.success(), "exit status {status}");
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(2), "still running 2 s after SIGTERM");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "still running 2 s after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let got = viewer.join().unwrap();

@@ -9,7 +9,9 @@ use common::*;
 use serde_json::json;
 
 fn demo() -> Brume {
-    Brume::start(json!({"demo": {"source": "builtin:demo", "loop": true}, "cam": {"source": "push://"}}))
+    Brume::start(
+        json!({"demo": {"source": "builtin:demo", "loop": true}, "cam": {"source": "push://"}}),
+    )
 }
 
 #[test]
@@ -25,10 +27,16 @@ fn stream_info_describes_the_demo_tracks_and_sources() {
     assert_eq!(info["width"], 640);
     assert_eq!(info["height"], 360);
     let tracks = info["meta"]["tracks"].as_object().unwrap();
-    let video = tracks.values().find(|t| t["type"] == "video").expect("video track");
+    let video = tracks
+        .values()
+        .find(|t| t["type"] == "video")
+        .expect("video track");
     assert_eq!(video["codec"], "H264");
     assert_eq!(video["codecstring"], "avc1.64001e");
-    let audio = tracks.values().find(|t| t["type"] == "audio").expect("audio track");
+    let audio = tracks
+        .values()
+        .find(|t| t["type"] == "audio")
+        .expect("audio track");
     assert_eq!(audio["codec"], "AAC");
     assert_eq!(audio["rate"], 48000);
     assert_eq!(audio["channels"], 2);
@@ -48,7 +56,10 @@ fn unknown_and_offline_streams() {
     let info = get(&brume.url("/json_nosuch.js"));
     assert_eq!(info.status, 200);
     assert_eq!(info.json(), json!({"error": "Stream is offline"}));
-    assert_eq!(get(&brume.url("/json_cam.js")).json(), json!({"error": "Stream is offline"}));
+    assert_eq!(
+        get(&brume.url("/json_cam.js")).json(),
+        json!({"error": "Stream is offline"})
+    );
     assert_eq!(get(&brume.url("/nosuch.mp4")).status, 404);
     assert_eq!(get(&brume.url("/cam.mp4")).status, 503);
     assert_eq!(get(&brume.url("/whatever.txt")).status, 404);
@@ -59,19 +70,34 @@ fn unknown_and_offline_streams() {
 #[test]
 fn head_and_options_answer_headers_only() {
     let brume = demo();
-    let head = request("HEAD", &brume.url("/demo.mp4"), &[], Duration::from_millis(800));
+    let head = request(
+        "HEAD",
+        &brume.url("/demo.mp4"),
+        &[],
+        Duration::from_millis(800),
+    );
     assert_eq!(head.status, 200);
     assert_eq!(head.header("content-type"), Some("video/mp4"));
-    assert!(head.body.is_empty(), "HEAD returned {} body bytes", head.body.len());
+    assert!(
+        head.body.is_empty(),
+        "HEAD returned {} body bytes",
+        head.body.len()
+    );
     let options = request(
         "OPTIONS",
         &brume.url("/demo.mp4"),
-        &[("Origin", "http://example.com"), ("Access-Control-Request-Method", "GET")],
+        &[
+            ("Origin", "http://example.com"),
+            ("Access-Control-Request-Method", "GET"),
+        ],
         Duration::from_secs(2),
     );
     assert_eq!(options.status, 200);
     assert_eq!(options.header("access-control-allow-origin"), Some("*"));
-    assert!(options.header("access-control-allow-methods").unwrap().contains("GET"));
+    assert!(options
+        .header("access-control-allow-methods")
+        .unwrap()
+        .contains("GET"));
     assert!(options.body.is_empty());
     let delete = get_with_method(&brume, "DELETE");
     assert_eq!(delete, 405);

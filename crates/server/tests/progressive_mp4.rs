@@ -26,16 +26,42 @@ fn demo_stream_plays_h264_and_aac_with_increasing_timestamps() {
     assert_eq!(response.header("content-type"), Some("video/mp4"));
     let file = save(brume.dir.path(), "got.mp4", whole_boxes(&response.body));
 
-    assert_eq!(decode_errors(&file), "", "ffmpeg reported errors decoding the live MP4");
+    assert_eq!(
+        decode_errors(&file),
+        "",
+        "ffmpeg reported errors decoding the live MP4"
+    );
     let codecs = probe_codecs(&file);
     assert_eq!(codecs, vec!["h264", "aac"]);
     let packets = probe_packets(&file);
-    let video: Vec<f64> = packets.iter().filter(|p| p.stream == "video").map(|p| p.dts).collect();
-    let audio: Vec<f64> = packets.iter().filter(|p| p.stream == "audio").map(|p| p.dts).collect();
-    assert!(video.len() >= 60, "only {} video frames in 3 s", video.len());
-    assert!(audio.len() >= 60, "only {} audio frames in 3 s", audio.len());
-    assert!(strictly_increasing(&video), "video dts not strictly increasing");
-    assert!(strictly_increasing(&audio), "audio dts not strictly increasing");
+    let video: Vec<f64> = packets
+        .iter()
+        .filter(|p| p.stream == "video")
+        .map(|p| p.dts)
+        .collect();
+    let audio: Vec<f64> = packets
+        .iter()
+        .filter(|p| p.stream == "audio")
+        .map(|p| p.dts)
+        .collect();
+    assert!(
+        video.len() >= 60,
+        "only {} video frames in 3 s",
+        video.len()
+    );
+    assert!(
+        audio.len() >= 60,
+        "only {} audio frames in 3 s",
+        audio.len()
+    );
+    assert!(
+        strictly_increasing(&video),
+        "video dts not strictly increasing"
+    );
+    assert!(
+        strictly_increasing(&audio),
+        "audio dts not strictly increasing"
+    );
 }
 
 #[test]
@@ -43,15 +69,25 @@ fn looped_short_clip_keeps_time_moving_forward_across_passes() {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("two.mp4");
     make_clip(&clip, 2, 30);
-    let brume = Brume::start_in(dir, json!({"loop2": {"source": clip.to_str().unwrap(), "loop": true}}));
+    let brume = Brume::start_in(
+        dir,
+        json!({"loop2": {"source": clip.to_str().unwrap(), "loop": true}}),
+    );
     let response = request("GET", &brume.url("/loop2.mp4"), &[], Duration::from_secs(5));
     assert_eq!(response.status, 200);
     let file = save(brume.dir.path(), "got.mp4", whole_boxes(&response.body));
     assert_eq!(decode_errors(&file), "");
     let packets = probe_packets(&file);
     for kind in ["video", "audio"] {
-        let dts: Vec<f64> = packets.iter().filter(|p| p.stream == kind).map(|p| p.dts).collect();
-        assert!(strictly_increasing(&dts), "{kind} timestamps went backwards");
+        let dts: Vec<f64> = packets
+            .iter()
+            .filter(|p| p.stream == kind)
+            .map(|p| p.dts)
+            .collect();
+        assert!(
+            strictly_increasing(&dts),
+            "{kind} timestamps went backwards"
+        );
         let span = dts.last().unwrap() - dts.first().unwrap();
         // 5 s of reading a 2 s clip crosses at least two loop boundaries.
         assert!(span > 4.0, "{kind} only spans {span:.2} s");
@@ -85,8 +121,13 @@ fn on_demand_file_is_served_whole_with_the_right_duration() {
 #[test]
 fn corrupt_source_reports_an_error_and_other_streams_keep_playing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut good = std::fs::read(env!("CARGO_MANIFEST_DIR").to_owned() + "/../../assets/demo.mp4").unwrap();
-    std::fs::write(dir.path().join("notmp4.mp4"), b"FLV\x01\x05\x00\x00\x00\x09 this is not an mp4").unwrap();
+    let mut good =
+        std::fs::read(env!("CARGO_MANIFEST_DIR").to_owned() + "/../../assets/demo.mp4").unwrap();
+    std::fs::write(
+        dir.path().join("notmp4.mp4"),
+        b"FLV\x01\x05\x00\x00\x00\x09 this is not an mp4",
+    )
+    .unwrap();
     good.truncate(good.len() / 3);
     std::fs::write(dir.path().join("truncated.mp4"), &good).unwrap();
     let brume = Brume::start_in(
@@ -103,14 +144,25 @@ fn corrupt_source_reports_an_error_and_other_streams_keep_playing() {
         let info = get(&brume.url(&format!("/json_{name}.js")));
         assert_eq!(info.status, 200);
         let doc = info.json();
-        let error = doc["error"].as_str().unwrap_or_else(|| panic!("{name}: no error in {doc}"));
+        let error = doc["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no error in {doc}"));
         assert!(!error.is_empty());
-        assert_ne!(error, "Stream is offline", "{name}: the reason should be given");
+        assert_ne!(
+            error, "Stream is offline",
+            "{name}: the reason should be given"
+        );
         let media = get(&brume.url(&format!("/{name}.mp4")));
         assert!(media.status >= 400, "{name}.mp4 answered {}", media.status);
     }
     let missing = get(&brume.url("/json_missing.js")).json();
-    assert!(missing["error"].as_str().unwrap().contains("/nonexistent/file.mp4"), "{missing}");
+    assert!(
+        missing["error"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/file.mp4"),
+        "{missing}"
+    );
 
     let response = request("GET", &brume.url("/demo.mp4"), &[], Duration::from_secs(2));
     assert_eq!(response.status, 200);

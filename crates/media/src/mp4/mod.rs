@@ -5,4 +5,5 @@ pub mod boxes;
 pub mod demux;
 pub mod fmp4;
 pub mod sample_table;
+pub mod stsd;
 pub mod write;

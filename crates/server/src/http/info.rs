@@ -35,7 +35,10 @@ pub struct PublicBase {
 
 impl PublicBase {
     pub fn url(&self, relative: &str) -> String {
-        format!("{}://{}{}{}", self.scheme, self.authority, self.path, relative)
+        format!(
+            "{}://{}{}{}",
+            self.scheme, self.authority, self.path, relative
+        )
     }
 
     pub fn ws_url(&self, relative: &str) -> String {
@@ -62,7 +65,12 @@ pub fn stream_info(name: &str, state: &StreamState, base: &PublicBase) -> Value 
                         first_ms,
                         last_ms,
                         bps: *bps,
-                        fpks: estimate_fpks(track, live.frames_in_window(track.id), first_ms, last_ms),
+                        fpks: estimate_fpks(
+                            track,
+                            live.frames_in_window(track.id),
+                            first_ms,
+                            last_ms,
+                        ),
                     }
                 })
                 .collect::<Vec<_>>();
@@ -147,7 +155,11 @@ pub fn stream_info(name: &str, state: &StreamState, base: &PublicBase) -> Value 
             (kind, _, _) => {
                 entry.insert(
                     "type".into(),
-                    json!(if kind == TrackKind::Video { "video" } else { "audio" }),
+                    json!(if kind == TrackKind::Video {
+                        "video"
+                    } else {
+                        "audio"
+                    }),
                 );
                 format!("{}_{}", track.codec.mist_name(), idx + 1)
             }
@@ -211,8 +223,14 @@ mod tests {
             authority: "example.com".into(),
             path: "/mistserver/".into(),
         };
-        assert_eq!(base.url("demo.mp4"), "https://example.com/mistserver/demo.mp4");
-        assert_eq!(base.ws_url("demo.mp4"), "wss://example.com/mistserver/demo.mp4");
+        assert_eq!(
+            base.url("demo.mp4"),
+            "https://example.com/mistserver/demo.mp4"
+        );
+        assert_eq!(
+            base.ws_url("demo.mp4"),
+            "wss://example.com/mistserver/demo.mp4"
+        );
     }
 
     #[test]
@@ -236,6 +254,9 @@ mod tests {
     fn binary_init_survives_json() {
         let text = serde_json::to_string(&json!(bytes_as_string(&[0, 1, 0x64, 0xff]))).unwrap();
         let back: String = serde_json::from_str(&text).unwrap();
-        assert_eq!(back.chars().map(|c| c as u32).collect::<Vec<_>>(), vec![0, 1, 0x64, 0xff]);
+        assert_eq!(
+            back.chars().map(|c| c as u32).collect::<Vec<_>>(),
+            vec![0, 1, 0x64, 0xff]
+        );
     }
 }

@@ -33,6 +33,9 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Request headers bigger than this are refused.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
+/// How long a media request waits for a source that is still opening.
+const SOURCE_OPEN_WAIT: Duration = Duration::from_secs(10);
+
 const SERVER: &str = concat!("Brume/", env!("CARGO_PKG_VERSION"));
 
 /// What every request handler can reach.
@@ -84,7 +87,11 @@ pub async fn serve(listener: TcpListener, context: Arc<HttpContext>) {
 }
 
 /// Answers one request.
-pub async fn handle(req: Request<Incoming>, context: &HttpContext, peer: SocketAddr) -> Response<Body> {
+pub async fn handle(
+    req: Request<Incoming>,
+    context: &HttpContext,
+    peer: SocketAddr,
+) -> Response<Body> {
     let method = req.method().clone();
     let mut response = match method {
         Method::OPTIONS => empty(StatusCode::OK),
@@ -106,7 +113,10 @@ async fn route_request(req: &Request<Incoming>, context: &HttpContext) -> Respon
         Err(RouteError::NotFound) => return not_found(),
     };
     match route {
-        Route::Root => text(StatusCode::OK, "Brume media server. Try /demo.mp4 or /json_demo.js\n"),
+        Route::Root => text(
+            StatusCode::OK,
+            "Brume media server. Try /demo.mp4 or /json_demo.js\n",
+        ),
         Route::JsonInfo(name) => json_info(req, context, &name),
         Route::Mp4(name) => mp4(context, &name).await,
     }
@@ -127,7 +137,7 @@ async fn mp4(context: &HttpContext, name: &str) -> Response<Body> {
     let Some(entry) = context.registry.get(name) else {
         return not_found();
     };
-    let body = match entry.state() {
+    let body = match entry.settled_state(SOURCE_OPEN_WAIT).await {
         StreamState::Live(live) => Body::Live(LiveBody::new(live.subscribe())),
         StreamState::Vod(_) => {
             let Some(vod) = entry.current_vod().await else {
@@ -182,14 +192,20 @@ fn public_base(req: &Request<Incoming>, context: &HttpContext) -> PublicBase {
 
 fn add_common_headers(response: &mut Response<Body>) {
     set_static(response, "access-control-allow-origin", "*");
-    set_static(response, "access-control-allow-methods", "GET, POST, OPTIONS, HEAD");
+    set_static(
+        response,
+        "access-control-allow-methods",
+        "GET, POST, OPTIONS, HEAD",
+    );
     set_static(response, "access-control-allow-headers", "*");
     set_static(response, "access-control-expose-headers", "*");
     set_static(response, "server", SERVER);
 }
 
 fn set(response: &mut Response<Body>, name: header::HeaderName, value: &'static str) {
-    response.headers_mut().insert(name, HeaderValue::from_static(value));
+    response
+        .headers_mut()
+        .insert(name, HeaderValue::from_static(value));
 }
 
 fn set_static(response: &mut Response<Body>, name: &'static str, value: &'static str) {
@@ -208,7 +224,11 @@ fn empty(status: StatusCode) -> Response<Body> {
 fn text(status: StatusCode, message: &str) -> Response<Body> {
     let mut response = Response::new(Body::full(Bytes::copy_from_slice(message.as_bytes())));
     *response.status_mut() = status;
-    set(&mut response, header::CONTENT_TYPE, "text/plain; charset=utf-8");
+    set(
+        &mut response,
+        header::CONTENT_TYPE,
+        "text/plain; charset=utf-8",
+    );
     response
 }
 

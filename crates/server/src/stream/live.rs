@@ -110,7 +110,11 @@ impl LiveStream {
         if let Some(prev) = inner.held[index].take() {
             if frame.dts <= prev.dts {
                 inner.dropped += 1;
-                tracing::debug!(track = frame.track, dts = frame.dts, "dropped a frame whose timestamp did not advance");
+                tracing::debug!(
+                    track = frame.track,
+                    dts = frame.dts,
+                    "dropped a frame whose timestamp did not advance"
+                );
                 inner.held[index] = Some(prev);
                 return;
             }
@@ -127,7 +131,8 @@ impl LiveStream {
             }
         }
         let ms = scale_ticks(frame.dts, self.tracks[index].timescale, 1000);
-        let starts_gop = frame.keyframe && (!self.has_video || self.tracks[index].kind() == TrackKind::Video);
+        let starts_gop =
+            frame.keyframe && (!self.has_video || self.tracks[index].kind() == TrackKind::Video);
         inner.ring.push(frame.clone(), ms, starts_gop);
         inner.held[index] = Some(frame);
     }
@@ -225,12 +230,20 @@ impl LiveStream {
     /// Bytes per second of each track over the DVR window.
     pub fn track_bitrates(&self) -> Vec<u64> {
         let inner = self.lock();
-        self.tracks.iter().map(|t| inner.ring.track_bps(t.id, t.timescale)).collect()
+        self.tracks
+            .iter()
+            .map(|t| inner.ring.track_bps(t.id, t.timescale))
+            .collect()
     }
 
     /// Frames of `track` currently in the DVR window.
     pub fn frames_in_window(&self, track: u32) -> usize {
-        self.lock().ring.frames.iter().filter(|(f, _)| f.track == track).count()
+        self.lock()
+            .ring
+            .frames
+            .iter()
+            .filter(|(f, _)| f.track == track)
+            .count()
     }
 
     /// Frames currently held in the DVR ring (for diagnostics and tests).
@@ -272,7 +285,8 @@ impl FrameRing {
 
     pub fn push(&mut self, frame: Frame, ms: i64, starts_gop: bool) {
         if starts_gop {
-            self.gop_starts.push_back(self.base + self.frames.len() as u64);
+            self.gop_starts
+                .push_back(self.base + self.frames.len() as u64);
         }
         self.bytes += frame.data.len();
         self.frames.push_back((frame, ms));

@@ -56,6 +56,20 @@ impl StreamEntry {
         self.state.borrow().clone()
     }
 
+    /// The state once the source has finished opening (waits up to `limit`).
+    pub async fn settled_state(&self, limit: std::time::Duration) -> StreamState {
+        let mut watch = self.watch();
+        let settled = tokio::time::timeout(
+            limit,
+            watch.wait_for(|s| !matches!(s, StreamState::Starting)),
+        )
+        .await;
+        match settled {
+            Ok(Ok(state)) => state.clone(),
+            _ => self.state(),
+        }
+    }
+
     /// A receiver that wakes on every state change.
     pub fn watch(&self) -> watch::Receiver<StreamState> {
         self.state.subscribe()
@@ -207,12 +221,20 @@ async fn run_looped(entry: &Arc<StreamEntry>, opened: Result<OpenedFile, String>
         Ok(file) => file,
         Err(reason) => return entry.set(StreamState::Error(reason)),
     };
-    let tracks = file.index.tracks().iter().map(|t| t.track.clone()).collect();
+    let tracks = file
+        .index
+        .tracks()
+        .iter()
+        .map(|t| t.track.clone())
+        .collect();
     let window = entry.config.dvr_window_ms.unwrap_or(DEFAULT_DVR_WINDOW_MS);
     let live = match LiveStream::new(tracks, window) {
         Ok(live) => Arc::new(live),
         Err(err) => {
-            return entry.set(StreamState::Error(format!("{}: {err}", file.path.display())))
+            return entry.set(StreamState::Error(format!(
+                "{}: {err}",
+                file.path.display()
+            )))
         }
     };
     tracing::info!(stream = %entry.name, path = %file.path.display(), "looping file as a live stream");

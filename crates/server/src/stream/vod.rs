@@ -31,7 +31,12 @@ pub struct VodStream {
 
 impl VodStream {
     pub fn new(file: OpenedFile) -> Result<VodStream, String> {
-        let tracks: Vec<Track> = file.index.tracks().iter().map(|t| t.track.clone()).collect();
+        let tracks: Vec<Track> = file
+            .index
+            .tracks()
+            .iter()
+            .map(|t| t.track.clone())
+            .collect();
         let init = fmp4::init_segment(&tracks).map_err(|e| e.to_string())?;
         let order = file.index.interleaved();
         let has_video = tracks.iter().any(|t| t.kind() == TrackKind::Video);
@@ -70,7 +75,12 @@ impl VodStream {
     }
 
     pub fn tracks(&self) -> Vec<Track> {
-        self.file.index.tracks().iter().map(|t| t.track.clone()).collect()
+        self.file
+            .index
+            .tracks()
+            .iter()
+            .map(|t| t.track.clone())
+            .collect()
     }
 
     pub fn fragment_count(&self) -> usize {
@@ -129,7 +139,10 @@ impl VodStream {
 
 /// Streams a whole VoD file as fMP4 into `sender`, one fragment at a time; stops
 /// early when the receiver is gone.
-pub async fn send_all(vod: Arc<VodStream>, sender: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>) {
+pub async fn send_all(
+    vod: Arc<VodStream>,
+    sender: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+) {
     if sender.send(Ok(vod.init.clone())).await.is_err() {
         return;
     }

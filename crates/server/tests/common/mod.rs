@@ -59,7 +59,12 @@ impl Brume {
         }
         let addr = rx
             .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("brume did not report its HTTP port; log: {:?}", log.lock().unwrap()));
+            .unwrap_or_else(|_| {
+                panic!(
+                    "brume did not report its HTTP port; log: {:?}",
+                    log.lock().unwrap()
+                )
+            });
         Brume {
             child,
             http: format!("http://{addr}"),
@@ -115,23 +120,30 @@ impl Response {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 }
 
 /// Sends one request and reads the response; a body is read until it ends or
 /// `read_for` elapses (for never-ending live responses).
-pub fn request(method: &str, url: &str, extra_headers: &[(&str, &str)], read_for: Duration) -> Response {
+pub fn request(
+    method: &str,
+    url: &str,
+    extra_headers: &[(&str, &str)],
+    read_for: Duration,
+) -> Response {
     let rest = url.strip_prefix("http://").expect("http URL");
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
     let mut stream = TcpStream::connect(authority).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
     for (name, value) in extra_headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -147,7 +159,11 @@ pub fn request(method: &str, url: &str, extra_headers: &[(&str, &str)], read_for
         match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => raw.extend_from_slice(&buf[..n]),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
             Err(e) => panic!("read error: {e}"),
         }
     }
@@ -182,7 +198,11 @@ fn parse_response(raw: &[u8], head_only: bool) -> Response {
     } else {
         payload.to_vec()
     };
-    Response { status, headers, body }
+    Response {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// Decodes as many complete chunks as `data` holds.
@@ -231,8 +251,24 @@ pub fn run_tool(program: &str, args: &[&str]) -> std::process::Output {
 
 /// ffmpeg decode check: returns the error lines ffmpeg printed (empty = clean).
 pub fn decode_errors(input: &str) -> String {
-    let out = run_tool("ffmpeg", &["-hide_banner", "-v", "error", "-i", input, "-f", "null", "-"]);
-    assert!(out.status.success(), "ffmpeg failed on {input}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = run_tool(
+        "ffmpeg",
+        &[
+            "-hide_banner",
+            "-v",
+            "error",
+            "-i",
+            input,
+            "-f",
+            "null",
+            "-",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "ffmpeg failed on {input}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -249,9 +285,21 @@ pub struct Packet {
 pub fn probe_packets(input: &str) -> Vec<Packet> {
     let out = run_tool(
         "ffprobe",
-        &["-v", "error", "-show_entries", "packet=codec_type,dts_time,pts_time,size", "-of", "csv=p=0", input],
+        &[
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=codec_type,dts_time,pts_time,size",
+            "-of",
+            "csv=p=0",
+            input,
+        ],
     );
-    assert!(out.status.success(), "ffprobe failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| {
@@ -271,14 +319,42 @@ pub fn probe_packets(input: &str) -> Vec<Packet> {
 
 /// Codec names of the streams in `input`, in order.
 pub fn probe_codecs(input: &str) -> Vec<String> {
-    let out = run_tool("ffprobe", &["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", input]);
-    String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim().to_owned()).collect()
+    let out = run_tool(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+            input,
+        ],
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_owned())
+        .collect()
 }
 
 /// Container duration in seconds.
 pub fn probe_duration(input: &str) -> f64 {
-    let out = run_tool("ffprobe", &["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", input]);
-    String::from_utf8_lossy(&out.stdout).trim().parse().expect("duration")
+    let out = run_tool(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+            input,
+        ],
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("duration")
 }
 
 /// Makes a test clip with ffmpeg: `seconds` long, H.264 (GOP `gop` frames at 30 fps) + AAC.
@@ -286,14 +362,38 @@ pub fn make_clip(path: &Path, seconds: u32, gop: u32) {
     let out = run_tool(
         "ffmpeg",
         &[
-            "-hide_banner", "-v", "error", "-y",
-            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
-            "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100",
-            "-t", &seconds.to_string(),
-            "-c:v", "libx264", "-preset", "veryfast", "-g", &gop.to_string(), "-pix_fmt", "yuv420p",
-            "-c:a", "aac", "-b:a", "64k",
+            "-hide_banner",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=1000:sample_rate=44100",
+            "-t",
+            &seconds.to_string(),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            &gop.to_string(),
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
             path.to_str().unwrap(),
         ],
     );
-    assert!(out.status.success(), "ffmpeg could not make the clip: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffmpeg could not make the clip: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
