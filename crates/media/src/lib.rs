@@ -6,8 +6,12 @@
 //! runtimes or the clock: bytes (or a positional reader) in, values and bytes out.
 
 pub mod codec;
+pub mod flv;
 pub mod frame;
+pub mod index;
 pub mod mp4;
+pub mod mpegts;
+pub mod playlist;
 pub mod read_at;
 
 pub use frame::{scale_ticks, AudioInfo, Codec, Frame, Track, TrackKind, VideoInfo};

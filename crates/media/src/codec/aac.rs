@@ -339,3 +339,306 @@ pub fn adts_frame(data: &[u8]) -> Result<Option<(AdtsHeader, &[u8])>, CodecError
         .get(header.header_len..header.frame_length)
         .map(|payload| (header, payload)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The AudioSpecificConfig of `assets/demo.mp4`: AAC-LC, 48 kHz, stereo, with
+    /// FFmpeg's trailing implicit-SBR sync extension.
+    const DEMO_ASC: &[u8] = &[0x11, 0x90, 0x56, 0xe5, 0x00];
+
+    fn lc(sampling_index: u8, channel_config: u8) -> AudioSpecificConfig {
+        AudioSpecificConfig {
+            object_type: OBJECT_TYPE_AAC_LC,
+            sampling_index,
+            sample_rate: sample_rate_for_index(sampling_index).unwrap_or(0),
+            channel_config,
+        }
+    }
+
+    #[test]
+    fn parses_the_demo_config() {
+        let asc = AudioSpecificConfig::parse(DEMO_ASC).unwrap();
+        assert_eq!(asc, lc(3, 2));
+        assert_eq!(asc.sample_rate, 48_000);
+        assert_eq!(asc.channels(), 2);
+        assert_eq!(asc.codec_string(), "mp4a.40.2");
+        assert_eq!(asc.to_bytes(), &[0x11, 0x90][..]);
+        assert_eq!(AudioSpecificConfig::parse(&asc.to_bytes()).unwrap(), asc);
+    }
+
+    #[test]
+    fn round_trips_every_standard_rate_channel_and_adts_profile() {
+        for object_type in 1..=4 {
+            for sampling_index in 0..=12 {
+                for channel_config in 0..=7 {
+                    let asc = AudioSpecificConfig {
+                        object_type,
+                        ..lc(sampling_index, channel_config)
+                    };
+                    let bytes = asc.to_bytes();
+                    assert_eq!(bytes.len(), 2);
+                    assert_eq!(AudioSpecificConfig::parse(&bytes).unwrap(), asc);
+                    assert_eq!(
+                        AudioSpecificConfig::parse(&bytes).unwrap().to_bytes(),
+                        bytes
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn escaped_object_type_and_explicit_frequency() {
+        // 31 + 6-bit (42 - 32 = 10): USAC; index 15 + 24-bit 37800 Hz; 1 channel.
+        let asc = AudioSpecificConfig {
+            object_type: 42,
+            sampling_index: EXPLICIT_SAMPLING_INDEX,
+            sample_rate: 37_800,
+            channel_config: 1,
+        };
+        let bytes = asc.to_bytes();
+        // 5 + 6 + 4 + 24 + 4 + 3 bits = 46 bits.
+        assert_eq!(bytes.len(), 6);
+        assert_eq!(AudioSpecificConfig::parse(&bytes).unwrap(), asc);
+        assert_eq!(asc.codec_string(), "mp4a.40.42");
+        // Object type 31 itself escapes to 32 + 0.
+        let asc = AudioSpecificConfig {
+            object_type: 32,
+            ..lc(4, 2)
+        };
+        assert_eq!(AudioSpecificConfig::parse(&asc.to_bytes()).unwrap(), asc);
+        // Hand-assembled: 11111 000001 (33) 0011 (48 kHz) 0010 (stereo) 000.
+        let asc = AudioSpecificConfig::parse(&[0xF8, 0x26, 0x40]).unwrap();
+        assert_eq!(
+            (asc.object_type, asc.sample_rate, asc.channel_config),
+            (33, 48_000, 2)
+        );
+    }
+
+    #[test]
+    fn explicit_he_aac_signalling() {
+        // 00101 (SBR) 0111 (22050) 0010 (stereo) 0100 (44100) 00010 (LC) 000: the
+        // configuration of HE-AAC from FDK and Apple encoders.
+        let bytes = [0x2B, 0x92, 0x08, 0x00];
+        let asc = AudioSpecificConfig::parse(&bytes).unwrap();
+        assert_eq!(asc.object_type, 5);
+        assert_eq!((asc.sampling_index, asc.sample_rate), (7, 22_050));
+        assert_eq!(asc.channels(), 2);
+        assert_eq!(asc.codec_string(), "mp4a.40.5");
+        assert_eq!(asc.to_bytes(), &bytes[..]);
+        // HE-AAC v2 at a rate whose double is not standard keeps the same index.
+        let asc = AudioSpecificConfig {
+            object_type: 29,
+            ..lc(0, 1)
+        };
+        assert_eq!(AudioSpecificConfig::parse(&asc.to_bytes()).unwrap(), asc);
+    }
+
+    #[test]
+    fn channel_counts() {
+        let counts = [
+            (0, 0),
+            (1, 1),
+            (2, 2),
+            (3, 3),
+            (6, 6),
+            (7, 8),
+            (11, 7),
+            (12, 8),
+            (13, 24),
+            (14, 8),
+        ];
+        for (config, channels) in counts {
+            assert_eq!(lc(3, config).channels(), channels, "config {config}");
+        }
+    }
+
+    #[test]
+    fn parse_errors() {
+        assert_eq!(
+            AudioSpecificConfig::parse(&[]),
+            Err(CodecError::Truncated {
+                what: "AudioSpecificConfig"
+            })
+        );
+        assert!(matches!(
+            AudioSpecificConfig::parse(&[0x11]),
+            Err(CodecError::Truncated { .. })
+        ));
+        // An escape with its 6 bits cut off.
+        assert!(matches!(
+            AudioSpecificConfig::parse(&[0xF8]),
+            Err(CodecError::Truncated { .. })
+        ));
+        // An explicit frequency cut off.
+        assert!(matches!(
+            AudioSpecificConfig::parse(&[0x17, 0x80, 0x00]),
+            Err(CodecError::Truncated { .. })
+        ));
+        // Object type 0.
+        assert!(matches!(
+            AudioSpecificConfig::parse(&[0x01, 0x90]),
+            Err(CodecError::Invalid { .. })
+        ));
+        // Reserved sampling index 13.
+        assert_eq!(
+            AudioSpecificConfig::parse(&[0x16, 0x90]),
+            Err(CodecError::Unsupported {
+                what: "AAC sampling frequency index",
+                value: 13
+            })
+        );
+        // Explicit frequency of 0 Hz.
+        assert!(matches!(
+            AudioSpecificConfig::parse(&[0x17, 0x80, 0x00, 0x00, 0x10]),
+            Err(CodecError::Invalid { .. })
+        ));
+        // Reserved channel configuration 8.
+        assert!(matches!(
+            AudioSpecificConfig::parse(&[0x11, 0xC0]),
+            Err(CodecError::Unsupported { value: 8, .. })
+        ));
+    }
+
+    #[test]
+    fn rate_tables() {
+        assert_eq!(sample_rate_for_index(3), Some(48_000));
+        assert_eq!(sample_rate_for_index(12), Some(7_350));
+        assert_eq!(sample_rate_for_index(13), None);
+        assert_eq!(sample_rate_for_index(15), None);
+        assert_eq!(sampling_index_for_rate(44_100), Some(4));
+        assert_eq!(sampling_index_for_rate(44_000), None);
+    }
+
+    #[test]
+    fn adts_write_then_parse() {
+        for (asc, payload_len) in [
+            (lc(3, 2), 0),
+            (lc(4, 1), 371),
+            (lc(11, 7), 2048),
+            (
+                AudioSpecificConfig {
+                    object_type: 1,
+                    ..lc(0, 6)
+                },
+                MAX_ADTS_FRAME_LEN - ADTS_HEADER_LEN,
+            ),
+        ] {
+            let mut out = vec![0xEE];
+            AdtsHeader::write(&asc, payload_len, &mut out).unwrap();
+            assert_eq!(out.len(), 1 + ADTS_HEADER_LEN);
+            let header = out.get(1..).unwrap();
+            let parsed = AdtsHeader::parse(header).unwrap().unwrap();
+            assert_eq!(
+                parsed,
+                AdtsHeader {
+                    object_type: asc.object_type,
+                    sampling_index: asc.sampling_index,
+                    sample_rate: asc.sample_rate,
+                    channel_config: asc.channel_config,
+                    frame_length: payload_len + ADTS_HEADER_LEN,
+                    header_len: ADTS_HEADER_LEN,
+                    raw_data_blocks: 1,
+                }
+            );
+            assert_eq!(AudioSpecificConfig::from_adts(&parsed), asc);
+            // Fewer bytes than the header: need more.
+            for len in 2..ADTS_HEADER_LEN {
+                assert_eq!(AdtsHeader::parse(header.get(..len).unwrap()), Ok(None));
+            }
+        }
+        // The buffer fullness is 0x7FF (VBR) and the ID is MPEG-4.
+        let mut out = Vec::new();
+        AdtsHeader::write(&lc(3, 2), 10, &mut out).unwrap();
+        assert_eq!(out, [0xFF, 0xF1, 0x4C, 0x80, 0x02, 0x3F, 0xFC]);
+    }
+
+    #[test]
+    fn adts_write_errors() {
+        let mut out = vec![7];
+        assert_eq!(
+            AdtsHeader::write(&lc(3, 2), MAX_ADTS_FRAME_LEN - 6, &mut out),
+            Err(CodecError::TooLarge {
+                what: "ADTS frame length",
+                value: MAX_ADTS_FRAME_LEN as u64 + 1,
+                max: MAX_ADTS_FRAME_LEN as u64
+            })
+        );
+        assert!(AdtsHeader::write(&lc(3, 2), usize::MAX, &mut out).is_err());
+        let explicit = AudioSpecificConfig {
+            sampling_index: EXPLICIT_SAMPLING_INDEX,
+            sample_rate: 37_800,
+            ..lc(3, 2)
+        };
+        assert!(matches!(
+            AdtsHeader::write(&explicit, 10, &mut out),
+            Err(CodecError::Unsupported { value: 15, .. })
+        ));
+        let he = AudioSpecificConfig {
+            object_type: 5,
+            ..lc(3, 2)
+        };
+        assert!(matches!(
+            AdtsHeader::write(&he, 10, &mut out),
+            Err(CodecError::Unsupported { value: 5, .. })
+        ));
+        assert!(AdtsHeader::write(&lc(3, 11), 10, &mut out).is_err());
+        assert_eq!(out, [7]);
+    }
+
+    #[test]
+    fn adts_parse_errors() {
+        assert_eq!(AdtsHeader::parse(&[]), Ok(None));
+        assert_eq!(AdtsHeader::parse(&[0xFF]), Ok(None));
+        assert!(AdtsHeader::parse(&[0x00]).is_err());
+        assert!(AdtsHeader::parse(&[0xFF, 0xE1]).is_err());
+        let good = [0xFF, 0xF1, 0x4C, 0x80, 0x02, 0x3F, 0xFC];
+        // Layer 1.
+        let mut bad = good;
+        bad[1] = 0xF3;
+        assert!(matches!(
+            AdtsHeader::parse(&bad),
+            Err(CodecError::Invalid { .. })
+        ));
+        // Sampling index 15.
+        let mut bad = good;
+        bad[2] = 0x7C;
+        assert!(matches!(
+            AdtsHeader::parse(&bad),
+            Err(CodecError::Unsupported { value: 15, .. })
+        ));
+        // Frame length 6, shorter than the header.
+        let mut bad = good;
+        bad[3] = 0x80;
+        bad[4] = 0x00;
+        bad[5] = 0xDF;
+        assert!(matches!(
+            AdtsHeader::parse(&bad),
+            Err(CodecError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn adts_with_crc_and_frame_splitting() {
+        // protection_absent = 0: a 9-byte header; frame_length 12 (3 payload bytes);
+        // two raw data blocks.
+        let frame = [
+            0xFF, 0xF0, 0x4C, 0x80, 0x01, 0x9F, 0xFD, 0xAB, 0xCD, 1, 2, 3,
+        ];
+        assert_eq!(AdtsHeader::parse(frame.get(..7).unwrap()), Ok(None));
+        let h = AdtsHeader::parse(&frame).unwrap().unwrap();
+        assert_eq!((h.header_len, h.frame_length), (9, 12));
+        assert_eq!(h.raw_data_blocks, 2);
+        assert_eq!(adts_frame(frame.get(..11).unwrap()), Ok(None));
+        let (h2, payload) = adts_frame(&frame).unwrap().unwrap();
+        assert_eq!(h2, h);
+        assert_eq!(payload, [1, 2, 3]);
+        // A frame length shorter than a CRC header is an error.
+        let mut bad = frame;
+        bad[4] = 0x01;
+        bad[5] = 0x1F;
+        assert!(AdtsHeader::parse(&bad).is_err());
+    }
+}

@@ -135,6 +135,7 @@ impl<'a> SampleTableBoxes<'a> {
         apply_stts(&mut samples, stts)?;
         if let Some(ctts) = self.ctts {
             apply_ctts(&mut samples, ctts)?;
+            make_offsets_non_negative(&mut samples)?;
         }
         match self.stss {
             Some(stss) => apply_stss(&mut samples, stss)?,
@@ -233,7 +234,8 @@ impl<'a> SampleSizes<'a> {
         match self.field_bits {
             4 => {
                 let byte = at(i / 2)?;
-                Some(if i % 2 == 0 { byte >> 4 } else { byte & 0x0f })
+                // High nibble first.
+                Some(if i & 1 == 0 { byte >> 4 } else { byte & 0x0f })
             }
             8 => at(i),
             16 => Some(at(i * 2)? << 8 | at(i * 2 + 1)?),
@@ -438,6 +440,30 @@ fn apply_ctts(samples: &mut [Sample], ctts: &[u8]) -> Result<(), Mp4Error> {
     Ok(())
 }
 
+/// When the file stores negative composition offsets (`ctts` version 1), moves
+/// every decode time earlier by the most negative offset and raises every offset
+/// by as much: presentation times stay the same and no sample is presented before
+/// it is decoded (ffmpeg reads such files the same way).
+fn make_offsets_non_negative(samples: &mut [Sample]) -> Result<(), Mp4Error> {
+    let min = samples.iter().map(|s| s.pts_offset).min().unwrap_or(0);
+    if min >= 0 {
+        return Ok(());
+    }
+    let shift = i64::from(min).unsigned_abs();
+    let overflow = || Mp4Error::Invalid {
+        what: "'ctts' composition offsets span more than 2^31 ticks".to_string(),
+    };
+    for sample in samples {
+        let offset = i64::from(sample.pts_offset) - i64::from(min);
+        sample.pts_offset = i32::try_from(offset).map_err(|_| overflow())?;
+        sample.dts = sample
+            .dts
+            .checked_sub_unsigned(shift)
+            .ok_or_else(overflow)?;
+    }
+    Ok(())
+}
+
 /// Keyframe flags from `stss` (1-based sample numbers). Numbers outside the track
 /// are ignored.
 fn apply_stss(samples: &mut [Sample], stss: &[u8]) -> Result<(), Mp4Error> {
@@ -627,6 +653,24 @@ mod tests {
         let mut b = boxes(&t);
         b.stsc = Some(&stsc);
         assert!(!b.uses_only_first_description().unwrap());
+    }
+
+    #[test]
+    fn negative_composition_offsets_move_decode_times_instead() {
+        let mut t = tables();
+        t.ctts = full(
+            &[&pair(1, 512), &pair(1, (-512i32) as u32), &pair(3, 0)],
+            3,
+            &[],
+        );
+        t.ctts[0] = 1;
+        let samples = boxes(&t).build(10_000).unwrap();
+        let got: Vec<(i64, i64)> = samples.iter().map(|s| (s.dts, s.pts())).collect();
+        assert_eq!(
+            got,
+            [(-512, 512), (0, 0), (512, 1024), (1024, 1536), (1536, 2048)]
+        );
+        assert!(samples.iter().all(|s| s.pts_offset >= 0));
     }
 
     #[test]

@@ -19,6 +19,8 @@ use crate::{AudioInfo, Codec, VideoInfo};
 /// Largest decoder configuration record accepted (`avcC`, `hvcC`,
 /// AudioSpecificConfig), in bytes. Real ones are tens to a few hundred bytes.
 pub const MAX_DECODER_CONFIG: usize = 64 << 10;
+/// Most sample entries an `stsd` may declare (only the first is used).
+pub const MAX_SAMPLE_DESCRIPTIONS: u32 = 256;
 /// Most nested MPEG-4 descriptors walked inside one `esds` descriptor.
 pub const MAX_ESDS_DESCRIPTORS: usize = 32;
 
@@ -61,6 +63,13 @@ pub fn parse_stsd(stsd: &[u8]) -> Result<Description, Mp4Error> {
     let mut r = Reader::new(stsd, "stsd");
     r.version_flags()?;
     let entry_count = r.u32()?;
+    if entry_count > MAX_SAMPLE_DESCRIPTIONS {
+        return Err(Mp4Error::TooLarge {
+            what: "number of sample descriptions",
+            value: u64::from(entry_count),
+            limit: u64::from(MAX_SAMPLE_DESCRIPTIONS),
+        });
+    }
     let Some(first) = Boxes::new(r.rest(), "stsd").next() else {
         return Err(Mp4Error::Invalid {
             what: "the 'stsd' box holds no sample entry".to_string(),
