@@ -18,7 +18,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::Stream;
 
-use crate::stream::live::{LiveFragment, Subscription};
+use crate::stream::live::feed::{LiveChunk, Subscription};
 
 #[derive(Debug)]
 pub enum Body {
@@ -38,7 +38,7 @@ impl Body {
 #[derive(Debug)]
 pub struct LiveBody {
     pending: VecDeque<Bytes>,
-    feed: BroadcastStream<LiveFragment>,
+    feed: BroadcastStream<LiveChunk>,
     /// Set after lagging: drop fragments until the next keyframe.
     resyncing: bool,
 }
@@ -46,7 +46,7 @@ pub struct LiveBody {
 impl LiveBody {
     pub fn new(subscription: Subscription) -> LiveBody {
         let mut pending = VecDeque::with_capacity(subscription.backlog.len() + 1);
-        pending.push_back(subscription.init);
+        pending.push_back(subscription.header);
         pending.extend(subscription.backlog.into_iter().map(|f| f.bytes));
         LiveBody {
             pending,

@@ -6,6 +6,7 @@
 
 use serde_json::{json, Map, Value};
 
+use brume_media::index::tracks_of;
 use brume_media::{scale_ticks, Track, TrackKind};
 
 use super::router::percent_encode;
@@ -53,25 +54,15 @@ pub fn stream_info(name: &str, state: &StreamState, base: &PublicBase) -> Value 
     let (kind, tracks, figures, live_window) = match state {
         StreamState::Live(live) => {
             let tracks = live.tracks().to_vec();
-            let spans = live.buffered_ms();
-            let rates = live.track_bitrates();
-            let figures = spans
+            let figures = live
+                .track_stats()
                 .iter()
-                .zip(&rates)
                 .zip(&tracks)
-                .map(|((span, bps), track)| {
-                    let (first_ms, last_ms) = span.unwrap_or((0, 0));
-                    TrackFigures {
-                        first_ms,
-                        last_ms,
-                        bps: *bps,
-                        fpks: estimate_fpks(
-                            track,
-                            live.frames_in_window(track.id),
-                            first_ms,
-                            last_ms,
-                        ),
-                    }
+                .map(|(stats, track)| TrackFigures {
+                    first_ms: stats.first_ms,
+                    last_ms: stats.last_ms,
+                    bps: stats.bytes_per_sec,
+                    fpks: estimate_fpks(track, stats.frames, stats.first_ms, stats.last_ms),
                 })
                 .collect::<Vec<_>>();
             let window = figures
@@ -84,21 +75,25 @@ pub fn stream_info(name: &str, state: &StreamState, base: &PublicBase) -> Value 
         StreamState::Vod(vod) => {
             let mut tracks = Vec::new();
             let mut figures = Vec::new();
-            for t in vod.file.index.tracks() {
-                let ts = t.track.timescale;
-                let first = t.samples.first().map(|s| s.dts).unwrap_or(0);
-                let last = t.samples.last().map(|s| s.dts).unwrap_or(0);
-                let bytes: u64 = t.samples.iter().map(|s| s.size as u64).sum();
-                let span_ms = scale_ticks(t.duration_ticks(), ts, 1000).max(1);
+            for (track, samples) in tracks_of(&*vod.file.index) {
+                let ts = track.timescale;
+                let first = samples.first().map(|s| s.dts).unwrap_or(0);
+                let last = samples.last().map(|s| s.dts).unwrap_or(0);
+                let end = samples
+                    .last()
+                    .map(|s| s.dts + i64::from(s.duration))
+                    .unwrap_or(0);
+                let bytes: u64 = samples.iter().map(|s| s.size as u64).sum();
+                let span_ms = scale_ticks(end - first, ts, 1000).max(1);
                 let first_ms = scale_ticks(first, ts, 1000).max(0);
                 let last_ms = scale_ticks(last, ts, 1000).max(0);
                 figures.push(TrackFigures {
                     first_ms,
                     last_ms,
                     bps: bytes * 1000 / span_ms as u64,
-                    fpks: estimate_fpks(&t.track, t.samples.len(), first_ms, last_ms),
+                    fpks: estimate_fpks(track, samples.len(), first_ms, last_ms),
                 });
-                tracks.push(t.track.clone());
+                tracks.push(track.clone());
             }
             ("vod", tracks, figures, None)
         }

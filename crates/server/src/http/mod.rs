@@ -26,6 +26,7 @@ use body::{Body, LiveBody};
 use info::PublicBase;
 use router::{Route, RouteError};
 
+use crate::stream::live::feed::Format;
 use crate::stream::{Registry, StreamState};
 
 /// Keep-alive connections idle this long are closed.
@@ -138,13 +139,20 @@ async fn mp4(context: &HttpContext, name: &str) -> Response<Body> {
         return not_found();
     };
     let body = match entry.settled_state(SOURCE_OPEN_WAIT).await {
-        StreamState::Live(live) => Body::Live(LiveBody::new(live.subscribe())),
+        StreamState::Live(live) => match live.subscribe(Format::Mp4) {
+            Some(subscription) => Body::Live(LiveBody::new(subscription)),
+            None => return not_found(),
+        },
         StreamState::Vod(_) => {
             let Some(vod) = entry.current_vod().await else {
                 return unavailable(&entry.state());
             };
             let (sender, receiver) = tokio::sync::mpsc::channel(2);
-            tokio::spawn(crate::stream::vod::send_all(vod, sender).in_current_span());
+            let header = match brume_media::mp4::fmp4::init_segment(vod.tracks()) {
+                Ok(header) => header,
+                Err(err) => return text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{err}\n")),
+            };
+            tokio::spawn(crate::stream::vod::send_all(vod, header, sender).in_current_span());
             Body::Channel(receiver)
         }
         other => return unavailable(&other),

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use brume_media::mp4::demux::Mp4File;
+use brume_media::index::{interleave, position_of, tracks_of, MediaFile};
 use brume_media::Frame;
 use tokio::time::Instant;
 
@@ -30,11 +30,11 @@ struct Due {
 
 /// Runs until a read fails (or the task is aborted).
 pub async fn run(file: OpenedFile, live: Arc<LiveStream>) -> Result<(), String> {
-    let order = Arc::new(file.index.interleaved());
+    let order = Arc::new(interleave(tracks_of(&*file.index)));
     if order.is_empty() {
         return Err(format!("{}: the file has no samples", file.path.display()));
     }
-    let timeline = FileTimeline::of(&file.index);
+    let timeline = FileTimeline::of(&*file.index);
     let mut anchor = Instant::now();
     let mut pass: u64 = 0;
     let mut position = 0usize;
@@ -45,7 +45,7 @@ pub async fn run(file: OpenedFile, live: Arc<LiveStream>) -> Result<(), String> 
             let reader = file.reader.clone();
             let order = order.clone();
             tokio::task::spawn_blocking(move || {
-                read_batch(&index, &reader, &order, timeline, pass, position)
+                read_batch(&*index, &reader, &order, timeline, pass, position)
             })
             .await
             .map_err(|e| format!("reader task failed: {e}"))??
@@ -70,7 +70,7 @@ pub async fn run(file: OpenedFile, live: Arc<LiveStream>) -> Result<(), String> 
 }
 
 fn read_batch(
-    index: &Mp4File,
+    index: &dyn MediaFile,
     reader: &SharedReader,
     order: &[(u32, usize)],
     timeline: FileTimeline,
@@ -85,18 +85,20 @@ fn read_batch(
             pass += 1;
         }
         let (track_id, sample) = order[position];
-        let track = index
-            .track(track_id)
+        let slot =
+            position_of(index, track_id).ok_or_else(|| format!("track {track_id} vanished"))?;
+        let (track, samples) = index
+            .track_at(slot)
             .ok_or_else(|| format!("track {track_id} vanished"))?;
-        let timescale = track.track.timescale;
-        let dts = track.samples.get(sample).map(|s| s.dts).unwrap_or_default();
+        let timescale = track.timescale;
+        let dts = samples.get(sample).map(|s| s.dts).unwrap_or_default();
         let at_ns = timeline.output_ns(dts, timescale, pass);
         let first = *first_ns.get_or_insert(at_ns);
         if at_ns - first > READ_AHEAD.as_nanos() as i64 && !batch.is_empty() {
             return Ok((batch, pass, position));
         }
         let mut frame = index
-            .read_frame(&**reader, track_id, sample)
+            .read_sample(&**reader, slot, sample)
             .map_err(|e| format!("reading sample {sample} of track {track_id}: {e}"))?;
         frame.dts += timeline.offset_ticks(timescale, pass);
         batch.push(Due { at_ns, frame });

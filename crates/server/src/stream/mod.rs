@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use brume_media::index::tracks_of;
 use tokio::sync::watch;
 
 use crate::config::{Config, SourceSpec, StreamConfig};
@@ -221,11 +222,9 @@ async fn run_looped(entry: &Arc<StreamEntry>, opened: Result<OpenedFile, String>
         Ok(file) => file,
         Err(reason) => return entry.set(StreamState::Error(reason)),
     };
-    let tracks = file
-        .index
-        .tracks()
-        .iter()
-        .map(|t| t.track.clone())
+    let tracks = tracks_of(&*file.index)
+        .into_iter()
+        .map(|(t, _)| t.clone())
         .collect();
     let window = entry.config.dvr_window_ms.unwrap_or(DEFAULT_DVR_WINDOW_MS);
     let live = match LiveStream::new(tracks, window) {

@@ -1,12 +1,14 @@
 //! Opening media files: the bundled clip or a path on disk, probed and indexed.
 //!
-//! Only the container index is read (an MP4's `moov`); sample bytes are read on
-//! demand through [`ReadAt`]. Errors name the file and say what was found.
+//! The container is recognised from the file's first bytes (MP4, FLV or MPEG-TS)
+//! and only its index is built; sample bytes are read on demand through
+//! [`ReadAt`]. Errors name the file and say what was found.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use brume_media::mp4::demux::{Mp4Error, Mp4File};
+use brume_media::index::MediaFile;
+use brume_media::mp4::demux::Mp4File;
 use brume_media::ReadAt;
 use bytes::Bytes;
 
@@ -23,8 +25,10 @@ pub enum SourceError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
-    Demux { path: PathBuf, source: Mp4Error },
+    #[error("{path}: {message}")]
+    Index { path: PathBuf, message: String },
+    #[error("{path}: unknown container (not MP4, FLV or MPEG-TS); it starts with {found}")]
+    UnknownContainer { path: PathBuf, found: String },
 }
 
 /// An opened, indexed media file.
@@ -32,7 +36,7 @@ pub enum SourceError {
 pub struct OpenedFile {
     pub path: PathBuf,
     pub reader: SharedReader,
-    pub index: Arc<Mp4File>,
+    pub index: Arc<dyn MediaFile>,
     /// Size and modification time when opened, to notice a replaced file.
     pub fingerprint: Option<(u64, std::time::SystemTime)>,
 }
@@ -41,8 +45,71 @@ impl std::fmt::Debug for OpenedFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenedFile")
             .field("path", &self.path)
-            .field("tracks", &self.index.tracks().len())
+            .field("container", &self.index.container())
+            .field("tracks", &self.index.track_count())
             .finish()
+    }
+}
+
+/// Containers recognised by their first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Container {
+    Mp4,
+}
+
+fn sniff(head: &[u8]) -> Option<Container> {
+    let mp4_boxes: [&[u8; 4]; 8] = [
+        b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pdin", b"styp",
+    ];
+    if head.len() >= 8 && mp4_boxes.iter().any(|b| &head[4..8] == *b) {
+        return Some(Container::Mp4);
+    }
+    None
+}
+
+/// How the first bytes of an unknown file look, for error messages.
+fn describe(head: &[u8]) -> String {
+    if head.is_empty() {
+        return "nothing (the file is empty)".to_owned();
+    }
+    let shown: String = head
+        .iter()
+        .take(12)
+        .map(|&b| {
+            if b.is_ascii_graphic() {
+                (b as char).to_string()
+            } else {
+                format!("\\x{b:02x}")
+            }
+        })
+        .collect();
+    format!("\"{shown}\"")
+}
+
+fn index(path: &Path, reader: &dyn ReadAt) -> Result<Arc<dyn MediaFile>, SourceError> {
+    let size = reader.size().map_err(|source| SourceError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut head = vec![0u8; size.min(512) as usize];
+    reader
+        .read_exact_at(&mut head, 0)
+        .map_err(|source| SourceError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let index_err = |message: String| SourceError::Index {
+        path: path.to_path_buf(),
+        message,
+    };
+    match sniff(&head) {
+        Some(Container::Mp4) => Ok(Arc::new(
+            Mp4File::open(reader).map_err(|e| index_err(e.to_string()))?,
+        )),
+        None => Err(SourceError::UnknownContainer {
+            path: path.to_path_buf(),
+            found: describe(&head),
+        }),
     }
 }
 
@@ -50,14 +117,11 @@ impl std::fmt::Debug for OpenedFile {
 pub fn open_builtin_demo() -> Result<OpenedFile, SourceError> {
     let path = PathBuf::from("builtin:demo");
     let bytes = Bytes::from_static(DEMO_CLIP);
-    let index = Mp4File::open(&bytes).map_err(|source| SourceError::Demux {
-        path: path.clone(),
-        source,
-    })?;
+    let index = index(&path, &bytes)?;
     Ok(OpenedFile {
         path,
         reader: Arc::new(bytes),
-        index: Arc::new(index),
+        index,
         fingerprint: None,
     })
 }
@@ -73,14 +137,11 @@ pub fn open_file(path: &Path) -> Result<OpenedFile, SourceError> {
     if meta.is_dir() {
         return Err(open_err(std::io::Error::other("is a directory")));
     }
-    let index = Mp4File::open(&file).map_err(|source| SourceError::Demux {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let index = index(path, &file)?;
     Ok(OpenedFile {
         path: path.to_path_buf(),
         reader: Arc::new(file),
-        index: Arc::new(index),
+        index,
         fingerprint: fingerprint(path),
     })
 }
@@ -89,4 +150,17 @@ pub fn open_file(path: &Path) -> Result<OpenedFile, SourceError> {
 pub fn fingerprint(path: &Path) -> Option<(u64, std::time::SystemTime)> {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.len(), meta.modified().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_containers_are_described() {
+        assert_eq!(sniff(b"\0\0\0\x20ftypisom"), Some(Container::Mp4));
+        assert_eq!(sniff(b"hello world!"), None);
+        assert_eq!(describe(b"RIFF\x00\x01"), "\"RIFF\\x00\\x01\"");
+        assert!(describe(b"").contains("empty"));
+    }
 }

@@ -7,7 +7,7 @@
 //! each track's own timescale with one consistent rounding so timestamps never go
 //! backwards.
 
-use brume_media::mp4::demux::Mp4File;
+use brume_media::index::{tracks_of, MediaFile};
 use brume_media::scale_ticks;
 
 const NANOS: u32 = 1_000_000_000;
@@ -22,12 +22,12 @@ pub struct FileTimeline {
 }
 
 impl FileTimeline {
-    pub fn of(file: &Mp4File) -> FileTimeline {
+    pub fn of(file: &dyn MediaFile) -> FileTimeline {
         let mut start_ns = i64::MAX;
         let mut end_ns = i64::MIN;
-        for track in file.tracks() {
-            let ts = track.track.timescale;
-            if let (Some(first), Some(last)) = (track.samples.first(), track.samples.last()) {
+        for (track, samples) in tracks_of(file) {
+            let ts = track.timescale;
+            if let (Some(first), Some(last)) = (samples.first(), samples.last()) {
                 start_ns = start_ns.min(scale_ticks(first.dts, ts, NANOS));
                 end_ns = end_ns.max(scale_ticks(
                     last.dts.saturating_add(last.duration as i64),

@@ -1,139 +1,158 @@
-//! An on-demand stream: a file index, served as fragmented MP4 from its start.
+//! An on-demand stream: a file index, cut into segments, read on demand.
 //!
-//! The file is never loaded whole: fragments (one per video GOP, capped in size) are
-//! read and muxed one at a time on a blocking thread as the viewer consumes them.
+//! The file is never loaded whole. At open, its samples are put in decode order and
+//! cut into segments at video keyframes (whole GOPs of at least
+//! [`MIN_SEGMENT_MS`]), capped in bytes. Segments serve HLS/DASH and, one after
+//! another, the progressive outputs; each is read on a blocking thread when needed.
 
 use std::ops::Range;
 use std::sync::Arc;
 
-use brume_media::mp4::fmp4::{self, FragmentSample, TrackRun};
-use brume_media::{Frame, Track, TrackKind};
+use brume_media::index::{interleave, tracks_of};
+use brume_media::{scale_ticks, Frame, Track, TrackKind};
 use bytes::Bytes;
 
+use super::live::feed::mux_fmp4;
+use super::live::ring::{AUDIO_ONLY_SEGMENT_MS, MIN_SEGMENT_MS};
 use super::source::OpenedFile;
 use super::timeline::FileTimeline;
 
-/// A fragment is closed at this many payload bytes even inside a GOP.
-const MAX_FRAGMENT_BYTES: u64 = 8 * 1024 * 1024;
-/// Audio-only files: samples per fragment.
-const AUDIO_ONLY_SAMPLES_PER_FRAGMENT: usize = 96;
+/// A segment is closed at this many payload bytes even inside a GOP.
+const MAX_SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// One segment of a file: samples `order[range]`, and its time span in ms (on the
+/// output timeline, which starts at 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VodSegment {
+    pub range: Range<usize>,
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+impl VodSegment {
+    pub fn duration_secs(&self) -> f64 {
+        (self.end_ms - self.start_ms).max(0) as f64 / 1000.0
+    }
+}
 
 #[derive(Debug)]
 pub struct VodStream {
     pub file: OpenedFile,
-    pub init: Bytes,
+    tracks: Vec<Track>,
     timeline: FileTimeline,
-    /// Every sample in decode order: (track id, sample index).
-    order: Vec<(u32, usize)>,
-    /// Ranges of `order`, one per fragment.
-    fragments: Vec<Range<usize>>,
+    /// Every sample in decode order: (track position, sample index).
+    order: Vec<(usize, usize)>,
+    segments: Vec<VodSegment>,
 }
 
 impl VodStream {
     pub fn new(file: OpenedFile) -> Result<VodStream, String> {
-        let tracks: Vec<Track> = file
-            .index
-            .tracks()
-            .iter()
-            .map(|t| t.track.clone())
+        let list = tracks_of(&*file.index);
+        let tracks: Vec<Track> = list.iter().map(|(t, _)| (*t).clone()).collect();
+        let timeline = FileTimeline::of(&*file.index);
+        let order: Vec<(usize, usize)> = interleave(list.iter().copied())
+            .into_iter()
+            .filter_map(|(id, i)| tracks.iter().position(|t| t.id == id).map(|p| (p, i)))
             .collect();
-        let init = fmp4::init_segment(&tracks).map_err(|e| e.to_string())?;
-        let order = file.index.interleaved();
+        if order.is_empty() {
+            return Err("the file has no samples".to_owned());
+        }
         let has_video = tracks.iter().any(|t| t.kind() == TrackKind::Video);
-        let mut fragments = Vec::new();
+        let output_ms = |position: usize, index: usize| -> i64 {
+            let (track, samples) = list[position];
+            let dts = samples.get(index).map(|s| s.dts).unwrap_or(0);
+            timeline.output_ns(dts, track.timescale, 0) / 1_000_000
+        };
+        let mut segments = Vec::new();
         let mut start = 0usize;
+        let mut start_ms = 0i64;
         let mut bytes = 0u64;
-        for (i, &(track_id, sample)) in order.iter().enumerate() {
-            let Some(track) = file.index.track(track_id) else {
+        for (i, &(position, index)) in order.iter().enumerate() {
+            let (track, samples) = list[position];
+            let Some(sample) = samples.get(index) else {
                 continue;
             };
-            let Some(info) = track.samples.get(sample) else {
-                continue;
-            };
+            let ms = output_ms(position, index);
             let boundary = if has_video {
-                track.track.kind() == TrackKind::Video && info.keyframe
+                track.kind() == TrackKind::Video
+                    && sample.keyframe
+                    && ms - start_ms >= MIN_SEGMENT_MS
             } else {
-                i - start >= AUDIO_ONLY_SAMPLES_PER_FRAGMENT
+                ms - start_ms >= AUDIO_ONLY_SEGMENT_MS
             };
-            if i > start && (boundary || bytes >= MAX_FRAGMENT_BYTES) {
-                fragments.push(start..i);
+            if i > start && (boundary || bytes >= MAX_SEGMENT_BYTES) {
+                segments.push(VodSegment {
+                    range: start..i,
+                    start_ms,
+                    end_ms: ms,
+                });
                 start = i;
+                start_ms = ms;
                 bytes = 0;
             }
-            bytes += info.size as u64;
+            bytes += u64::from(sample.size);
         }
-        if start < order.len() {
-            fragments.push(start..order.len());
-        }
+        segments.push(VodSegment {
+            range: start..order.len(),
+            start_ms,
+            end_ms: (timeline.period_ns / 1_000_000).max(start_ms),
+        });
         Ok(VodStream {
-            timeline: FileTimeline::of(&file.index),
             file,
-            init,
+            tracks,
+            timeline,
             order,
-            fragments,
+            segments,
         })
     }
 
-    pub fn tracks(&self) -> Vec<Track> {
-        self.file
-            .index
-            .tracks()
-            .iter()
-            .map(|t| t.track.clone())
-            .collect()
+    pub fn tracks(&self) -> &[Track] {
+        &self.tracks
     }
 
-    pub fn fragment_count(&self) -> usize {
-        self.fragments.len()
+    pub fn segments(&self) -> &[VodSegment] {
+        &self.segments
     }
 
     pub fn duration_ms(&self) -> i64 {
         self.timeline.period_ns / 1_000_000
     }
 
-    /// Reads and muxes fragment `n` (blocking: call from a blocking thread).
-    pub fn render_fragment(&self, n: usize) -> Result<Bytes, String> {
-        let range = self
-            .fragments
+    /// Reads segment `n`'s frames with their durations, on the output timeline
+    /// (blocking: call from a blocking thread).
+    pub fn segment_frames(&self, n: usize) -> Result<Vec<(usize, Frame, u32)>, String> {
+        let segment = self
+            .segments
             .get(n)
-            .ok_or_else(|| format!("fragment {n} does not exist"))?;
-        let index = &self.file.index;
-        let tracks = index.tracks();
-        let mut per_track: Vec<Vec<(Frame, u32)>> = (0..tracks.len()).map(|_| Vec::new()).collect();
-        for &(track_id, sample) in &self.order[range.clone()] {
-            let Some(slot) = tracks.iter().position(|t| t.track.id == track_id) else {
+            .ok_or_else(|| format!("segment {n} does not exist"))?;
+        let index = &*self.file.index;
+        let mut out = Vec::with_capacity(segment.range.len());
+        for &(position, sample) in &self.order[segment.range.clone()] {
+            let Some((track, samples)) = index.track_at(position) else {
                 continue;
             };
-            let track = &tracks[slot];
-            let duration = track.samples.get(sample).map(|s| s.duration).unwrap_or(0);
+            let duration = samples.get(sample).map(|s| s.duration).unwrap_or(0);
             let mut frame = index
-                .read_frame(&*self.file.reader, track_id, sample)
+                .read_sample(&*self.file.reader, position, sample)
                 .map_err(|e| format!("{}: {e}", self.file.path.display()))?;
-            frame.dts += self.timeline.offset_ticks(track.track.timescale, 0);
-            per_track[slot].push((frame, duration));
+            frame.dts += self.timeline.offset_ticks(track.timescale, 0);
+            out.push((position, frame, duration));
         }
-        let samples: Vec<Vec<FragmentSample<'_>>> = per_track
-            .iter()
-            .map(|frames| {
-                frames
-                    .iter()
-                    .map(|(frame, duration)| FragmentSample {
-                        frame,
-                        duration: *duration,
-                    })
-                    .collect()
-            })
-            .collect();
-        let runs: Vec<TrackRun<'_>> = tracks
-            .iter()
-            .zip(&samples)
-            .filter(|(_, s)| !s.is_empty())
-            .map(|(t, samples)| TrackRun {
-                track: &t.track,
-                samples,
-            })
-            .collect();
-        fmp4::fragment(n as u32 + 1, &runs).map_err(|e| e.to_string())
+        Ok(out)
+    }
+
+    /// Segment `n` as one fMP4 fragment of every track (blocking).
+    pub fn render_fragment(&self, n: usize) -> Result<Bytes, String> {
+        let frames = self.segment_frames(n)?;
+        mux_fmp4(&self.tracks, &frames, n as u32 + 1)
+    }
+
+    /// Where segment `n` starts in `track`'s timescale on the output timeline.
+    pub fn segment_start_ticks(&self, n: usize, timescale: u32) -> i64 {
+        self.segments
+            .get(n)
+            .map(|s| scale_ticks(s.start_ms, 1000, timescale))
+            .unwrap_or(0)
     }
 }
 
@@ -141,12 +160,13 @@ impl VodStream {
 /// early when the receiver is gone.
 pub async fn send_all(
     vod: Arc<VodStream>,
+    header: Bytes,
     sender: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) {
-    if sender.send(Ok(vod.init.clone())).await.is_err() {
+    if sender.send(Ok(header)).await.is_err() {
         return;
     }
-    for n in 0..vod.fragment_count() {
+    for n in 0..vod.segments().len() {
         let job = vod.clone();
         let result = tokio::task::spawn_blocking(move || job.render_fragment(n)).await;
         let item = match result {

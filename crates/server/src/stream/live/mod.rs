@@ -1,0 +1,308 @@
+//! A live stream: frames from one input, kept in a DVR ring and fanned out.
+//!
+//! Frames are pushed in decode order by one input. The stream
+//! * keeps the DVR ring ([`ring::FrameRing`]), cut into segments with stable
+//!   sequence numbers, which HLS and DASH render from (once, cached);
+//! * holds back each track's newest frame until the next one tells its duration,
+//!   then hands groups of frames (closed at each video frame) to the progressive
+//!   [`feed::Feed`]s, which mux them once and broadcast the shared bytes;
+//! * records when media time zero happened on the wall clock, for DASH.
+//!
+//! A viewer that falls more than the feed's capacity behind skips to the next
+//! keyframe; it never makes the stream buffer grow.
+
+pub mod feed;
+pub mod ring;
+
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use brume_media::{scale_ticks, Frame, Track, TrackKind};
+
+use feed::{Feed, Format, Subscription};
+use ring::{FrameRing, SegmentSpan};
+
+/// Hard cap on the DVR ring, whatever its time window says.
+const MAX_RING_BYTES: usize = 512 * 1024 * 1024;
+/// Audio-only streams: frames per progressive chunk.
+const AUDIO_ONLY_FRAMES_PER_CHUNK: usize = 4;
+
+#[derive(Debug)]
+pub struct LiveStream {
+    tracks: Vec<Track>,
+    has_video: bool,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// Per track position: the newest frame, held until its successor arrives.
+    held: Vec<Option<Frame>>,
+    /// Frames whose duration is known, waiting for the next chunk.
+    ready: Vec<(usize, Frame, u32)>,
+    ring: FrameRing,
+    feeds: Vec<Feed>,
+    /// Unix time (ms) at which media time 0 happened; set by the first frame.
+    epoch_unix_ms: Option<i64>,
+    /// Frames dropped because their timestamps did not advance.
+    dropped: u64,
+}
+
+impl LiveStream {
+    pub fn new(tracks: Vec<Track>, dvr_window_ms: u64) -> Result<LiveStream, String> {
+        let has_video = tracks.iter().any(|t| t.kind() == TrackKind::Video);
+        let feeds = vec![Feed::new(Format::Mp4, &tracks)?];
+        Ok(LiveStream {
+            inner: Mutex::new(Inner {
+                held: vec![None; tracks.len()],
+                ready: Vec::new(),
+                ring: FrameRing::new(dvr_window_ms, MAX_RING_BYTES, has_video),
+                feeds,
+                epoch_unix_ms: None,
+                dropped: 0,
+            }),
+            has_video,
+            tracks,
+        })
+    }
+
+    pub fn tracks(&self) -> &[Track] {
+        &self.tracks
+    }
+
+    pub fn has_video(&self) -> bool {
+        self.has_video
+    }
+
+    /// Adds one frame. Frames whose decode time does not advance within their
+    /// track, or that name an unknown track, are dropped.
+    pub fn push(&self, frame: Frame) {
+        let Some(position) = self.tracks.iter().position(|t| t.id == frame.track) else {
+            return;
+        };
+        let track = &self.tracks[position];
+        let is_video = track.kind() == TrackKind::Video;
+        let ms = scale_ticks(frame.dts, track.timescale, 1000);
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        if inner.epoch_unix_ms.is_none() {
+            inner.epoch_unix_ms = Some(unix_ms() - ms);
+        }
+        if let Some(prev) = inner.held[position].take() {
+            if frame.dts <= prev.dts {
+                inner.dropped += 1;
+                tracing::debug!(
+                    track = frame.track,
+                    dts = frame.dts,
+                    "dropped a frame whose timestamp did not advance"
+                );
+                inner.held[position] = Some(prev);
+                return;
+            }
+            let duration = u32::try_from(frame.dts - prev.dts).unwrap_or(u32::MAX);
+            inner.ready.push((position, prev, duration));
+            let close = if self.has_video {
+                is_video
+            } else {
+                inner.ready.len() >= AUDIO_ONLY_FRAMES_PER_CHUNK
+            };
+            if close {
+                self.publish_ready(inner);
+            }
+        }
+        inner.ring.push(frame.clone(), ms, is_video);
+        inner.held[position] = Some(frame);
+    }
+
+    fn publish_ready(&self, inner: &mut Inner) {
+        if inner.ready.is_empty() {
+            return;
+        }
+        let keyframe = if self.has_video {
+            inner
+                .ready
+                .iter()
+                .find(|(p, _, _)| self.tracks[*p].kind() == TrackKind::Video)
+                .is_some_and(|(_, f, _)| f.keyframe)
+        } else {
+            true
+        };
+        for feed in &mut inner.feeds {
+            feed.publish(&self.tracks, &inner.ready, keyframe);
+        }
+        inner.ready.clear();
+    }
+
+    /// Starts a progressive viewer of `format` at the latest keyframe.
+    pub fn subscribe(&self, format: Format) -> Option<Subscription> {
+        let inner = self.lock();
+        inner
+            .feeds
+            .iter()
+            .find(|f| f.format() == format)
+            .map(Feed::subscribe)
+    }
+
+    /// Progressive viewers currently attached, over all formats.
+    pub fn viewer_count(&self) -> usize {
+        self.lock().feeds.iter().map(Feed::viewers).sum()
+    }
+
+    /// Every complete segment in the DVR window, oldest first.
+    pub fn segments(&self) -> Vec<SegmentSpan> {
+        self.lock().ring.segments()
+    }
+
+    /// The frames of segment `sequence` (with each frame's duration), or `None`
+    /// once it has left the window (or before it is complete).
+    pub fn segment_frames(&self, sequence: u64) -> Option<(SegmentSpan, Vec<(Frame, u32)>)> {
+        let inner = self.lock();
+        let span = inner.ring.segment(sequence)?;
+        let frames = inner.ring.frames_with_next(span.first, span.end);
+        drop(inner);
+        // A frame whose successor is not in the ring yet keeps the track's last
+        // known duration (only possible for the very newest frames).
+        let mut last_duration: Vec<(u32, u32)> = Vec::new();
+        let frames = frames
+            .into_iter()
+            .map(|(frame, next)| {
+                let duration = match next {
+                    Some(next) => u32::try_from(next - frame.dts).unwrap_or(u32::MAX),
+                    None => last_duration
+                        .iter()
+                        .find(|(t, _)| *t == frame.track)
+                        .map(|(_, d)| *d)
+                        .unwrap_or(1),
+                };
+                match last_duration.iter_mut().find(|(t, _)| *t == frame.track) {
+                    Some(entry) => entry.1 = duration,
+                    None => last_duration.push((frame.track, duration)),
+                }
+                (frame, duration)
+            })
+            .collect();
+        Some((span, frames))
+    }
+
+    /// Unix time (ms) of media time zero, once the first frame arrived.
+    pub fn epoch_unix_ms(&self) -> Option<i64> {
+        self.lock().epoch_unix_ms
+    }
+
+    /// Per track (in [`LiveStream::tracks`] order): first and last decode time in
+    /// the window (ms), frame count, and bytes per second.
+    pub fn track_stats(&self) -> Vec<TrackStats> {
+        let inner = self.lock();
+        self.tracks
+            .iter()
+            .map(|t| {
+                let (first_ms, last_ms, frames) = inner.ring.track_span(t.id).unwrap_or((0, 0, 0));
+                TrackStats {
+                    first_ms,
+                    last_ms,
+                    frames,
+                    bytes_per_sec: inner.ring.track_bps(t.id),
+                }
+            })
+            .collect()
+    }
+
+    /// Frames currently held in the DVR ring.
+    pub fn ring_len(&self) -> usize {
+        self.lock().ring.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock is a bug elsewhere; the data stays usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Figures about one track over the DVR window.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrackStats {
+    pub first_ms: i64,
+    pub last_ms: i64,
+    pub frames: usize,
+    pub bytes_per_sec: u64,
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brume_media::{Codec, VideoInfo};
+    use bytes::Bytes;
+
+    fn video_track() -> Track {
+        Track {
+            id: 1,
+            codec: Codec::H264,
+            timescale: 1000,
+            // A minimal avcC: version 1, profile 66, level 30, 4-byte lengths, no sets.
+            init: Bytes::from_static(&[1, 66, 0, 30, 0xff, 0xe0, 0]),
+            codec_string: "avc1.42001e".to_owned(),
+            video: Some(VideoInfo {
+                width: 16,
+                height: 16,
+            }),
+            audio: None,
+        }
+    }
+
+    fn frame(dts: i64, keyframe: bool) -> Frame {
+        Frame {
+            track: 1,
+            dts,
+            pts_offset: 0,
+            keyframe,
+            data: Bytes::from(vec![0, 0, 0, 1, 0x65]),
+        }
+    }
+
+    #[test]
+    fn new_viewer_starts_at_the_latest_keyframe_and_follows_live() {
+        let live = LiveStream::new(vec![video_track()], 50_000).unwrap();
+        for i in 0..7i64 {
+            live.push(frame(i * 40, i % 3 == 0));
+        }
+        let mut sub = live.subscribe(Format::Mp4).unwrap();
+        assert!(!sub.header.is_empty());
+        // Frames 0..=5 are muxed (6 is held back); the latest keyframe among them is 3.
+        assert_eq!(sub.backlog.len(), 3);
+        assert!(sub.backlog[0].keyframe);
+        live.push(frame(7 * 40, false));
+        let next = sub.receiver.try_recv().unwrap();
+        assert_eq!(next.sequence, sub.backlog[2].sequence + 1);
+    }
+
+    #[test]
+    fn timestamps_that_go_backwards_are_dropped() {
+        let live = LiveStream::new(vec![video_track()], 50_000).unwrap();
+        live.push(frame(100, true));
+        live.push(frame(50, false));
+        live.push(frame(100, false));
+        assert_eq!(live.ring_len(), 1);
+    }
+
+    #[test]
+    fn complete_segments_carry_their_frames_and_durations() {
+        let live = LiveStream::new(vec![video_track()], 50_000).unwrap();
+        for i in 0..130i64 {
+            live.push(frame(i * 40, i % 50 == 0));
+        }
+        let segments = live.segments();
+        assert_eq!(segments.len(), 2);
+        let (span, frames) = live.segment_frames(segments[1].sequence).unwrap();
+        assert_eq!(span.end_ms - span.start_ms, 2000);
+        assert_eq!(frames.len(), 50);
+        assert!(frames.iter().all(|(_, d)| *d == 40));
+        assert!(live.segment_frames(99).is_none());
+    }
+}

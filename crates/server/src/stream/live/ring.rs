@@ -1,0 +1,287 @@
+//! The DVR ring of a live stream: frames in arrival order, cut into segments.
+//!
+//! A segment starts at a video keyframe (any frame for audio-only streams) at least
+//! [`MIN_SEGMENT_MS`] after the previous segment start, so segments are whole GOPs of
+//! about the target length. Segments carry absolute sequence numbers that never
+//! repeat for the life of the stream, so a segment URL always means the same bytes.
+//! The ring drops whole segments from the front once the DVR window (or the byte
+//! cap) is exceeded; a segment is complete once the next one has started.
+
+use std::collections::VecDeque;
+
+use brume_media::Frame;
+
+/// Shortest segment: GOPs are merged until a segment lasts at least this long.
+pub const MIN_SEGMENT_MS: i64 = 1900;
+/// Audio-only streams are cut at this length.
+pub const AUDIO_ONLY_SEGMENT_MS: i64 = 2000;
+
+/// One frame in the ring with its decode time in milliseconds.
+#[derive(Debug, Clone)]
+pub struct RingFrame {
+    pub frame: Frame,
+    pub ms: i64,
+}
+
+/// A complete segment: its sequence number and place in the ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentSpan {
+    pub sequence: u64,
+    /// Decode time (ms) of the segment's first frame and of the next segment's.
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// Absolute frame indices `[first, end)`.
+    pub first: u64,
+    pub end: u64,
+}
+
+impl SegmentSpan {
+    pub fn duration_secs(&self) -> f64 {
+        (self.end_ms - self.start_ms).max(0) as f64 / 1000.0
+    }
+}
+
+#[derive(Debug)]
+pub struct FrameRing {
+    frames: VecDeque<RingFrame>,
+    /// (absolute frame index, sequence number) of every segment start still held.
+    starts: VecDeque<(u64, u64)>,
+    /// Absolute index of `frames[0]`.
+    base: u64,
+    next_sequence: u64,
+    bytes: usize,
+    window_ms: i64,
+    max_bytes: usize,
+    has_video: bool,
+}
+
+impl FrameRing {
+    pub fn new(window_ms: u64, max_bytes: usize, has_video: bool) -> FrameRing {
+        FrameRing {
+            frames: VecDeque::new(),
+            starts: VecDeque::new(),
+            base: 0,
+            next_sequence: 0,
+            bytes: 0,
+            window_ms: i64::try_from(window_ms).unwrap_or(i64::MAX),
+            max_bytes,
+            has_video,
+        }
+    }
+
+    /// Adds a frame; `is_video` says whether it belongs to a video track.
+    pub fn push(&mut self, frame: Frame, ms: i64, is_video: bool) {
+        let index = self.base + self.frames.len() as u64;
+        let last_start_ms = self
+            .starts
+            .back()
+            .and_then(|&(i, _)| self.get(i))
+            .map(|f| f.ms);
+        let eligible = if self.has_video {
+            is_video && frame.keyframe
+        } else {
+            true
+        };
+        let starts_segment = eligible
+            && match last_start_ms {
+                None => true,
+                Some(last) if self.has_video => ms - last >= MIN_SEGMENT_MS,
+                Some(last) => ms - last >= AUDIO_ONLY_SEGMENT_MS,
+            };
+        if starts_segment {
+            self.starts.push_back((index, self.next_sequence));
+            self.next_sequence += 1;
+        }
+        self.bytes += frame.data.len();
+        self.frames.push_back(RingFrame { frame, ms });
+        self.evict(ms);
+    }
+
+    fn get(&self, index: u64) -> Option<&RingFrame> {
+        index
+            .checked_sub(self.base)
+            .and_then(|i| self.frames.get(i as usize))
+    }
+
+    fn evict(&mut self, newest_ms: i64) {
+        while self.starts.len() >= 2 {
+            let second = self.starts[1].0;
+            let second_ms = self.get(second).map(|f| f.ms).unwrap_or(newest_ms);
+            let over_time = newest_ms.saturating_sub(second_ms) >= self.window_ms;
+            if !(over_time || self.bytes > self.max_bytes) {
+                break;
+            }
+            self.drop_front_until(second);
+            self.starts.pop_front();
+        }
+        // Frames before the first segment start can never be played.
+        if let Some(&(first, _)) = self.starts.front() {
+            self.drop_front_until(first);
+        }
+    }
+
+    fn drop_front_until(&mut self, index: u64) {
+        while self.base < index {
+            if let Some(old) = self.frames.pop_front() {
+                self.bytes -= old.frame.data.len();
+            }
+            self.base += 1;
+        }
+    }
+
+    /// Every complete segment still in the ring, oldest first.
+    pub fn segments(&self) -> Vec<SegmentSpan> {
+        self.starts
+            .iter()
+            .zip(self.starts.iter().skip(1))
+            .filter_map(|(&(first, sequence), &(end, _))| {
+                Some(SegmentSpan {
+                    sequence,
+                    start_ms: self.get(first)?.ms,
+                    end_ms: self.get(end)?.ms,
+                    first,
+                    end,
+                })
+            })
+            .collect()
+    }
+
+    /// The complete segment with this sequence number, if still held.
+    pub fn segment(&self, sequence: u64) -> Option<SegmentSpan> {
+        let pos = self.starts.iter().position(|&(_, s)| s == sequence)?;
+        let (first, _) = self.starts[pos];
+        let (end, _) = *self.starts.get(pos + 1)?;
+        Some(SegmentSpan {
+            sequence,
+            start_ms: self.get(first)?.ms,
+            end_ms: self.get(end)?.ms,
+            first,
+            end,
+        })
+    }
+
+    /// Frames `[first, end)` plus, per frame, the decode time of the next frame of
+    /// the same track (looking past `end` when needed), for durations.
+    pub fn frames_with_next(&self, first: u64, end: u64) -> Vec<(Frame, Option<i64>)> {
+        let mut out: Vec<(Frame, Option<i64>)> =
+            Vec::with_capacity((end.saturating_sub(first)) as usize);
+        // (track, position in `out`) of each track's latest frame awaiting its successor.
+        let mut waiting: Vec<(u32, usize)> = Vec::new();
+        let limit = self.base + self.frames.len() as u64;
+        let mut cursor = first;
+        while cursor < limit && (cursor < end || !waiting.is_empty()) {
+            if let Some(f) = self.get(cursor) {
+                let track = f.frame.track;
+                if let Some(w) = waiting.iter().position(|&(t, _)| t == track) {
+                    let (_, at) = waiting.swap_remove(w);
+                    out[at].1 = Some(f.frame.dts);
+                }
+                if cursor < end {
+                    waiting.push((track, out.len()));
+                    out.push((f.frame.clone(), None));
+                }
+            }
+            cursor += 1;
+        }
+        out
+    }
+
+    /// Frames from the latest segment start (complete or not) to the newest.
+    pub fn latest_segment_start(&self) -> Option<u64> {
+        self.starts.back().map(|&(i, _)| i)
+    }
+
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// First and last decode time (ms) of `track` in the ring, and its frame count.
+    pub fn track_span(&self, track: u32) -> Option<(i64, i64, usize)> {
+        let mut first = None;
+        let mut last = 0;
+        let mut count = 0;
+        for f in self.frames.iter().filter(|f| f.frame.track == track) {
+            first.get_or_insert(f.ms);
+            last = f.ms;
+            count += 1;
+        }
+        first.map(|first| (first, last, count))
+    }
+
+    /// Payload bytes per second of `track` over the ring.
+    pub fn track_bps(&self, track: u32) -> u64 {
+        let bytes: u64 = self
+            .frames
+            .iter()
+            .filter(|f| f.frame.track == track)
+            .map(|f| f.frame.data.len() as u64)
+            .sum();
+        match self.track_span(track) {
+            Some((first, last, _)) if last > first => bytes * 1000 / (last - first) as u64,
+            _ => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn frame(track: u32, dts: i64, keyframe: bool) -> Frame {
+        Frame {
+            track,
+            dts,
+            pts_offset: 0,
+            keyframe,
+            data: Bytes::from_static(&[0; 10]),
+        }
+    }
+
+    /// 25 fps video with a keyframe every `gop` frames, for `count` frames.
+    fn fill(ring: &mut FrameRing, count: i64, gop: i64) {
+        for i in 0..count {
+            ring.push(frame(1, i * 40, i % gop == 0), i * 40, true);
+        }
+    }
+
+    #[test]
+    fn segments_are_whole_gops_of_at_least_the_minimum_length() {
+        let mut ring = FrameRing::new(60_000, usize::MAX, true);
+        fill(&mut ring, 500, 25); // 1 s GOPs → 2 s segments
+        let segments = ring.segments();
+        assert!(!segments.is_empty());
+        for s in &segments {
+            assert_eq!(s.end_ms - s.start_ms, 2000, "{s:?}");
+        }
+        let sequences: Vec<u64> = segments.iter().map(|s| s.sequence).collect();
+        assert!(sequences.windows(2).all(|w| w[1] == w[0] + 1));
+    }
+
+    #[test]
+    fn window_drops_old_segments_and_sequence_numbers_keep_growing() {
+        let mut ring = FrameRing::new(10_000, usize::MAX, true);
+        fill(&mut ring, 1000, 50); // 40 s of 2 s GOPs
+        let segments = ring.segments();
+        let span = segments.last().unwrap().end_ms - segments[0].start_ms;
+        assert!((10_000..=12_000).contains(&span), "{span}");
+        assert!(segments[0].sequence > 0);
+        assert!(ring.segment(0).is_none(), "an evicted segment is gone");
+        let last = segments.last().unwrap();
+        assert_eq!(ring.segment(last.sequence), Some(*last));
+    }
+
+    #[test]
+    fn durations_come_from_the_next_frame_of_the_same_track() {
+        let mut ring = FrameRing::new(60_000, usize::MAX, true);
+        for i in 0..150i64 {
+            ring.push(frame(1, i * 40, i % 50 == 0), i * 40, true);
+            ring.push(frame(2, i * 40 + 5, true), i * 40 + 5, false);
+        }
+        let s = ring.segments()[0];
+        let frames = ring.frames_with_next(s.first, s.end);
+        assert!(frames
+            .iter()
+            .all(|(f, next)| next.is_some_and(|n| n - f.dts == 40)));
+    }
+}
