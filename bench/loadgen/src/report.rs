@@ -60,6 +60,8 @@ pub struct Summary {
     pub no_media: usize,
     /// Lag percentiles over viewers with fragments: median, p95, max.
     pub lag: Option<[f64; 3]>,
+    /// Time to the first video fragment: median and p95 over viewers with one.
+    pub first_fragment_s: Option<[f64; 2]>,
     /// Median catch-up burst.
     pub burst_median_s: f64,
     /// Median media seconds received.
@@ -128,6 +130,11 @@ impl Summary {
                 lags[lags.len() - 1],
             ]);
         }
+        let mut firsts: Vec<f64> = reports.iter().filter_map(|v| v.first_fragment_s).collect();
+        firsts.sort_by(f64::total_cmp);
+        if !firsts.is_empty() {
+            s.first_fragment_s = Some([percentile(&firsts, 50.0), percentile(&firsts, 95.0)]);
+        }
         let with_media = reports.iter().filter(|v| v.fragments > 0);
         s.burst_median_s = median(with_media.clone().map(|v| v.burst_s).collect());
         s.media_median_s = median(with_media.map(|v| v.media_s).collect());
@@ -168,6 +175,8 @@ impl Summary {
             "lag_median_s": lag(0),
             "lag_p95_s": lag(1),
             "lag_max_s": lag(2),
+            "first_fragment_median_s": self.first_fragment_s.map(|f| round(f[0])),
+            "first_fragment_p95_s": self.first_fragment_s.map(|f| round(f[1])),
             "burst_median_s": round(self.burst_median_s),
             "media_median_s": round(self.media_median_s),
             "max_gap_s": round(self.max_gap_s),
@@ -205,6 +214,12 @@ impl Summary {
             None => {
                 let _ = writeln!(out, "  lag: no viewer received a video fragment");
             }
+        }
+        if let Some([p50, p95]) = self.first_fragment_s {
+            let _ = writeln!(
+                out,
+                "  first video fragment after: median {p50:.3} s, p95 {p95:.3} s"
+            );
         }
         let _ = writeln!(
             out,
@@ -244,6 +259,7 @@ mod tests {
             media_s: 10.0,
             wall_s: 10.0,
             lag_s: Some(lag),
+            first_fragment_s: Some(0.25),
             max_gap_s: gap,
             error: error.map(str::to_owned),
             ..ViewerReport::default()
@@ -282,6 +298,7 @@ mod tests {
         assert!((p95 - 0.17).abs() < 1e-9, "{p95}");
         assert!((max - 1.5).abs() < 1e-9);
         assert!((s.mbps() - 22_000.0 * 8.0 / 10.0 / 1e6).abs() < 1e-9);
+        assert_eq!(s.first_fragment_s, Some([0.25, 0.25]));
         let j = s.to_json();
         assert_eq!(j["at_realtime"], 19);
         assert_eq!(j["lag_max_s"], 1.5);

@@ -81,6 +81,8 @@ pub struct ViewerReport {
     /// Longest video fragment, in media seconds (fragments arrive this far apart
     /// at real time).
     pub max_fragment_s: f64,
+    /// Seconds from sending the request to the first video fragment.
+    pub first_fragment_s: Option<f64>,
     /// Longest time without a read, from sending the request to the end.
     pub max_gap_s: f64,
     /// The first error, if any.
@@ -232,7 +234,8 @@ async fn session(
         };
     stream.set_nodelay(true)?;
     stream.write_all(&config.request).await?;
-    *last_read = Instant::now();
+    let sent = Instant::now();
+    *last_read = sent;
 
     let mut buf = vec![0u8; config.buf_size.max(MAX_HEAD)];
     let sleep = tokio::time::sleep_until(deadline.into());
@@ -268,7 +271,7 @@ async fn session(
     let (mut from, mut to, mut now) = (head_len, filled, Instant::now());
     loop {
         let fed = body.feed(&buf[from..to], now);
-        copy_progress(report, &body);
+        copy_progress(report, &body, sent);
         if fed? {
             return Err(Failure(format!(
                 "response body ended after {:.1} s",
@@ -311,7 +314,7 @@ fn note_read(report: &mut ViewerReport, last_read: &mut Instant, n: usize, now: 
     report.bytes += n as u64;
 }
 
-fn copy_progress(report: &mut ViewerReport, body: &Body) {
+fn copy_progress(report: &mut ViewerReport, body: &Body, sent: Instant) {
     let clock = &body.clock;
     report.video = body.boxes.video();
     report.fragments = clock.fragments;
@@ -321,6 +324,9 @@ fn copy_progress(report: &mut ViewerReport, body: &Body) {
         report.lag_s = Some(clock.last_offset - clock.best_offset);
         report.burst_s = (-clock.best_offset).max(0.0);
         report.max_fragment_s = clock.max_fragment_s;
+        report.first_fragment_s = clock
+            .first
+            .map(|(_, wall)| wall.saturating_duration_since(sent).as_secs_f64());
     }
 }
 

@@ -107,3 +107,41 @@ impl MediaFile for crate::mp4::demux::Mp4File {
         Ok(self.read_frame(src, id, index)?)
     }
 }
+
+impl MediaFile for crate::flv::FlvFile {
+    fn container(&self) -> &'static str {
+        "FLV"
+    }
+
+    fn track_count(&self) -> usize {
+        self.tracks().len()
+    }
+
+    fn track_at(&self, position: usize) -> Option<(&Track, &[Sample])> {
+        self.tracks().get(position).map(|t| (&t.track, t.samples.as_slice()))
+    }
+
+    fn read_sample(&self, src: &dyn crate::ReadAt, position: usize, index: usize) -> Result<crate::Frame, ReadError> {
+        let id = self.tracks().get(position).map(|t| t.track.id).ok_or("no such track")?;
+        Ok(self.read_frame(src, id, index)?)
+    }
+}
+
+impl MediaFile for crate::mpegts::TsFile {
+    fn container(&self) -> &'static str {
+        "MPEG-TS"
+    }
+
+    fn track_count(&self) -> usize {
+        self.tracks().len()
+    }
+
+    fn track_at(&self, position: usize) -> Option<(&Track, &[Sample])> {
+        self.tracks().get(position).map(|t| (&t.track, t.samples.as_slice()))
+    }
+
+    fn read_sample(&self, src: &dyn crate::ReadAt, position: usize, index: usize) -> Result<crate::Frame, ReadError> {
+        let id = self.tracks().get(position).map(|t| t.track.id).ok_or("no such track")?;
+        Ok(self.read_frame(src, id, index)?)
+    }
+}

@@ -778,6 +778,9 @@ mod tests {
         out
     }
 
+    /// (aspect_ratio_idc, explicit SAR, timing (num_units_in_tick, time_scale)).
+    type VuiSpec = (Option<u8>, (u16, u16), Option<(u32, u32)>);
+
     /// Knobs of a synthetic SPS.
     #[derive(Clone)]
     struct Spec {
@@ -792,8 +795,7 @@ mod tests {
         height_map_units: u32,
         frame_mbs_only: bool,
         crop: Option<[u32; 4]>,
-        /// (aspect_ratio_idc, explicit sar, timing (num_units_in_tick, time_scale))
-        vui: Option<(Option<u8>, (u16, u16), Option<(u32, u32)>)>,
+        vui: Option<VuiSpec>,
     }
 
     impl Default for Spec {
@@ -1250,7 +1252,8 @@ mod tests {
         let sps = Bytes::from(build_sps(&Spec::default()));
         let pps = Bytes::from_static(&[0x68, 0xce, 0x3c, 0x80]);
         let mut config =
-            AvcConfig::from_parameter_sets(&[sps.clone()], &[pps.clone(), pps]).unwrap();
+            AvcConfig::from_parameter_sets(std::slice::from_ref(&sps), &[pps.clone(), pps])
+                .unwrap();
         assert!(config.ext.is_empty());
         assert_eq!(config.high_profile_ext(), None);
         assert_eq!(config.codec_string(), "avc1.420028");
@@ -1305,33 +1308,33 @@ mod tests {
         let sps = Bytes::from_static(DEMO_SPS);
         let pps = Bytes::from_static(DEMO_PPS);
         assert_eq!(
-            AvcConfig::from_parameter_sets(&[], &[pps.clone()]),
+            AvcConfig::from_parameter_sets(&[], std::slice::from_ref(&pps)),
             Err(CodecError::Missing { what: "SPS" })
         );
         assert_eq!(
-            AvcConfig::from_parameter_sets(&[sps.clone()], &[]),
+            AvcConfig::from_parameter_sets(std::slice::from_ref(&sps), &[]),
             Err(CodecError::Missing { what: "PPS" })
         );
         assert!(matches!(
-            AvcConfig::from_parameter_sets(&[pps.clone()], &[pps.clone()]),
+            AvcConfig::from_parameter_sets(std::slice::from_ref(&pps), std::slice::from_ref(&pps)),
             Err(CodecError::Unsupported { value: 8, .. })
         ));
         assert!(matches!(
-            AvcConfig::from_parameter_sets(&[sps.clone()], &[sps.clone()]),
+            AvcConfig::from_parameter_sets(std::slice::from_ref(&sps), std::slice::from_ref(&sps)),
             Err(CodecError::Unsupported { value: 7, .. })
         ));
         assert!(matches!(
-            AvcConfig::from_parameter_sets(&[sps.clone()], &[Bytes::new()]),
+            AvcConfig::from_parameter_sets(std::slice::from_ref(&sps), &[Bytes::new()]),
             Err(CodecError::Invalid { .. })
         ));
         assert!(matches!(
-            AvcConfig::from_parameter_sets(&vec![sps.clone(); 32], &[pps.clone()]),
+            AvcConfig::from_parameter_sets(&vec![sps.clone(); 32], std::slice::from_ref(&pps)),
             Err(CodecError::TooLarge { .. })
         ));
         let mut big = vec![0x68; MAX_PARAMETER_SET_LEN + 1];
         big[1] = 0x80;
         assert!(matches!(
-            AvcConfig::from_parameter_sets(&[sps.clone()], &[Bytes::from(big)]),
+            AvcConfig::from_parameter_sets(std::slice::from_ref(&sps), &[Bytes::from(big)]),
             Err(CodecError::TooLarge { .. })
         ));
         // The first SPS must parse.

@@ -4,6 +4,7 @@
 pub mod boxes;
 pub mod demux;
 pub mod fmp4;
+pub mod progressive;
 pub mod sample_table;
 pub mod stsd;
 pub mod write;

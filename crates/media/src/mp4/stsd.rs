@@ -26,8 +26,6 @@ pub const MAX_ESDS_DESCRIPTORS: usize = 32;
 
 /// Bytes of a VisualSampleEntry before its child boxes (ISO/IEC 14496-12 §12.1.3).
 const VISUAL_ENTRY_LEN: usize = 78;
-/// Bytes of an AudioSampleEntry (version 0) before its child boxes (§12.2.3).
-const AUDIO_ENTRY_LEN: usize = 28;
 /// Extra bytes of a QuickTime sound description of version 1 and 2.
 const QT_SOUND_V1_EXTRA: usize = 16;
 const QT_SOUND_V2_EXTRA: usize = 36;
@@ -229,6 +227,7 @@ pub fn hevc_codec_string(kind: FourCC, hvcc: &[u8]) -> Result<(String, u8), Mp4E
 /// An `mp4a` entry: AAC with its AudioSpecificConfig, or `Err(reason)` for the
 /// other codecs that share the entry type (MP3 and friends).
 fn aac_entry(kind: FourCC, body: &[u8]) -> Result<Result<SampleEntry, String>, Mp4Error> {
+    // AudioSampleEntry (ISO/IEC 14496-12 §12.2.3), 28 bytes before its children.
     let mut r = Reader::new(body, "audio sample entry");
     r.skip(8)?;
     let qt_version = r.u16()?;
@@ -245,7 +244,6 @@ fn aac_entry(kind: FourCC, body: &[u8]) -> Result<Result<SampleEntry, String>, M
             return Ok(Err(format!("QuickTime sound description version {v}")));
         }
     }
-    debug_assert!(r.position() >= AUDIO_ENTRY_LEN);
     let children = r.rest();
     // QuickTime files may wrap the esds in a 'wave' box.
     let esds = match find_child(children, "mp4a", FourCC(*b"esds"))? {

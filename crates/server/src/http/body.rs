@@ -26,6 +26,8 @@ pub enum Body {
     Full(Option<Bytes>),
     Live(LiveBody),
     Channel(mpsc::Receiver<Result<Bytes, std::io::Error>>),
+    /// Like `Channel`, with the total length known up front (Content-Length).
+    Sized(mpsc::Receiver<Result<Bytes, std::io::Error>>, u64),
 }
 
 impl Body {
@@ -91,9 +93,9 @@ impl http_body::Body for Body {
             Body::Empty => Poll::Ready(None),
             Body::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Body::Live(live) => live.poll_next(cx).map(|b| b.map(|b| Ok(Frame::data(b)))),
-            Body::Channel(rx) => rx
-                .poll_recv(cx)
-                .map(|item| item.map(|r| r.map(Frame::data))),
+            Body::Channel(rx) | Body::Sized(rx, _) => {
+                rx.poll_recv(cx).map(|item| item.map(|r| r.map(Frame::data)))
+            }
         }
     }
 
@@ -109,6 +111,7 @@ impl http_body::Body for Body {
         match self {
             Body::Empty => SizeHint::with_exact(0),
             Body::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Body::Sized(_, len) => SizeHint::with_exact(*len),
             _ => SizeHint::default(),
         }
     }

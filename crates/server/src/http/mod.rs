@@ -3,10 +3,17 @@
 //! HTTP/1.1 with keep-alive (hyper). Nothing is tied to a connection: a reverse
 //! proxy may send any request on any pooled connection. Every response carries open
 //! CORS headers as MistServer's do; OPTIONS and HEAD answer with headers only.
+//! Routing is in [`router`]; the outputs live in [`progressive`] (whole-stream
+//! responses) and [`segmented`] (HLS, CMAF, DASH).
 
 pub mod body;
 pub mod info;
+pub mod playlists;
+pub mod progressive;
+pub mod range;
+pub mod response;
 pub mod router;
+pub mod segmented;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -14,30 +21,28 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderMap};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
-use body::{Body, LiveBody};
+use body::Body;
 use info::PublicBase;
+use response::{add_common_headers, empty, not_found, text};
 use router::{Route, RouteError};
 
 use crate::stream::live::feed::Format;
-use crate::stream::{Registry, StreamState};
+use crate::stream::media::Media;
+use crate::stream::{Registry, StreamEntry, StreamState};
 
 /// Keep-alive connections idle this long are closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Request headers bigger than this are refused.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-
 /// How long a media request waits for a source that is still opening.
 const SOURCE_OPEN_WAIT: Duration = Duration::from_secs(10);
-
-const SERVER: &str = concat!("Brume/", env!("CARGO_PKG_VERSION"));
 
 /// What every request handler can reach.
 #[derive(Debug)]
@@ -88,11 +93,7 @@ pub async fn serve(listener: TcpListener, context: Arc<HttpContext>) {
 }
 
 /// Answers one request.
-pub async fn handle(
-    req: Request<Incoming>,
-    context: &HttpContext,
-    peer: SocketAddr,
-) -> Response<Body> {
+pub async fn handle(req: Request<Incoming>, context: &HttpContext, peer: SocketAddr) -> Response<Body> {
     let method = req.method().clone();
     let mut response = match method {
         Method::OPTIONS => empty(StatusCode::OK),
@@ -101,7 +102,13 @@ pub async fn handle(
     };
     tracing::debug!(%peer, %method, path = req.uri().path(), status = response.status().as_u16(), "request");
     add_common_headers(&mut response);
-    if method == Method::HEAD || method == Method::OPTIONS {
+    if method == Method::HEAD {
+        // Headers only, but with the length a GET would have.
+        if let Some(len) = http_body::Body::size_hint(response.body()).exact() {
+            response.headers_mut().insert(header::CONTENT_LENGTH, len.into());
+        }
+        *response.body_mut() = Body::Empty;
+    } else if method == Method::OPTIONS {
         *response.body_mut() = Body::Empty;
     }
     response
@@ -113,71 +120,70 @@ async fn route_request(req: &Request<Incoming>, context: &HttpContext) -> Respon
         Err(RouteError::BadEncoding) => return text(StatusCode::BAD_REQUEST, "bad request path\n"),
         Err(RouteError::NotFound) => return not_found(),
     };
-    match route {
-        Route::Root => text(
-            StatusCode::OK,
-            "Brume media server. Try /demo.mp4 or /json_demo.js\n",
-        ),
-        Route::JsonInfo(name) => json_info(req, context, &name),
-        Route::Mp4(name) => mp4(context, &name).await,
+    let headers = req.headers();
+    match &route {
+        Route::Root => text(StatusCode::OK, "Brume media server. Try /demo.mp4 or /json_demo.js\n"),
+        Route::JsonInfo(name) => json_info(req, context, name),
+        Route::Mp4(name) => progressive_route(context, headers, name, Format::Mp4).await,
+        Route::Ts(name) => progressive_route(context, headers, name, Format::Ts).await,
+        Route::Flv(name) => progressive_route(context, headers, name, Format::Flv).await,
+        Route::HlsMaster(name)
+        | Route::HlsMedia(name)
+        | Route::HlsSegment(name, _)
+        | Route::CmafMaster(name)
+        | Route::CmafMedia(name, _)
+        | Route::CmafInit(name, _)
+        | Route::CmafSegment(name, _, _)
+        | Route::Dash(name) => match media(context, name).await {
+            Ok(media) => segmented::answer(headers, &route, &media).await,
+            Err(response) => response,
+        },
     }
 }
 
-fn json_info(req: &Request<Incoming>, context: &HttpContext, name: &str) -> Response<Body> {
-    let doc = match context.registry.get(name) {
-        Some(entry) => info::stream_info(name, &entry.state(), &public_base(req, context)),
-        None => info::error_doc("Stream is offline"),
-    };
-    let mut response = Response::new(Body::full(doc.to_string()));
-    set(&mut response, header::CONTENT_TYPE, "application/json");
-    set(&mut response, header::CACHE_CONTROL, "no-cache");
-    response
+async fn progressive_route(context: &HttpContext, headers: &HeaderMap, name: &str, format: Format) -> Response<Body> {
+    match media(context, name).await {
+        Ok(media) => progressive::serve(headers, media, format).await,
+        Err(response) => response,
+    }
 }
 
-async fn mp4(context: &HttpContext, name: &str) -> Response<Body> {
+/// The stream's media once its source is open, or the response explaining why not.
+async fn media(context: &HttpContext, name: &str) -> Result<Media, Response<Body>> {
     let Some(entry) = context.registry.get(name) else {
-        return not_found();
+        return Err(not_found());
     };
-    let body = match entry.settled_state(SOURCE_OPEN_WAIT).await {
-        StreamState::Live(live) => match live.subscribe(Format::Mp4) {
-            Some(subscription) => Body::Live(LiveBody::new(subscription)),
-            None => return not_found(),
+    match entry.settled_state(SOURCE_OPEN_WAIT).await {
+        StreamState::Live(live) => Ok(Media::Live(live)),
+        StreamState::Vod(_) => match entry.current_vod().await {
+            Some(vod) => Ok(Media::Vod(vod)),
+            None => Err(unavailable(&entry)),
         },
-        StreamState::Vod(_) => {
-            let Some(vod) = entry.current_vod().await else {
-                return unavailable(&entry.state());
-            };
-            let (sender, receiver) = tokio::sync::mpsc::channel(2);
-            let header = match brume_media::mp4::fmp4::init_segment(vod.tracks()) {
-                Ok(header) => header,
-                Err(err) => return text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{err}\n")),
-            };
-            tokio::spawn(crate::stream::vod::send_all(vod, header, sender).in_current_span());
-            Body::Channel(receiver)
-        }
-        other => return unavailable(&other),
-    };
-    let mut response = Response::new(body);
-    set(&mut response, header::CONTENT_TYPE, "video/mp4");
-    set(&mut response, header::CACHE_CONTROL, "no-cache");
-    set_static(&mut response, "x-accel-buffering", "no");
-    response
+        _ => Err(unavailable(&entry)),
+    }
 }
 
-fn unavailable(state: &StreamState) -> Response<Body> {
-    let reason = match state {
-        StreamState::Error(reason) => reason.as_str(),
-        StreamState::Starting => "stream is initializing",
-        _ => "stream is offline",
+fn unavailable(entry: &StreamEntry) -> Response<Body> {
+    let reason = match entry.state() {
+        StreamState::Error(reason) => reason,
+        StreamState::Starting => "stream is initializing".to_owned(),
+        _ => "stream is offline".to_owned(),
     };
     text(StatusCode::SERVICE_UNAVAILABLE, &format!("{reason}\n"))
 }
 
+fn json_info(req: &Request<Incoming>, context: &HttpContext, name: &str) -> Response<Body> {
+    let doc = match context.registry.get(name) {
+        Some(entry) => info::stream_info(name, &entry.state(), &public_base(req.headers(), context)),
+        None => info::error_doc("Stream is offline"),
+    };
+    response::document(doc.to_string().into(), "application/json")
+}
+
 /// The base of absolute URLs for this request (scheme, host from `Host`, root path).
 /// The proxy-aware resolution replaces this in the reverse-proxy work.
-fn public_base(req: &Request<Incoming>, context: &HttpContext) -> PublicBase {
-    let host = req
-        .headers()
+fn public_base(headers: &HeaderMap, context: &HttpContext) -> PublicBase {
+    let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
@@ -196,50 +202,4 @@ fn public_base(req: &Request<Incoming>, context: &HttpContext) -> PublicBase {
         authority,
         path: "/".to_owned(),
     }
-}
-
-fn add_common_headers(response: &mut Response<Body>) {
-    set_static(response, "access-control-allow-origin", "*");
-    set_static(
-        response,
-        "access-control-allow-methods",
-        "GET, POST, OPTIONS, HEAD",
-    );
-    set_static(response, "access-control-allow-headers", "*");
-    set_static(response, "access-control-expose-headers", "*");
-    set_static(response, "server", SERVER);
-}
-
-fn set(response: &mut Response<Body>, name: header::HeaderName, value: &'static str) {
-    response
-        .headers_mut()
-        .insert(name, HeaderValue::from_static(value));
-}
-
-fn set_static(response: &mut Response<Body>, name: &'static str, value: &'static str) {
-    response.headers_mut().insert(
-        header::HeaderName::from_static(name),
-        HeaderValue::from_static(value),
-    );
-}
-
-fn empty(status: StatusCode) -> Response<Body> {
-    let mut response = Response::new(Body::Empty);
-    *response.status_mut() = status;
-    response
-}
-
-fn text(status: StatusCode, message: &str) -> Response<Body> {
-    let mut response = Response::new(Body::full(Bytes::copy_from_slice(message.as_bytes())));
-    *response.status_mut() = status;
-    set(
-        &mut response,
-        header::CONTENT_TYPE,
-        "text/plain; charset=utf-8",
-    );
-    response
-}
-
-fn not_found() -> Response<Body> {
-    text(StatusCode::NOT_FOUND, "not found\n")
 }

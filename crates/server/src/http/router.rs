@@ -11,8 +11,28 @@ use std::borrow::Cow;
 pub enum Route {
     /// `/S.mp4`: progressive MP4 of stream S.
     Mp4(String),
+    /// `/S.ts`: progressive MPEG-TS.
+    Ts(String),
+    /// `/S.flv`: progressive FLV.
+    Flv(String),
     /// `/json_S.js`: stream info as JSON.
     JsonInfo(String),
+    /// `/hls/S/index.m3u8`: HLS (TS) master playlist.
+    HlsMaster(String),
+    /// `/hls/S/media.m3u8`: HLS (TS) media playlist.
+    HlsMedia(String),
+    /// `/hls/S/N.ts`: HLS (TS) segment N.
+    HlsSegment(String, u64),
+    /// `/cmaf/S/index.m3u8`: HLS (fMP4) master playlist.
+    CmafMaster(String),
+    /// `/cmaf/S/T.m3u8`: HLS (fMP4) media playlist of track T.
+    CmafMedia(String, u32),
+    /// `/cmaf/S/T/init.mp4`: CMAF init segment of track T.
+    CmafInit(String, u32),
+    /// `/cmaf/S/T/N.m4s`: CMAF segment N of track T.
+    CmafSegment(String, u32, u64),
+    /// `/cmaf/S/index.mpd`: DASH manifest.
+    Dash(String),
     /// `/`: a short plain-text index.
     Root,
 }
@@ -25,27 +45,94 @@ pub enum RouteError {
     NotFound,
 }
 
+/// Longest request path routed at all.
+pub const MAX_PATH_BYTES: usize = 4096;
+
 /// Maps a request path (without query) to a route.
 pub fn route(path: &str) -> Result<Route, RouteError> {
     if path == "/" || path.is_empty() {
         return Ok(Route::Root);
     }
+    if path.len() > MAX_PATH_BYTES {
+        return Err(RouteError::NotFound);
+    }
     let rest = path.strip_prefix('/').ok_or(RouteError::NotFound)?;
-    let decoded = percent_decode(rest)?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        [file] => route_file(&decode_part(file)?),
+        ["hls", name, file] => {
+            let name = stream_name(&decode_part(name)?)?;
+            match *file {
+                "index.m3u8" => Ok(Route::HlsMaster(name)),
+                "media.m3u8" => Ok(Route::HlsMedia(name)),
+                _ => file
+                    .strip_suffix(".ts")
+                    .and_then(number)
+                    .map(|n| Route::HlsSegment(name, n))
+                    .ok_or(RouteError::NotFound),
+            }
+        }
+        ["cmaf", name, file] => {
+            let name = stream_name(&decode_part(name)?)?;
+            match *file {
+                "index.m3u8" => Ok(Route::CmafMaster(name)),
+                "index.mpd" => Ok(Route::Dash(name)),
+                _ => file
+                    .strip_suffix(".m3u8")
+                    .and_then(number)
+                    .and_then(|t| u32::try_from(t).ok())
+                    .map(|t| Route::CmafMedia(name, t))
+                    .ok_or(RouteError::NotFound),
+            }
+        }
+        ["cmaf", name, track, file] => {
+            let name = stream_name(&decode_part(name)?)?;
+            let track = number(track)
+                .and_then(|t| u32::try_from(t).ok())
+                .ok_or(RouteError::NotFound)?;
+            if *file == "init.mp4" {
+                return Ok(Route::CmafInit(name, track));
+            }
+            file.strip_suffix(".m4s")
+                .and_then(number)
+                .map(|n| Route::CmafSegment(name, track, n))
+                .ok_or(RouteError::NotFound)
+        }
+        _ => Err(RouteError::NotFound),
+    }
+}
+
+fn route_file(file: &str) -> Result<Route, RouteError> {
+    if let Some(name) = file.strip_prefix("json_").and_then(|s| s.strip_suffix(".js")) {
+        return stream_name(name).map(Route::JsonInfo);
+    }
+    if let Some(name) = file.strip_suffix(".mp4") {
+        return stream_name(name).map(Route::Mp4);
+    }
+    if let Some(name) = file.strip_suffix(".ts") {
+        return stream_name(name).map(Route::Ts);
+    }
+    if let Some(name) = file.strip_suffix(".flv") {
+        return stream_name(name).map(Route::Flv);
+    }
+    Err(RouteError::NotFound)
+}
+
+/// A decimal number of at most 19 digits, no sign, no leading `+`.
+fn number(text: &str) -> Option<u64> {
+    if text.is_empty() || text.len() > 19 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Decodes one path segment; a decoded `/` or NUL never names anything.
+fn decode_part(part: &str) -> Result<String, RouteError> {
+    let decoded = percent_decode(part)?;
     if decoded.contains('/') || decoded.contains('\0') {
         return Err(RouteError::NotFound);
     }
-    let decoded: &str = &decoded;
-    if let Some(name) = decoded
-        .strip_prefix("json_")
-        .and_then(|s| s.strip_suffix(".js"))
-    {
-        return stream_name(name).map(Route::JsonInfo);
-    }
-    if let Some(name) = decoded.strip_suffix(".mp4") {
-        return stream_name(name).map(Route::Mp4);
-    }
-    Err(RouteError::NotFound)
+    Ok(decoded.into_owned())
 }
 
 fn stream_name(name: &str) -> Result<String, RouteError> {
@@ -110,6 +197,17 @@ mod tests {
         assert_eq!(route("/my%20cam.mp4"), Ok(Route::Mp4("my cam".into())));
         assert_eq!(route("/json_a.b.js"), Ok(Route::JsonInfo("a.b".into())));
         assert_eq!(route("/"), Ok(Route::Root));
+        assert_eq!(route("/demo.ts"), Ok(Route::Ts("demo".into())));
+        assert_eq!(route("/demo.flv"), Ok(Route::Flv("demo".into())));
+        assert_eq!(route("/hls/demo/index.m3u8"), Ok(Route::HlsMaster("demo".into())));
+        assert_eq!(route("/hls/demo/media.m3u8"), Ok(Route::HlsMedia("demo".into())));
+        assert_eq!(route("/hls/demo/42.ts"), Ok(Route::HlsSegment("demo".into(), 42)));
+        assert_eq!(route("/cmaf/demo/index.m3u8"), Ok(Route::CmafMaster("demo".into())));
+        assert_eq!(route("/cmaf/demo/index.mpd"), Ok(Route::Dash("demo".into())));
+        assert_eq!(route("/cmaf/demo/2.m3u8"), Ok(Route::CmafMedia("demo".into(), 2)));
+        assert_eq!(route("/cmaf/demo/1/init.mp4"), Ok(Route::CmafInit("demo".into(), 1)));
+        assert_eq!(route("/cmaf/demo/1/7.m4s"), Ok(Route::CmafSegment("demo".into(), 1, 7)));
+        assert_eq!(route("/cmaf/my%20cam/1/7.m4s"), Ok(Route::CmafSegment("my cam".into(), 1, 7)));
     }
 
     #[test]
@@ -122,6 +220,13 @@ mod tests {
         assert_eq!(route("/%ff.mp4"), Err(RouteError::BadEncoding));
         assert_eq!(route("/.mp4"), Err(RouteError::NotFound));
         assert_eq!(route("/demo.avi"), Err(RouteError::NotFound));
+        assert_eq!(route("/hls/demo/-1.ts"), Err(RouteError::NotFound));
+        assert_eq!(route("/hls/demo/+1.ts"), Err(RouteError::NotFound));
+        assert_eq!(route("/hls/demo/99999999999999999999.ts"), Err(RouteError::NotFound));
+        assert_eq!(route("/cmaf/demo/4294967296/1.m4s"), Err(RouteError::NotFound));
+        assert_eq!(route("/hls/a%2Fb/index.m3u8"), Err(RouteError::NotFound));
+        assert_eq!(route("/hls/demo/index.m3u8/x"), Err(RouteError::NotFound));
+        assert_eq!(route(&format!("/{}.mp4", "a".repeat(5000))), Err(RouteError::NotFound));
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! source waits offline for a publisher. A source that fails puts its stream in
 //! [`StreamState::Error`] with the reason; nothing else is affected.
 
+pub mod cache;
 pub mod live;
+pub mod media;
 pub mod looper;
 pub mod source;
 pub mod timeline;
@@ -24,6 +26,12 @@ use crate::config::{Config, SourceSpec, StreamConfig};
 use live::LiveStream;
 use source::OpenedFile;
 use vod::VodStream;
+
+/// A number no other live or on-demand stream instance of this process has.
+pub fn next_instance() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
 
 /// Default DVR window of live streams.
 pub const DEFAULT_DVR_WINDOW_MS: u64 = 50_000;

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use brume_media::index::MediaFile;
+use brume_media::flv::FlvFile;
 use brume_media::mp4::demux::Mp4File;
+use brume_media::mpegts::TsFile;
 use brume_media::ReadAt;
 use bytes::Bytes;
 
@@ -55,6 +57,8 @@ impl std::fmt::Debug for OpenedFile {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Container {
     Mp4,
+    Flv,
+    Ts,
 }
 
 fn sniff(head: &[u8]) -> Option<Container> {
@@ -63,6 +67,14 @@ fn sniff(head: &[u8]) -> Option<Container> {
     ];
     if head.len() >= 8 && mp4_boxes.iter().any(|b| &head[4..8] == *b) {
         return Some(Container::Mp4);
+    }
+    if head.starts_with(b"FLV") {
+        return Some(Container::Flv);
+    }
+    // MPEG-TS: a sync byte every 188 bytes (allow a short file to show only one).
+    let ts_sync = |start: usize| (start..head.len()).step_by(188).take(3).all(|i| head[i] == 0x47);
+    if head.first() == Some(&0x47) && ts_sync(0) {
+        return Some(Container::Ts);
     }
     None
 }
@@ -103,9 +115,9 @@ fn index(path: &Path, reader: &dyn ReadAt) -> Result<Arc<dyn MediaFile>, SourceE
         message,
     };
     match sniff(&head) {
-        Some(Container::Mp4) => Ok(Arc::new(
-            Mp4File::open(reader).map_err(|e| index_err(e.to_string()))?,
-        )),
+        Some(Container::Mp4) => Ok(Arc::new(Mp4File::open(reader).map_err(|e| index_err(e.to_string()))?)),
+        Some(Container::Flv) => Ok(Arc::new(FlvFile::open(reader).map_err(|e| index_err(e.to_string()))?)),
+        Some(Container::Ts) => Ok(Arc::new(TsFile::open(reader).map_err(|e| index_err(e.to_string()))?)),
         None => Err(SourceError::UnknownContainer {
             path: path.to_path_buf(),
             found: describe(&head),
@@ -160,6 +172,14 @@ mod tests {
     fn unknown_containers_are_described() {
         assert_eq!(sniff(b"\0\0\0\x20ftypisom"), Some(Container::Mp4));
         assert_eq!(sniff(b"hello world!"), None);
+        assert_eq!(sniff(b"FLV\x01\x05"), Some(Container::Flv));
+        let mut ts = vec![0u8; 400];
+        ts[0] = 0x47;
+        ts[188] = 0x47;
+        ts[376] = 0x47;
+        assert_eq!(sniff(&ts), Some(Container::Ts));
+        ts[188] = 0;
+        assert_eq!(sniff(&ts), None);
         assert_eq!(describe(b"RIFF\x00\x01"), "\"RIFF\\x00\\x01\"");
         assert!(describe(b"").contains("empty"));
     }

@@ -6,17 +6,21 @@
 //! another, the progressive outputs; each is read on a blocking thread when needed.
 
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use brume_media::index::{interleave, tracks_of};
+use brume_media::index::{interleave, position_of, tracks_of, IndexedTrack};
+use brume_media::mp4::progressive::{Piece, ProgressiveMp4};
 use brume_media::{scale_ticks, Frame, Track, TrackKind};
 use bytes::Bytes;
 
-use super::live::feed::mux_fmp4;
+use super::cache::RenderCache;
+use super::live::feed::{Format, ProgressiveMuxer};
 use super::live::ring::{AUDIO_ONLY_SEGMENT_MS, MIN_SEGMENT_MS};
 use super::source::OpenedFile;
 use super::timeline::FileTimeline;
 
+/// Most bytes of rendered segments kept per on-demand stream.
+const VOD_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// A segment is closed at this many payload bytes even inside a GOP.
 const MAX_SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -43,6 +47,12 @@ pub struct VodStream {
     /// Every sample in decode order: (track position, sample index).
     order: Vec<(usize, usize)>,
     segments: Vec<VodSegment>,
+    /// Rendered segments, shared by every viewer.
+    pub cache: RenderCache,
+    /// Tells this index's segments from those of an earlier version of the file.
+    pub instance: u64,
+    /// The seekable MP4 layout, computed on first use.
+    progressive: OnceLock<Result<Arc<ProgressiveMp4>, String>>,
 }
 
 impl VodStream {
@@ -103,6 +113,9 @@ impl VodStream {
             timeline,
             order,
             segments,
+            cache: RenderCache::new(VOD_CACHE_BYTES),
+            instance: super::next_instance(),
+            progressive: OnceLock::new(),
         })
     }
 
@@ -141,10 +154,49 @@ impl VodStream {
         Ok(out)
     }
 
-    /// Segment `n` as one fMP4 fragment of every track (blocking).
-    pub fn render_fragment(&self, n: usize) -> Result<Bytes, String> {
-        let frames = self.segment_frames(n)?;
-        mux_fmp4(&self.tracks, &frames, n as u32 + 1)
+    /// The seekable MP4 layout of the whole file (computed once; blocking).
+    pub fn progressive_mp4(&self) -> Result<Arc<ProgressiveMp4>, String> {
+        self.progressive
+            .get_or_init(|| {
+                let tracks: Vec<IndexedTrack> = tracks_of(&*self.file.index)
+                    .into_iter()
+                    .map(|(track, samples)| IndexedTrack {
+                        track: track.clone(),
+                        samples: samples.to_vec(),
+                    })
+                    .collect();
+                ProgressiveMp4::new(&tracks)
+                    .map(Arc::new)
+                    .map_err(|e| format!("{}: {e}", self.file.path.display()))
+            })
+            .clone()
+    }
+
+    /// Bytes `[start, end)` of the seekable MP4 (blocking). Sample bytes come from
+    /// the source; a sample whose size changed since indexing is an error.
+    pub fn progressive_bytes(&self, layout: &ProgressiveMp4, start: u64, end: u64) -> Result<Vec<Bytes>, String> {
+        let index = &*self.file.index;
+        let mut out = Vec::new();
+        for piece in layout.pieces(start..end) {
+            match piece {
+                Piece::Header(range) => out.push(layout.header().slice(range)),
+                Piece::Sample { track_id, index: sample, within } => {
+                    let position = position_of(index, track_id).ok_or_else(|| format!("no track {track_id}"))?;
+                    let frame = index
+                        .read_sample(&*self.file.reader, position, sample)
+                        .map_err(|e| format!("{}: {e}", self.file.path.display()))?;
+                    let range = within.start as usize..within.end as usize;
+                    if range.end > frame.data.len() {
+                        return Err(format!(
+                            "{}: sample {sample} of track {track_id} changed size",
+                            self.file.path.display()
+                        ));
+                    }
+                    out.push(frame.data.slice(range));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Where segment `n` starts in `track`'s timescale on the output timeline.
@@ -156,23 +208,43 @@ impl VodStream {
     }
 }
 
-/// Streams a whole VoD file as fMP4 into `sender`, one fragment at a time; stops
-/// early when the receiver is gone.
+/// Streams a whole on-demand file in `format` into `sender`, one segment at a time
+/// (read and muxed on a blocking thread); stops early when the receiver is gone.
 pub async fn send_all(
     vod: Arc<VodStream>,
-    header: Bytes,
+    format: Format,
     sender: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) {
+    let (muxer, header) = match ProgressiveMuxer::new(format, vod.tracks()) {
+        Ok(made) => made,
+        Err(message) => {
+            let _ = sender.send(Err(std::io::Error::other(message))).await;
+            return;
+        }
+    };
     if sender.send(Ok(header)).await.is_err() {
         return;
     }
+    let mut muxer = Some(muxer);
     for n in 0..vod.segments().len() {
         let job = vod.clone();
-        let result = tokio::task::spawn_blocking(move || job.render_fragment(n)).await;
+        let Some(mut muxer_now) = muxer.take() else {
+            return;
+        };
+        let result = tokio::task::spawn_blocking(move || {
+            let bytes = job
+                .segment_frames(n)
+                .and_then(|frames| muxer_now.mux(job.tracks(), &frames, true));
+            (muxer_now, bytes)
+        })
+        .await;
         let item = match result {
-            Ok(Ok(bytes)) => Ok(bytes),
-            Ok(Err(message)) => {
-                tracing::warn!(%message, "VoD read failed; ending the response");
+            Ok((returned, Ok(bytes))) => {
+                muxer = Some(returned);
+                Ok(bytes)
+            }
+            Ok((_, Err(message))) => {
+                tracing::warn!(%message, "on-demand read failed; ending the response");
                 Err(std::io::Error::other(message))
             }
             Err(join) => Err(std::io::Error::other(join.to_string())),
@@ -181,5 +253,42 @@ pub async fn send_all(
         if sender.send(item).await.is_err() || failed {
             return;
         }
+    }
+}
+
+/// Bytes per blocking read when streaming the seekable MP4.
+const PROGRESSIVE_CHUNK: u64 = 512 * 1024;
+
+/// Streams bytes `[start, end)` of the seekable MP4 into `sender`.
+pub async fn send_progressive_range(
+    vod: Arc<VodStream>,
+    layout: Arc<ProgressiveMp4>,
+    start: u64,
+    end: u64,
+    sender: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+) {
+    let mut at = start;
+    while at < end {
+        let until = (at + PROGRESSIVE_CHUNK).min(end);
+        let (job, layout_now) = (vod.clone(), layout.clone());
+        let result = tokio::task::spawn_blocking(move || job.progressive_bytes(&layout_now, at, until)).await;
+        let pieces = match result {
+            Ok(Ok(pieces)) => pieces,
+            Ok(Err(message)) => {
+                tracing::warn!(%message, "on-demand read failed; ending the response");
+                let _ = sender.send(Err(std::io::Error::other(message))).await;
+                return;
+            }
+            Err(join) => {
+                let _ = sender.send(Err(std::io::Error::other(join.to_string()))).await;
+                return;
+            }
+        };
+        for piece in pieces {
+            if sender.send(Ok(piece)).await.is_err() {
+                return;
+            }
+        }
+        at = until;
     }
 }

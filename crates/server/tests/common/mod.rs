@@ -397,3 +397,45 @@ pub fn make_clip(path: &Path, seconds: u32, gop: u32) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Decodes up to `seconds` of `url`'s first video stream with ffmpeg; returns the
+/// number of decoded video frames and ffmpeg's error lines.
+pub fn decode_video_frames(url: &str, seconds: Option<f64>) -> (usize, String) {
+    let mut args: Vec<String> = vec!["-hide_banner".into(), "-v".into(), "error".into()];
+    args.extend(["-rw_timeout".into(), "10000000".into()]);
+    args.extend(["-i".into(), url.into()]);
+    if let Some(s) = seconds {
+        args.extend(["-t".into(), format!("{s}")]);
+    }
+    args.extend(["-map".into(), "0:v:0".into(), "-f".into(), "framecrc".into(), "-".into()]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run_tool("ffmpeg", &refs);
+    let frames = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .count();
+    let mut errors = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() && errors.is_empty() {
+        errors = format!("ffmpeg exited with {}", out.status);
+    }
+    (frames, errors)
+}
+
+/// Makes a test clip in another container: `format` is an ffmpeg muxer name
+/// (`mp4`, `flv`, `mpegts`).
+pub fn make_clip_as(path: &Path, seconds: u32, gop: u32, format: &str) {
+    let out = run_tool(
+        "ffmpeg",
+        &[
+            "-hide_banner", "-v", "error", "-y",
+            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
+            "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100",
+            "-t", &seconds.to_string(),
+            "-c:v", "libx264", "-preset", "veryfast", "-g", &gop.to_string(), "-pix_fmt", "yuv420p",
+            "-c:a", "aac", "-b:a", "64k",
+            "-f", format,
+            path.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "ffmpeg could not make the clip: {}", String::from_utf8_lossy(&out.stderr));
+}

@@ -391,7 +391,7 @@ fn write_sample_entry_header(w: &mut BoxWriter) {
     w.put_u16(1);
 }
 
-fn write_visual_entry(
+pub(crate) fn write_visual_entry(
     w: &mut BoxWriter,
     track: &Track,
     entry: &[u8; 4],
@@ -419,7 +419,7 @@ fn write_visual_entry(
     Ok(())
 }
 
-fn write_mp4a_entry(w: &mut BoxWriter, track: &Track) -> Result<(), Fmp4Error> {
+pub(crate) fn write_mp4a_entry(w: &mut BoxWriter, track: &Track) -> Result<(), Fmp4Error> {
     let audio = track.audio.unwrap_or_default();
     let channels = if audio.channels == 0 {
         2

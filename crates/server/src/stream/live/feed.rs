@@ -6,7 +6,9 @@
 //! once into a [`LiveChunk`] and broadcasts it. A feed remembers the chunks since the
 //! latest keyframe so a new viewer starts there, after the format's header.
 
+use brume_media::flv;
 use brume_media::mp4::fmp4::{self, FragmentSample, TrackRun};
+use brume_media::mpegts::TsMuxer;
 use brume_media::{Frame, Track};
 use bytes::Bytes;
 use tokio::sync::broadcast;
@@ -21,6 +23,94 @@ const MAX_BACKLOG_CHUNKS: usize = 4096;
 pub enum Format {
     /// Fragmented MP4 (`/S.mp4`, MP4 over WebSocket).
     Mp4,
+    /// MPEG-TS (`/S.ts`).
+    Ts,
+    /// FLV (`/S.flv`).
+    Flv,
+}
+
+impl Format {
+    pub const ALL: [Format; 3] = [Format::Mp4, Format::Ts, Format::Flv];
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Mp4 => "video/mp4",
+            Format::Ts => "video/mp2t",
+            Format::Flv => "video/x-flv",
+        }
+    }
+}
+
+/// Muxing state of one progressive byte stream (a live feed, or one VoD response).
+#[derive(Debug)]
+pub enum ProgressiveMuxer {
+    Mp4 { next_sequence: u32 },
+    Ts(Box<TsMuxer>),
+    Flv,
+}
+
+impl ProgressiveMuxer {
+    /// A muxer for `format` and the header a viewer must receive first.
+    pub fn new(format: Format, tracks: &[Track]) -> Result<(ProgressiveMuxer, Bytes), String> {
+        match format {
+            Format::Mp4 => {
+                let header = fmp4::init_segment(tracks).map_err(|e| e.to_string())?;
+                Ok((ProgressiveMuxer::Mp4 { next_sequence: 1 }, header))
+            }
+            Format::Ts => {
+                let mut muxer = TsMuxer::new(tracks).map_err(|e| e.to_string())?;
+                let mut header = Vec::with_capacity(2 * 188);
+                muxer.write_tables(&mut header);
+                Ok((ProgressiveMuxer::Ts(Box::new(muxer)), Bytes::from(header)))
+            }
+            Format::Flv => {
+                let header = flv::flv_header(tracks).map_err(|e| e.to_string())?;
+                Ok((ProgressiveMuxer::Flv, header))
+            }
+        }
+    }
+
+    /// Muxes one group of frames (decode order per track) into one chunk.
+    pub fn mux(&mut self, tracks: &[Track], group: &FrameGroup, keyframe: bool) -> Result<Bytes, String> {
+        match self {
+            ProgressiveMuxer::Mp4 { next_sequence } => {
+                let bytes = mux_fmp4(tracks, group, *next_sequence)?;
+                *next_sequence = next_sequence.wrapping_add(1);
+                Ok(bytes)
+            }
+            ProgressiveMuxer::Ts(muxer) => {
+                let size: usize = group.iter().map(|(_, f, _)| muxer.max_frame_size(f)).sum();
+                let mut out = Vec::with_capacity(size + 2 * 188);
+                if keyframe {
+                    muxer.write_tables(&mut out);
+                }
+                for (_, frame, _) in in_time_order(tracks, group) {
+                    muxer.write_frame(frame, &mut out).map_err(|e| e.to_string())?;
+                }
+                Ok(Bytes::from(out))
+            }
+            ProgressiveMuxer::Flv => {
+                let size: usize = group.iter().map(|(_, f, _)| f.data.len() + 32).sum();
+                let mut out = Vec::with_capacity(size);
+                for (position, frame, _) in in_time_order(tracks, group) {
+                    let track = tracks.get(*position).ok_or("frame of an unknown track")?;
+                    flv::write_frame_tag(track, frame, &mut out).map_err(|e| e.to_string())?;
+                }
+                Ok(Bytes::from(out))
+            }
+        }
+    }
+}
+
+/// The group's frames ordered by decode time across tracks (for interleaved
+/// containers; the group holds frames in the order their durations became known).
+fn in_time_order<'a>(tracks: &[Track], group: &'a FrameGroup) -> Vec<&'a (usize, Frame, u32)> {
+    let mut sorted: Vec<&(usize, Frame, u32)> = group.iter().collect();
+    sorted.sort_by_key(|(position, frame, _)| {
+        let timescale = tracks.get(*position).map_or(1000, |t| t.timescale);
+        brume_media::scale_ticks(frame.dts, timescale, 1_000_000)
+    });
+    sorted
 }
 
 /// One muxed piece of a progressive feed, shared by every viewer.
@@ -48,6 +138,7 @@ pub type FrameGroup = [(usize, Frame, u32)];
 pub struct Feed {
     format: Format,
     header: Bytes,
+    muxer: ProgressiveMuxer,
     backlog: Vec<LiveChunk>,
     sender: broadcast::Sender<LiveChunk>,
     next_sequence: u64,
@@ -55,13 +146,12 @@ pub struct Feed {
 
 impl Feed {
     pub fn new(format: Format, tracks: &[Track]) -> Result<Feed, String> {
-        let header = match format {
-            Format::Mp4 => fmp4::init_segment(tracks).map_err(|e| e.to_string())?,
-        };
+        let (muxer, header) = ProgressiveMuxer::new(format, tracks)?;
         let (sender, _) = broadcast::channel(FANOUT_CAPACITY);
         Ok(Feed {
             format,
             header,
+            muxer,
             backlog: Vec::new(),
             sender,
             next_sequence: 1,
@@ -78,10 +168,7 @@ impl Feed {
 
     /// Muxes `group` once and sends it to every viewer of this feed.
     pub fn publish(&mut self, tracks: &[Track], group: &FrameGroup, keyframe: bool) {
-        let muxed = match self.format {
-            Format::Mp4 => mux_fmp4(tracks, group, self.next_sequence as u32),
-        };
-        let bytes = match muxed {
+        let bytes = match self.muxer.mux(tracks, group, keyframe) {
             Ok(bytes) => bytes,
             Err(err) => {
                 tracing::warn!(format = ?self.format, %err, "could not mux a live chunk; skipped");

@@ -19,11 +19,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use brume_media::{scale_ticks, Frame, Track, TrackKind};
 
+use super::cache::RenderCache;
 use feed::{Feed, Format, Subscription};
 use ring::{FrameRing, SegmentSpan};
 
 /// Hard cap on the DVR ring, whatever its time window says.
 const MAX_RING_BYTES: usize = 512 * 1024 * 1024;
+/// Most bytes of rendered segments kept per live stream.
+const LIVE_CACHE_BYTES: usize = 256 * 1024 * 1024;
 /// Audio-only streams: frames per progressive chunk.
 const AUDIO_ONLY_FRAMES_PER_CHUNK: usize = 4;
 
@@ -32,6 +35,10 @@ pub struct LiveStream {
     tracks: Vec<Track>,
     has_video: bool,
     inner: Mutex<Inner>,
+    /// Rendered segments, shared by every viewer.
+    pub cache: RenderCache,
+    /// Tells this stream's segments from those of an earlier run (ETags).
+    pub instance: u64,
 }
 
 #[derive(Debug)]
@@ -51,7 +58,10 @@ struct Inner {
 impl LiveStream {
     pub fn new(tracks: Vec<Track>, dvr_window_ms: u64) -> Result<LiveStream, String> {
         let has_video = tracks.iter().any(|t| t.kind() == TrackKind::Video);
-        let feeds = vec![Feed::new(Format::Mp4, &tracks)?];
+        let feeds = Format::ALL
+            .iter()
+            .map(|&format| Feed::new(format, &tracks))
+            .collect::<Result<Vec<_>, String>>()?;
         Ok(LiveStream {
             inner: Mutex::new(Inner {
                 held: vec![None; tracks.len()],
@@ -63,6 +73,8 @@ impl LiveStream {
             }),
             has_video,
             tracks,
+            cache: RenderCache::new(LIVE_CACHE_BYTES),
+            instance: super::next_instance(),
         })
     }
 
@@ -110,7 +122,14 @@ impl LiveStream {
                 self.publish_ready(inner);
             }
         }
+        let before = inner.ring.oldest_sequence();
         inner.ring.push(frame.clone(), ms, is_video);
+        let after = inner.ring.oldest_sequence();
+        if after != before {
+            if let Some(oldest) = after {
+                self.cache.forget_before(oldest);
+            }
+        }
         inner.held[position] = Some(frame);
     }
 
@@ -155,7 +174,7 @@ impl LiveStream {
 
     /// The frames of segment `sequence` (with each frame's duration), or `None`
     /// once it has left the window (or before it is complete).
-    pub fn segment_frames(&self, sequence: u64) -> Option<(SegmentSpan, Vec<(Frame, u32)>)> {
+    pub fn segment_frames(&self, sequence: u64) -> Option<(SegmentSpan, Vec<(usize, Frame, u32)>)> {
         let inner = self.lock();
         let span = inner.ring.segment(sequence)?;
         let frames = inner.ring.frames_with_next(span.first, span.end);
@@ -178,10 +197,16 @@ impl LiveStream {
                     Some(entry) => entry.1 = duration,
                     None => last_duration.push((frame.track, duration)),
                 }
-                (frame, duration)
+                let position = self.tracks.iter().position(|t| t.id == frame.track).unwrap_or(0);
+                (position, frame, duration)
             })
             .collect();
         Some((span, frames))
+    }
+
+    /// Whether segment `sequence` is complete and still in the window.
+    pub fn has_segment(&self, sequence: u64) -> bool {
+        self.lock().ring.segment(sequence).is_some()
     }
 
     /// Unix time (ms) of media time zero, once the first frame arrived.
@@ -302,7 +327,7 @@ mod tests {
         let (span, frames) = live.segment_frames(segments[1].sequence).unwrap();
         assert_eq!(span.end_ms - span.start_ms, 2000);
         assert_eq!(frames.len(), 50);
-        assert!(frames.iter().all(|(_, d)| *d == 40));
+        assert!(frames.iter().all(|(_, _, d)| *d == 40));
         assert!(live.segment_frames(99).is_none());
     }
 }

@@ -186,6 +186,11 @@ impl FrameRing {
         out
     }
 
+    /// Sequence number of the oldest segment still held.
+    pub fn oldest_sequence(&self) -> Option<u64> {
+        self.starts.front().map(|&(_, s)| s)
+    }
+
     /// Frames from the latest segment start (complete or not) to the newest.
     pub fn latest_segment_start(&self) -> Option<u64> {
         self.starts.back().map(|&(i, _)| i)

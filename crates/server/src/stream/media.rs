@@ -1,0 +1,167 @@
+//! One view over live and on-demand streams for the segmented outputs (HLS, DASH):
+//! their tracks, their segment list and render-once access to segment bytes.
+
+use std::sync::Arc;
+
+use brume_media::{Frame, Track};
+use bytes::Bytes;
+
+use super::cache::{RenderCache, Rendition};
+use super::live::feed::mux_fmp4;
+use super::live::LiveStream;
+use super::vod::VodStream;
+
+/// A stream that has segments.
+#[derive(Debug, Clone)]
+pub enum Media {
+    Live(Arc<LiveStream>),
+    Vod(Arc<VodStream>),
+}
+
+/// A complete segment as listed in playlists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentRef {
+    pub sequence: u64,
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+impl SegmentRef {
+    pub fn duration_secs(&self) -> f64 {
+        (self.end_ms - self.start_ms).max(0) as f64 / 1000.0
+    }
+}
+
+impl Media {
+    pub fn tracks(&self) -> &[Track] {
+        match self {
+            Media::Live(live) => live.tracks(),
+            Media::Vod(vod) => vod.tracks(),
+        }
+    }
+
+    pub fn is_live(&self) -> bool {
+        matches!(self, Media::Live(_))
+    }
+
+    pub fn instance(&self) -> u64 {
+        match self {
+            Media::Live(live) => live.instance,
+            Media::Vod(vod) => vod.instance,
+        }
+    }
+
+    pub fn cache(&self) -> &RenderCache {
+        match self {
+            Media::Live(live) => &live.cache,
+            Media::Vod(vod) => &vod.cache,
+        }
+    }
+
+    /// Every complete segment, oldest first (live: those in the DVR window).
+    pub fn segments(&self) -> Vec<SegmentRef> {
+        match self {
+            Media::Live(live) => live
+                .segments()
+                .into_iter()
+                .map(|s| SegmentRef {
+                    sequence: s.sequence,
+                    start_ms: s.start_ms,
+                    end_ms: s.end_ms,
+                })
+                .collect(),
+            Media::Vod(vod) => vod
+                .segments()
+                .iter()
+                .enumerate()
+                .map(|(i, s)| SegmentRef {
+                    sequence: i as u64,
+                    start_ms: s.start_ms,
+                    end_ms: s.end_ms,
+                })
+                .collect(),
+        }
+    }
+
+    /// Unix time (ms) of media time zero (live streams).
+    pub fn epoch_unix_ms(&self) -> Option<i64> {
+        match self {
+            Media::Live(live) => live.epoch_unix_ms(),
+            Media::Vod(_) => None,
+        }
+    }
+
+    /// The bytes of segment `sequence` in `rendition`, rendered at most once.
+    /// `Ok(None)`: no such segment (never was, not complete yet, or left the window).
+    pub async fn segment(&self, sequence: u64, rendition: Rendition) -> Result<Option<Bytes>, String> {
+        if let Rendition::Cmaf(id) = rendition {
+            if !self.tracks().iter().any(|t| t.id == id) {
+                return Ok(None);
+            }
+        }
+        match self {
+            Media::Live(live) => {
+                if !live.has_segment(sequence) {
+                    return Ok(None);
+                }
+                let result = live.cache.get_or_render(sequence, rendition, || {
+                    let (_, frames) = live
+                        .segment_frames(sequence)
+                        .ok_or_else(|| "the segment left the window".to_owned())?;
+                    render(live.tracks(), &frames, rendition, sequence)
+                });
+                match result {
+                    Ok(bytes) => Ok(Some(bytes)),
+                    // Evicted between the check and the render: it is gone.
+                    Err(_) if !live.has_segment(sequence) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
+            Media::Vod(vod) => {
+                let Ok(n) = usize::try_from(sequence) else {
+                    return Ok(None);
+                };
+                if n >= vod.segments().len() {
+                    return Ok(None);
+                }
+                let vod = vod.clone();
+                tokio::task::spawn_blocking(move || {
+                    vod.cache.get_or_render(sequence, rendition, || {
+                        let frames = vod.segment_frames(n)?;
+                        render(vod.tracks(), &frames, rendition, sequence)
+                    })
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map(Some)
+            }
+        }
+    }
+}
+
+/// Muxes one segment's frames in `rendition`.
+fn render(tracks: &[Track], frames: &[(usize, Frame, u32)], rendition: Rendition, sequence: u64) -> Result<Bytes, String> {
+    match rendition {
+        Rendition::Ts => mux_ts(tracks, frames),
+        Rendition::Cmaf(id) => {
+            let position = tracks
+                .iter()
+                .position(|t| t.id == id)
+                .ok_or_else(|| format!("no track {id}"))?;
+            let only: Vec<(usize, Frame, u32)> = frames
+                .iter()
+                .filter(|(p, _, _)| *p == position)
+                .cloned()
+                .collect();
+            if only.is_empty() {
+                return Err(format!("segment {sequence} has no frames of track {id}"));
+            }
+            mux_fmp4(tracks, &only, (sequence as u32).wrapping_add(1))
+        }
+    }
+}
+
+fn mux_ts(tracks: &[Track], frames: &[(usize, Frame, u32)]) -> Result<Bytes, String> {
+    let frames: Vec<Frame> = frames.iter().map(|(_, f, _)| f.clone()).collect();
+    brume_media::mpegts::mux_segment(tracks, &frames).map_err(|e| e.to_string())
+}
