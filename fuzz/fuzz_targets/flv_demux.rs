@@ -3,6 +3,14 @@
 //! interleave), as a stream of tag bodies for the sans-IO `TagDemuxer` (each
 //! record: type selector byte, 32-bit timestamp, 16-bit length, body), and as
 //! AMF0 data, whose decoded values must re-encode stably.
+//!
+//! Seeds (`corpus/flv_demux/`): `seed-av-bframes.flv` is
+//! `ffmpeg -f lavfi -i testsrc2=size=64x48:rate=10 -f lavfi -i sine=sample_rate=8000
+//! -t 0.5 -c:v libx264 -bf 2 -g 5 -pix_fmt yuv420p -c:a aac -ac 1 -b:a 16k -f flv`;
+//! `seed-audio-only.flv` the same audio alone for 0.3 s; `seed-truncated.flv` its
+//! first two thirds; `seed-nal-length-2.flv` the same tags with 2-byte NAL
+//! lengths; `seed-tag-records` its tags as demuxer records; `seed-amf0-metadata`
+//! its `onMetaData` value.
 #![no_main]
 
 use brume_media::flv::{amf0, FlvFile, TagDemuxer, TagEvent, AUDIO_TRACK_ID, VIDEO_TRACK_ID};

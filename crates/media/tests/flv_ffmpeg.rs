@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use brume_media::flv::mux::write_tag;
+use brume_media::flv::tag::{FileHeader, TagHeader, TAG_HEADER_SIZE};
 use brume_media::flv::{flv_header_with_duration, write_frame_tag, FlvError, FlvFile};
 use brume_media::mp4::demux::Mp4File;
 use brume_media::{Codec, ReadAt, Track};
@@ -424,6 +426,74 @@ fn an_ffmpeg_flv_indexes_exactly_as_ffprobe_sees_it_and_remuxes_to_the_same_medi
     let again = ffprobe_packets(&out);
     assert_eq!(again["video"], packets_by_kind["video"]);
     assert_eq!(again["audio"], packets_by_kind["audio"]);
+}
+
+/// `data` (an FLV file with 4-byte NAL lengths) rewritten with 2-byte NAL
+/// lengths: the avcC says so and every AVC NALU tag is reframed.
+fn with_two_byte_nal_lengths(data: &[u8]) -> Vec<u8> {
+    let header = FileHeader::parse(data).expect("file header");
+    let mut pos = header.data_offset as usize + 4;
+    let mut out = data[..pos].to_vec();
+    while pos + TAG_HEADER_SIZE <= data.len() {
+        let tag = TagHeader::parse(&data[pos..]).expect("tag header");
+        let start = pos + TAG_HEADER_SIZE;
+        let mut body = data[start..start + tag.data_size as usize].to_vec();
+        if tag.tag_type == 9 && body[1] == 0 {
+            body[5 + 4] = (body[5 + 4] & 0xFC) | 1;
+        } else if tag.tag_type == 9 && body[1] == 1 {
+            let mut reframed = body[..5].to_vec();
+            let mut rest = &body[5..];
+            while !rest.is_empty() {
+                let len = u32::from_be_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
+                let short = u16::try_from(len).expect("NAL units under 64 KiB");
+                reframed.extend_from_slice(&short.to_be_bytes());
+                reframed.extend_from_slice(&rest[4..4 + len]);
+                rest = &rest[4 + len..];
+            }
+            body = reframed;
+        }
+        write_tag(tag.tag_type, tag.timestamp, &body, &mut out).expect("write tag");
+        pos = start + tag.data_size as usize + 4;
+    }
+    out
+}
+
+#[test]
+fn two_byte_nal_lengths_read_back_as_the_four_byte_original() {
+    let dir = TempDir::new("nal2");
+    let path = ffmpeg_flv(&dir);
+    let data = std::fs::read(&path).expect("read flv");
+    let short = with_two_byte_nal_lengths(&data);
+    assert!(short.len() < data.len());
+    let short_path = dir.path("nal2.flv");
+    std::fs::write(&short_path, &short).expect("write flv");
+    // ffmpeg reads the rewritten file as the same video.
+    assert_decodes_cleanly(&short_path);
+    assert_eq!(decoded_md5(&short_path, "v"), decoded_md5(&path, "v"));
+
+    let original = FlvFile::open(&data[..]).expect("original opens");
+    let src = Counting::new(&short);
+    let rewritten = FlvFile::open(&src).expect("rewritten opens");
+    src.take();
+    let (a, b) = (
+        original.track(1).expect("video"),
+        rewritten.track(1).expect("video"),
+    );
+    assert_eq!(
+        a.track.init, b.track.init,
+        "the avcC declares 4-byte lengths again"
+    );
+    assert_eq!(a.samples.len(), b.samples.len());
+    for (i, (sa, sb)) in a.samples.iter().zip(&b.samples).enumerate() {
+        assert_eq!(
+            (sa.size, sa.dts, sa.pts_offset),
+            (sb.size, sb.dts, sb.pts_offset)
+        );
+        let fa = original.read_frame(&data[..], 1, i).expect("read original");
+        let fb = rewritten.read_frame(&src, 1, i).expect("read rewritten");
+        assert_eq!(src.take().0, 1, "one read per frame");
+        assert_eq!(fa, fb, "frame {i}");
+    }
 }
 
 // ---------------------------------------------------------------- (c) damage

@@ -10,6 +10,7 @@ pub mod http;
 pub mod logging;
 pub mod net;
 pub mod stream;
+pub mod util;
 
 use std::path::PathBuf;
 use std::sync::Arc;

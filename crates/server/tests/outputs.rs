@@ -71,7 +71,7 @@ fn check_vod(container: &str, file_name: &str) {
             return Err(format!("{frames} video frames decoded, expected 90"));
         }
         let codecs = probe_codecs(url);
-        if codecs != ["h264", "aac"] {
+        if codecs != ["aac", "h264"] {
             return Err(format!("codecs {codecs:?}"));
         }
         if !url.ends_with(".ts") && !url.ends_with(".flv") {

@@ -32,7 +32,7 @@ fn demo_stream_plays_h264_and_aac_with_increasing_timestamps() {
         "ffmpeg reported errors decoding the live MP4"
     );
     let codecs = probe_codecs(&file);
-    assert_eq!(codecs, vec!["h264", "aac"]);
+    assert_eq!(codecs, vec!["aac", "h264"]);
     let packets = probe_packets(&file);
     let video: Vec<f64> = packets
         .iter()
@@ -168,5 +168,5 @@ fn corrupt_source_reports_an_error_and_other_streams_keep_playing() {
     assert_eq!(response.status, 200);
     let file = save(brume.dir.path(), "demo.mp4", whole_boxes(&response.body));
     assert_eq!(decode_errors(&file), "");
-    assert_eq!(probe_codecs(&file), vec!["h264", "aac"]);
+    assert_eq!(probe_codecs(&file), vec!["aac", "h264"]);
 }

@@ -110,8 +110,8 @@ impl FlvFile {
             let head = head.get_mut(..got).unwrap_or_default();
             src.read_exact_at(head, pos)?;
             let tag = TagHeader::parse(head)?;
-            let body = pos + TAG_HEADER_SIZE as u64;
-            let end = body + u64::from(tag.data_size);
+            let body = pos.saturating_add(TAG_HEADER_SIZE as u64);
+            let end = body.saturating_add(u64::from(tag.data_size));
             if end > file_size {
                 tracing::debug!(
                     pos,
@@ -149,7 +149,7 @@ impl FlvFile {
                     }
                 }
             }
-            pos = end + PREVIOUS_TAG_SIZE_LEN as u64;
+            pos = end.saturating_add(PREVIOUS_TAG_SIZE_LEN as u64);
         }
         ix.finish(file_size)
     }
@@ -233,7 +233,8 @@ impl FlvFile {
         if data.len() != sample.size as usize {
             return Err(FlvError::Invalid {
                 what: format!(
-                    "frame {index} of track {track_id} is {} bytes, not the {} bytes indexed (was the file changed?)",
+                    "frame {index} of track {track_id} is {} bytes, not the {} bytes \
+                     indexed (was the file changed?)",
                     data.len(),
                     sample.size
                 ),
@@ -321,7 +322,7 @@ impl<R: ReadAt + ?Sized> Indexer<'_, R> {
             Ok(VideoTag::Avc(AvcPacket::Nalu, keyframe, cts)) => (keyframe, cts),
             Ok(VideoTag::Avc(AvcPacket::SequenceHeader, ..)) => {
                 let len = tag.data_size.saturating_sub(AVC_HEADER_LEN as u32);
-                let offset = body + AVC_HEADER_LEN as u64;
+                let offset = body.saturating_add(AVC_HEADER_LEN as u64);
                 return self.sequence_header(true, offset, len, body);
             }
             Ok(VideoTag::Command | VideoTag::Avc(AvcPacket::EndOfSequence, ..)) => return Ok(()),
@@ -331,7 +332,7 @@ impl<R: ReadAt + ?Sized> Indexer<'_, R> {
             }
         };
         let stored = tag.data_size.saturating_sub(AVC_HEADER_LEN as u32);
-        let offset = body + AVC_HEADER_LEN as u64;
+        let offset = body.saturating_add(AVC_HEADER_LEN as u64);
         let Some(length_size) = self.video.as_ref().map(|p| p.nal_length_size) else {
             self.skip(
                 body,
@@ -367,7 +368,7 @@ impl<R: ReadAt + ?Sized> Indexer<'_, R> {
     }
 
     fn audio(&mut self, tag: &TagHeader, body: u64, head: &[u8]) -> Result<(), FlvError> {
-        let offset = body + AAC_HEADER_LEN as u64;
+        let offset = body.saturating_add(AAC_HEADER_LEN as u64);
         let stored = tag.data_size.saturating_sub(AAC_HEADER_LEN as u32);
         match audio_tag(head) {
             Ok(AudioTag::AacSequenceHeader) => self.sequence_header(false, offset, stored, body),
@@ -434,7 +435,11 @@ impl<R: ReadAt + ?Sized> Indexer<'_, R> {
             None => *slot = Some(Pending::new(track, nal_length_size)),
             Some(p) if p.track == track && p.nal_length_size == nal_length_size => {}
             Some(_) => {
-                tracing::debug!(pos, video, "a sequence header changes the track's configuration mid-file; keeping the first");
+                tracing::debug!(
+                    pos,
+                    video,
+                    "a sequence header changes the configuration mid-file; keeping the first"
+                );
             }
         }
         Ok(())
@@ -483,7 +488,11 @@ impl<R: ReadAt + ?Sized> Indexer<'_, R> {
 
     fn finish(self, file_size: u64) -> Result<FlvFile, FlvError> {
         if self.skipped > 0 {
-            tracing::debug!(count = self.skipped, first = ?self.first_skip, "skipped tags while indexing");
+            tracing::debug!(
+                count = self.skipped,
+                first = ?self.first_skip,
+                "skipped tags while indexing"
+            );
         }
         let mut tracks = Vec::new();
         let mut layouts = Vec::new();
@@ -557,7 +566,7 @@ fn converted_size(
         }
         let mut prefix = [0u8; 4];
         let prefix = prefix.get_mut(4 - n as usize..).unwrap_or_default();
-        src.read_exact_at(prefix, offset + u64::from(at))?;
+        src.read_exact_at(prefix, offset.saturating_add(u64::from(at)))?;
         let mut be = [0u8; 4];
         if let Some(tail) = be.get_mut(4 - prefix.len()..) {
             tail.copy_from_slice(prefix);

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use brume_media::index::tracks_of;
 use brume_media::{Frame, Track};
 use bytes::Bytes;
 
@@ -78,6 +79,26 @@ impl Media {
                     sequence: i as u64,
                     start_ms: s.start_ms,
                     end_ms: s.end_ms,
+                })
+                .collect(),
+        }
+    }
+
+    /// Bits per second of each track (in [`Media::tracks`] order), estimated from
+    /// the window (live) or the whole file (on demand); at least 1.
+    pub fn track_bitrates(&self) -> Vec<u64> {
+        match self {
+            Media::Live(live) => live.track_stats().iter().map(|s| (s.bytes_per_sec * 8).max(1)).collect(),
+            Media::Vod(vod) => tracks_of(&*vod.file.index)
+                .iter()
+                .map(|(track, samples)| {
+                    let bytes: u64 = samples.iter().map(|s| u64::from(s.size)).sum();
+                    let span = match (samples.first(), samples.last()) {
+                        (Some(a), Some(b)) => b.dts + i64::from(b.duration) - a.dts,
+                        _ => 0,
+                    };
+                    let ms = brume_media::scale_ticks(span, track.timescale, 1000).max(1) as u64;
+                    (bytes * 8 * 1000 / ms).max(1)
                 })
                 .collect(),
         }

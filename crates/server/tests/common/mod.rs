@@ -319,22 +319,16 @@ pub fn probe_packets(input: &str) -> Vec<Packet> {
 
 /// Codec names of the streams in `input`, in order.
 pub fn probe_codecs(input: &str) -> Vec<String> {
-    let out = run_tool(
-        "ffprobe",
-        &[
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_name",
-            "-of",
-            "csv=p=0",
-            input,
-        ],
-    );
-    String::from_utf8_lossy(&out.stdout)
+    let out = run_tool("ffprobe", &["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", input]);
+    // Sorted, each once: HLS lists the streams again per program.
+    let mut codecs: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| l.trim().to_owned())
-        .collect()
+        .filter(|l| !l.is_empty())
+        .collect();
+    codecs.sort();
+    codecs.dedup();
+    codecs
 }
 
 /// Container duration in seconds.

@@ -57,7 +57,9 @@ pub(super) fn write_header(
     let base = w.len() as u64 + mdat_header;
     for table in &tables {
         let Some(plan) = plans.get(table.plan) else {
-            return Err(ProgressiveError::Internal("chunk table of an unknown track"));
+            return Err(ProgressiveError::Internal(
+                "chunk table of an unknown track",
+            ));
         };
         let mut at = table.at;
         for chunk in &plan.chunks {
@@ -274,9 +276,7 @@ fn write_tkhd(w: &mut BoxWriter, plan: &TrackPlan<'_>) -> Result<(), Progressive
 }
 
 fn write_edts(w: &mut BoxWriter, edit: &Edit) -> Result<(), ProgressiveError> {
-    let v1 = needs_v1(edit.empty)
-        || needs_v1(edit.segment)
-        || edit.media_time > i32::MAX as u64;
+    let v1 = needs_v1(edit.empty) || needs_v1(edit.segment) || edit.media_time > i32::MAX as u64;
     let edts = w.start(b"edts");
     let elst = w.start_full(b"elst", u8::from(v1), 0);
     w.put_u32(if edit.empty > 0 { 2 } else { 1 });

@@ -17,8 +17,8 @@
 //! whose timestamps all start late still plays from 0).
 
 use super::{ProgressiveError, MAX_SAMPLES, MAX_TRACKS};
-use crate::mp4::fmp4::MAX_DECODER_CONFIG_SIZE;
 use crate::index::{interleave, IndexedTrack, Sample};
+use crate::mp4::fmp4::MAX_DECODER_CONFIG_SIZE;
 use crate::{scale_ticks, Track, TrackKind};
 
 /// Timescale of the movie (`mvhd`, `tkhd`, `elst` segment durations).
@@ -349,10 +349,14 @@ pub(super) fn interleave_entries(
             .map(|&(_, slot)| slot);
         let plan = slot.and_then(|s| plans.get_mut(s));
         let (Some(slot), Some(plan)) = (slot, plan) else {
-            return Err(ProgressiveError::Internal("interleaving named an unknown track"));
+            return Err(ProgressiveError::Internal(
+                "interleaving named an unknown track",
+            ));
         };
         let Some(sample) = plan.samples.get(index) else {
-            return Err(ProgressiveError::Internal("interleaving named an unknown sample"));
+            return Err(ProgressiveError::Internal(
+                "interleaving named an unknown sample",
+            ));
         };
         if previous != Some(slot) || plan.chunks.is_empty() {
             plan.chunks.push(Chunk { rel, samples: 0 });

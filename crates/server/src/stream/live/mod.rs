@@ -15,7 +15,6 @@ pub mod feed;
 pub mod ring;
 
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use brume_media::{scale_ticks, Frame, Track, TrackKind};
 
@@ -98,7 +97,7 @@ impl LiveStream {
         let mut guard = self.lock();
         let inner = &mut *guard;
         if inner.epoch_unix_ms.is_none() {
-            inner.epoch_unix_ms = Some(unix_ms() - ms);
+            inner.epoch_unix_ms = Some(crate::util::unix_ms() - ms);
         }
         if let Some(prev) = inner.held[position].take() {
             if frame.dts <= prev.dts {
@@ -252,12 +251,6 @@ pub struct TrackStats {
     pub bytes_per_sec: u64,
 }
 
-fn unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 #[cfg(test)]
 mod tests {
