@@ -144,10 +144,12 @@ fn top_level_boxes(bytes: &[u8]) -> Vec<(String, u64, u64)> {
     let mut boxes = Vec::new();
     let mut at = 0usize;
     while at + 8 <= bytes.len() {
-        let mut size = u64::from(u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()));
+        let mut size = u64::from(u32::from_be_bytes(
+            bytes[at..at + 4].try_into().expect("4 bytes"),
+        ));
         let kind = String::from_utf8_lossy(&bytes[at + 4..at + 8]).into_owned();
         if size == 1 {
-            size = u64::from_be_bytes(bytes[at + 8..at + 16].try_into().unwrap());
+            size = u64::from_be_bytes(bytes[at + 8..at + 16].try_into().expect("8 bytes"));
         }
         boxes.push((kind, at as u64, size));
         at = at.saturating_add(size as usize);
@@ -581,7 +583,10 @@ fn flv_like_index() -> (Mp4File, Vec<IndexedTrack>, HashMap<u32, Vec<i64>>) {
             IndexedTrack { track, samples }
         })
         .collect();
-    let video = flv.iter().find(|t| t.track.video.is_some()).unwrap();
+    let video = flv
+        .iter()
+        .find(|t| t.track.video.is_some())
+        .expect("a video track");
     assert!(
         video.samples.iter().any(|s| s.pts_offset < 0),
         "negative offsets"

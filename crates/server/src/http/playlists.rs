@@ -103,10 +103,10 @@ fn media_playlist(
     map: Option<&str>,
     uri: impl Fn(u64) -> String,
 ) -> String {
-    // EXT-X-TARGETDURATION: at least every EXTINF rounded to the nearest second.
+    // EXT-X-TARGETDURATION: every EXTINF rounded up, so none exceeds it.
     let target = segments
         .iter()
-        .map(|s| s.duration_secs().round() as u64)
+        .map(|s| ((s.end_ms - s.start_ms).max(0) as u64).div_ceil(1000))
         .max()
         .unwrap_or(2)
         .max(1);
@@ -147,9 +147,9 @@ pub fn dash(media: &Media) -> Response<Body> {
             (Some(a), Some(b)) => b.end_ms - a.start_ms,
             _ => 0,
         };
-        let _ = write!(
+        let _ = writeln!(
             out,
-            " type=\"dynamic\" availabilityStartTime=\"{}\" publishTime=\"{}\" minimumUpdatePeriod=\"{}\" timeShiftBufferDepth=\"{}\" suggestedPresentationDelay=\"{}\" minBufferTime=\"{}\">\n",
+            " type=\"dynamic\" availabilityStartTime=\"{}\" publishTime=\"{}\" minimumUpdatePeriod=\"{}\" timeShiftBufferDepth=\"{}\" suggestedPresentationDelay=\"{}\" minBufferTime=\"{}\">",
             iso_datetime(epoch),
             iso_datetime(now),
             iso_duration(max_segment / 2),
@@ -159,9 +159,9 @@ pub fn dash(media: &Media) -> Response<Body> {
         );
     } else {
         let duration = segments.last().map_or(0, |s| s.end_ms);
-        let _ = write!(
+        let _ = writeln!(
             out,
-            " type=\"static\" mediaPresentationDuration=\"{}\" minBufferTime=\"{}\">\n",
+            " type=\"static\" mediaPresentationDuration=\"{}\" minBufferTime=\"{}\">",
             iso_duration(duration),
             iso_duration(max_segment * 2),
         );

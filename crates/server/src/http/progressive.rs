@@ -52,7 +52,12 @@ async fn seekable_mp4(headers: &HeaderMap, vod: Arc<VodStream>) -> Response<Body
         Err(message) => return text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{message}\n")),
     };
     let len = layout.len();
-    let etag = layout.etag();
+    // The layout's validator, plus the source file's identity: a same-size
+    // rewrite of the file changes it too.
+    let etag = match vod.file.fingerprint.and_then(|(_, modified)| modified.duration_since(std::time::UNIX_EPOCH).ok()) {
+        Some(modified) => format!("{}-{:x}\"", layout.etag().trim_end_matches('"'), modified.as_nanos()),
+        None => layout.etag(),
+    };
     let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     // A Range with a stale If-Range validator gets the whole, current file.
     let if_range_ok = headers

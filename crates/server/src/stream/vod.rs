@@ -215,7 +215,8 @@ pub async fn send_all(
     format: Format,
     sender: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) {
-    let (muxer, header) = match ProgressiveMuxer::new(format, vod.tracks()) {
+    let duration = u64::try_from(vod.duration_ms()).ok();
+    let (muxer, header) = match ProgressiveMuxer::new(format, vod.tracks(), duration) {
         Ok(made) => made,
         Err(message) => {
             let _ = sender.send(Err(std::io::Error::other(message))).await;

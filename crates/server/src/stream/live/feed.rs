@@ -50,8 +50,9 @@ pub enum ProgressiveMuxer {
 }
 
 impl ProgressiveMuxer {
-    /// A muxer for `format` and the header a viewer must receive first.
-    pub fn new(format: Format, tracks: &[Track]) -> Result<(ProgressiveMuxer, Bytes), String> {
+    /// A muxer for `format` and the header a viewer must receive first;
+    /// `duration_ms` is known for on-demand files (None: live).
+    pub fn new(format: Format, tracks: &[Track], duration_ms: Option<u64>) -> Result<(ProgressiveMuxer, Bytes), String> {
         match format {
             Format::Mp4 => {
                 let header = fmp4::init_segment(tracks).map_err(|e| e.to_string())?;
@@ -64,7 +65,7 @@ impl ProgressiveMuxer {
                 Ok((ProgressiveMuxer::Ts(Box::new(muxer)), Bytes::from(header)))
             }
             Format::Flv => {
-                let header = flv::flv_header(tracks).map_err(|e| e.to_string())?;
+                let header = flv::flv_header_with_duration(tracks, duration_ms).map_err(|e| e.to_string())?;
                 Ok((ProgressiveMuxer::Flv, header))
             }
         }
@@ -146,7 +147,7 @@ pub struct Feed {
 
 impl Feed {
     pub fn new(format: Format, tracks: &[Track]) -> Result<Feed, String> {
-        let (muxer, header) = ProgressiveMuxer::new(format, tracks)?;
+        let (muxer, header) = ProgressiveMuxer::new(format, tracks, None)?;
         let (sender, _) = broadcast::channel(FANOUT_CAPACITY);
         Ok(Feed {
             format,

@@ -173,7 +173,7 @@ impl LiveStream {
 
     /// The frames of segment `sequence` (with each frame's duration), or `None`
     /// once it has left the window (or before it is complete).
-    pub fn segment_frames(&self, sequence: u64) -> Option<(SegmentSpan, Vec<(usize, Frame, u32)>)> {
+    pub fn segment_frames(&self, sequence: u64) -> Option<(SegmentSpan, Vec<GroupedFrame>)> {
         let inner = self.lock();
         let span = inner.ring.segment(sequence)?;
         let frames = inner.ring.frames_with_next(span.first, span.end);
@@ -241,6 +241,9 @@ impl LiveStream {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+/// A frame with its track position and duration (ticks of its track).
+pub type GroupedFrame = (usize, Frame, u32);
 
 /// Figures about one track over the DVR window.
 #[derive(Debug, Clone, Copy, Default)]

@@ -200,6 +200,10 @@ impl FrameRing {
         self.frames.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
     /// First and last decode time (ms) of `track` in the ring, and its frame count.
     pub fn track_span(&self, track: u32) -> Option<(i64, i64, usize)> {
         let mut first = None;
