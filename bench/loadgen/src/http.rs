@@ -116,6 +116,9 @@ pub struct ResponseHead {
     pub framing: Framing,
     /// `Content-Type`, if sent.
     pub content_type: Option<String>,
+    /// The server will close the connection after this response (`Connection:
+    /// close`, or HTTP/1.0 without `Connection: keep-alive`).
+    pub close: bool,
 }
 
 /// Parses a response head from the start of `buf`. Returns `Ok(None)` while the
@@ -146,6 +149,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>, HttpError
         status,
         framing: Framing::Close,
         content_type: None,
+        close: version == "HTTP/1.0",
     };
     let mut chunked = false;
     let mut length = None;
@@ -166,6 +170,14 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>, HttpError
             );
         } else if name.eq_ignore_ascii_case("content-type") {
             head.content_type = Some(value.to_owned());
+        } else if name.eq_ignore_ascii_case("connection") {
+            for option in value.split(',').map(str::trim) {
+                if option.eq_ignore_ascii_case("close") {
+                    head.close = true;
+                } else if option.eq_ignore_ascii_case("keep-alive") {
+                    head.close = false;
+                }
+            }
         }
     }
     // RFC 9112 §6.3: chunked wins over Content-Length.
@@ -491,7 +503,15 @@ mod tests {
         let (head, _) = parse_head(b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\n")
             .unwrap()
             .unwrap();
-        assert_eq!(head.framing, Framing::Close);
+        assert_eq!((head.framing, head.close), (Framing::Close, false));
+        let (head, _) = parse_head(b"HTTP/1.1 200 OK\r\nConnection: Close\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(head.close);
+        let (head, _) = parse_head(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(!head.close);
         let (head, _) = parse_head(
             b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
         )

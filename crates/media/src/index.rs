@@ -118,11 +118,22 @@ impl MediaFile for crate::flv::FlvFile {
     }
 
     fn track_at(&self, position: usize) -> Option<(&Track, &[Sample])> {
-        self.tracks().get(position).map(|t| (&t.track, t.samples.as_slice()))
+        self.tracks()
+            .get(position)
+            .map(|t| (&t.track, t.samples.as_slice()))
     }
 
-    fn read_sample(&self, src: &dyn crate::ReadAt, position: usize, index: usize) -> Result<crate::Frame, ReadError> {
-        let id = self.tracks().get(position).map(|t| t.track.id).ok_or("no such track")?;
+    fn read_sample(
+        &self,
+        src: &dyn crate::ReadAt,
+        position: usize,
+        index: usize,
+    ) -> Result<crate::Frame, ReadError> {
+        let id = self
+            .tracks()
+            .get(position)
+            .map(|t| t.track.id)
+            .ok_or("no such track")?;
         Ok(self.read_frame(src, id, index)?)
     }
 }
@@ -137,11 +148,22 @@ impl MediaFile for crate::mpegts::TsFile {
     }
 
     fn track_at(&self, position: usize) -> Option<(&Track, &[Sample])> {
-        self.tracks().get(position).map(|t| (&t.track, t.samples.as_slice()))
+        self.tracks()
+            .get(position)
+            .map(|t| (&t.track, t.samples.as_slice()))
     }
 
-    fn read_sample(&self, src: &dyn crate::ReadAt, position: usize, index: usize) -> Result<crate::Frame, ReadError> {
-        let id = self.tracks().get(position).map(|t| t.track.id).ok_or("no such track")?;
+    fn read_sample(
+        &self,
+        src: &dyn crate::ReadAt,
+        position: usize,
+        index: usize,
+    ) -> Result<crate::Frame, ReadError> {
+        let id = self
+            .tracks()
+            .get(position)
+            .map(|t| t.track.id)
+            .ok_or("no such track")?;
         Ok(self.read_frame(src, id, index)?)
     }
 }

@@ -30,7 +30,9 @@ fn run(program: &str, args: &[&str]) -> Output {
     let output = Command::new(program)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} (is it installed and on PATH? these tests need it): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} (is it installed and on PATH? these tests need it): {e}")
+        });
     assert!(
         output.status.success(),
         "{program} {args:?} failed: {}\n{}",
@@ -44,7 +46,19 @@ fn run(program: &str, args: &[&str]) -> Output {
 /// "warning" (errors, and warnings such as corrupt packets or continuity
 /// errors).
 fn decode_errors(input: &Path) -> String {
-    let out = run("ffmpeg", &["-nostdin", "-v", "warning", "-i", path_str(input), "-f", "null", "-"]);
+    let out = run(
+        "ffmpeg",
+        &[
+            "-nostdin",
+            "-v",
+            "warning",
+            "-i",
+            path_str(input),
+            "-f",
+            "null",
+            "-",
+        ],
+    );
     let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stdout));
     text
@@ -138,11 +152,18 @@ fn demo_clip_muxed_into_one_ts_decodes_cleanly() {
             "stream=codec_name,width,height,sample_rate,nb_read_frames:format=duration",
         ],
     );
-    let get = |k: &str| info.get(k).map(String::as_str).unwrap_or_else(|| panic!("no {k} in {info:?}"));
+    let get = |k: &str| {
+        info.get(k)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("no {k} in {info:?}"))
+    };
     assert_eq!(get("streams.stream.0.codec_name"), "h264");
     assert_eq!(get("streams.stream.0.width"), "640");
     assert_eq!(get("streams.stream.0.height"), "360");
-    assert_eq!(get("streams.stream.0.nb_read_frames"), DEMO_FRAMES.to_string());
+    assert_eq!(
+        get("streams.stream.0.nb_read_frames"),
+        DEMO_FRAMES.to_string()
+    );
     assert_eq!(get("streams.stream.1.codec_name"), "aac");
     assert_eq!(get("streams.stream.1.sample_rate"), "48000");
     let duration: f64 = get("format.duration").parse().expect("duration");
@@ -153,7 +174,11 @@ fn demo_clip_muxed_into_one_ts_decodes_cleanly() {
 fn demo_clip_as_hls_segments_plays_every_frame() {
     let dir = TempDir::new("hls");
     let (tracks, frames) = demo_frames();
-    let video = tracks.iter().find(|t| t.kind() == TrackKind::Video).expect("video").clone();
+    let video = tracks
+        .iter()
+        .find(|t| t.kind() == TrackKind::Video)
+        .expect("video")
+        .clone();
 
     // Cut before every video keyframe but the first.
     let mut segments: Vec<Vec<Frame>> = vec![Vec::new()];
@@ -166,7 +191,11 @@ fn demo_clip_as_hls_segments_plays_every_frame() {
     }
     assert!(segments.len() >= 4, "{} segments", segments.len());
 
-    let start_of = |seg: &[Frame]| seg.iter().find(|f| f.track == video.id).map_or(0, |f| f.dts);
+    let start_of = |seg: &[Frame]| {
+        seg.iter()
+            .find(|f| f.track == video.id)
+            .map_or(0, |f| f.dts)
+    };
     let mut playlist = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-MEDIA-SEQUENCE:0\n");
     let mut entries = String::new();
     let mut longest = 0f64;
@@ -175,14 +204,24 @@ fn demo_clip_as_hls_segments_plays_every_frame() {
         let name = format!("seg{n}.ts");
         std::fs::write(dir.join(&name), &ts).expect("write segment");
         let end = segments.get(n + 1).map_or_else(
-            || seg.iter().filter(|f| f.track == video.id).map(|f| f.dts).max().unwrap_or(0) + 3000,
+            || {
+                seg.iter()
+                    .filter(|f| f.track == video.id)
+                    .map(|f| f.dts)
+                    .max()
+                    .unwrap_or(0)
+                    + 3000
+            },
             |next| start_of(next),
         );
         let seconds = (end - start_of(seg)) as f64 / f64::from(video.timescale);
         longest = longest.max(seconds);
         entries.push_str(&format!("#EXTINF:{seconds:.3},\n{name}\n"));
     }
-    playlist.push_str(&format!("#EXT-X-TARGETDURATION:{}\n", longest.ceil() as u64));
+    playlist.push_str(&format!(
+        "#EXT-X-TARGETDURATION:{}\n",
+        longest.ceil() as u64
+    ));
     playlist.push_str(&entries);
     playlist.push_str("#EXT-X-ENDLIST\n");
     let list = dir.join("list.m3u8");
@@ -192,10 +231,17 @@ fn demo_clip_as_hls_segments_plays_every_frame() {
     assert!(errors.is_empty(), "ffmpeg reported: {errors}");
     let info = probe(
         &list,
-        &["-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames"],
+        &[
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames",
+        ],
     );
     assert_eq!(
-        info.get("streams.stream.0.nb_read_frames").map(String::as_str),
+        info.get("streams.stream.0.nb_read_frames")
+            .map(String::as_str),
         Some(DEMO_FRAMES.to_string().as_str()),
         "{info:?}"
     );
@@ -273,10 +319,16 @@ fn ffmpeg_ts_file_is_indexed_like_ffprobe_sees_it_and_rereads_cleanly() {
     assert_eq!(file.tracks().len(), 2);
     let video = &file.tracks()[0];
     let audio = &file.tracks()[1];
-    assert_eq!((video.track.id, video.track.codec, video.track.timescale), (1, Codec::H264, 90_000));
+    assert_eq!(
+        (video.track.id, video.track.codec, video.track.timescale),
+        (1, Codec::H264, 90_000)
+    );
     let size = video.track.video.expect("video info");
     assert_eq!((size.width, size.height), (320, 240));
-    assert_eq!((audio.track.id, audio.track.codec, audio.track.timescale), (2, Codec::Aac, 44_100));
+    assert_eq!(
+        (audio.track.id, audio.track.codec, audio.track.timescale),
+        (2, Codec::Aac, 44_100)
+    );
 
     // Same frames as ffprobe, with the same times.
     let packets = probe_packets(&input);
@@ -299,7 +351,11 @@ fn ffmpeg_ts_file_is_indexed_like_ffprobe_sees_it_and_rereads_cleanly() {
     let mut order: Vec<(i128, u32, usize)> = Vec::new();
     for t in file.tracks() {
         for (i, s) in t.samples.iter().enumerate() {
-            order.push((i128::from(s.dts) * 1_000_000 / i128::from(t.track.timescale), t.track.id, i));
+            order.push((
+                i128::from(s.dts) * 1_000_000 / i128::from(t.track.timescale),
+                t.track.id,
+                i,
+            ));
         }
     }
     order.sort_unstable();
@@ -319,8 +375,20 @@ fn ffmpeg_ts_file_is_indexed_like_ffprobe_sees_it_and_rereads_cleanly() {
     assert!(errors.is_empty(), "ffmpeg reported: {errors}");
     let info = probe(
         &remuxed,
-        &["-count_frames", "-show_entries", "stream=codec_name,nb_read_frames"],
+        &[
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_name,nb_read_frames",
+        ],
     );
-    assert_eq!(info.get("streams.stream.0.nb_read_frames").map(String::as_str), Some("75"), "{info:?}");
-    assert_eq!(info.get("streams.stream.1.codec_name").map(String::as_str), Some("aac"));
+    assert_eq!(
+        info.get("streams.stream.0.nb_read_frames")
+            .map(String::as_str),
+        Some("75"),
+        "{info:?}"
+    );
+    assert_eq!(
+        info.get("streams.stream.1.codec_name").map(String::as_str),
+        Some("aac")
+    );
 }

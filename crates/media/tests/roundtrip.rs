@@ -1,6 +1,9 @@
 //! Demux → fragmented-MP4 mux round trip on the bundled ffmpeg-made clip: every
 //! sample's bytes, decode time, composition offset and keyframe flag survive.
 
+// Test code: a panic is a test failure with its message.
+#![allow(clippy::unwrap_used)]
+
 use brume_media::mp4::demux::Mp4File;
 use brume_media::mp4::fmp4::{self, FragmentSample, TrackRun};
 use brume_media::Frame;
@@ -109,10 +112,9 @@ fn every_sample_survives_demux_then_mux() {
         .collect();
     let mut expected: Vec<Recovered> = Vec::new();
     let mut recovered: Vec<Recovered> = Vec::new();
-    let mut sequence = 1;
     // One fragment per 30 interleaved samples: crosses tracks and keyframes.
     let order = file.interleaved();
-    for chunk in order.chunks(30) {
+    for (sequence, chunk) in (1u32..).zip(order.chunks(30)) {
         let mut per_track: Vec<Vec<(Frame, u32)>> = vec![Vec::new(); tracks.len()];
         for &(id, index) in chunk {
             let slot = tracks.iter().position(|t| t.id == id).unwrap();
@@ -146,7 +148,6 @@ fn every_sample_survives_demux_then_mux() {
             .map(|(track, samples)| TrackRun { track, samples })
             .collect();
         let bytes = fmp4::fragment(sequence, &runs).unwrap();
-        sequence += 1;
         let boxes = children(&bytes);
         assert_eq!(&boxes[0].0, b"moof");
         assert_eq!(&boxes[1].0, b"mdat");

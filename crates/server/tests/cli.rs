@@ -2,6 +2,9 @@
 //! with defaults, a malformed one refused with the key path, and a clean, quick
 //! shutdown on SIGTERM.
 
+// Test code: a panic is a test failure with its message.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::process::{Command, Stdio};

@@ -1,6 +1,9 @@
 //! HLS and DASH documents as players read them: the tags they need, a live media
 //! sequence that advances, and no segment listed before it is complete.
 
+// Test code: a panic is a test failure with its message.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;
@@ -43,17 +46,32 @@ fn live_hls_advances_and_lists_only_complete_segments() {
 
     let master = get(&brume.url("/hls/live/index.m3u8"));
     assert_eq!(master.status, 200);
-    assert_eq!(master.header("content-type"), Some("application/vnd.apple.mpegurl"));
+    assert_eq!(
+        master.header("content-type"),
+        Some("application/vnd.apple.mpegurl")
+    );
     let master_text = text_of(&master);
     assert!(master_text.starts_with("#EXTM3U"), "{master_text}");
     assert!(master_text.contains("#EXT-X-STREAM-INF:"), "{master_text}");
-    assert!(master_text.contains("avc1.") && master_text.contains("mp4a.40.2"), "{master_text}");
+    assert!(
+        master_text.contains("avc1.") && master_text.contains("mp4a.40.2"),
+        "{master_text}"
+    );
     let media_uri = segment_uris(&master_text).remove(0);
 
     let first = text_of(&get(&brume.url(&format!("/hls/live/{media_uri}"))));
-    let first_sequence: u64 = tag_value(&first, "#EXT-X-MEDIA-SEQUENCE").unwrap().parse().unwrap();
-    let target: f64 = tag_value(&first, "#EXT-X-TARGETDURATION").unwrap().parse().unwrap();
-    assert!(!first.contains("#EXT-X-ENDLIST"), "live playlists never end");
+    let first_sequence: u64 = tag_value(&first, "#EXT-X-MEDIA-SEQUENCE")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let target: f64 = tag_value(&first, "#EXT-X-TARGETDURATION")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        !first.contains("#EXT-X-ENDLIST"),
+        "live playlists never end"
+    );
     for duration in extinfs(&first) {
         assert!(duration <= target, "EXTINF {duration} over target {target}");
     }
@@ -67,14 +85,20 @@ fn live_hls_advances_and_lists_only_complete_segments() {
 
     std::thread::sleep(Duration::from_secs(5));
     let later = text_of(&get(&brume.url(&format!("/hls/live/{media_uri}"))));
-    let later_sequence: u64 = tag_value(&later, "#EXT-X-MEDIA-SEQUENCE").unwrap().parse().unwrap();
+    let later_sequence: u64 = tag_value(&later, "#EXT-X-MEDIA-SEQUENCE")
+        .unwrap()
+        .parse()
+        .unwrap();
     let later_uris = segment_uris(&later);
     assert!(
         later_uris.last() != uris.last(),
         "new segments appear as the stream plays"
     );
     assert!(later_sequence >= first_sequence);
-    assert_eq!(get(&brume.url(&format!("/hls/live/{newest}"))).body, now.body);
+    assert_eq!(
+        get(&brume.url(&format!("/hls/live/{newest}"))).body,
+        now.body
+    );
 }
 
 fn decode_errors_of_bytes(brume: &Brume, bytes: &[u8], ext: &str) -> String {
@@ -100,14 +124,20 @@ fn cmaf_hls_and_dash_documents_carry_the_required_tags() {
         let video_uri = segment_uris(&master).remove(0);
         let media = text_of(&get(&brume.url(&format!("/cmaf/{name}/{video_uri}"))));
         assert_eq!(tag_value(&media, "#EXT-X-VERSION"), Some("7"), "{media}");
-        assert!(tag_value(&media, "#EXT-X-MAP").is_some_and(|v| v.contains("URI=")), "{media}");
+        assert!(
+            tag_value(&media, "#EXT-X-MAP").is_some_and(|v| v.contains("URI=")),
+            "{media}"
+        );
         assert_eq!(media.contains("#EXT-X-ENDLIST"), name == "vod", "{media}");
 
         let mpd = get(&brume.url(&format!("/cmaf/{name}/index.mpd")));
         assert_eq!(mpd.header("content-type"), Some("application/dash+xml"));
         let mpd = text_of(&mpd);
         assert!(mpd.contains("<MPD"), "{mpd}");
-        assert!(mpd.contains("SegmentTemplate") && mpd.contains("SegmentTimeline"), "{mpd}");
+        assert!(
+            mpd.contains("SegmentTemplate") && mpd.contains("SegmentTimeline"),
+            "{mpd}"
+        );
         if name == "live" {
             assert!(mpd.contains("type=\"dynamic\""), "{mpd}");
             assert!(mpd.contains("availabilityStartTime="), "{mpd}");

@@ -1,6 +1,9 @@
 //! The media port's HTTP behaviour as a client sees it: stream info, unknown
 //! streams, CORS, HEAD and OPTIONS, and bad paths.
 
+// Test code: a panic is a test failure with its message.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;

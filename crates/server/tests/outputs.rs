@@ -2,6 +2,9 @@
 //! files, played by real ffmpeg: HLS (TS), HLS (fMP4), DASH, progressive MP4, TS
 //! and FLV.
 
+// Test code: a panic is a test failure with its message.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;
@@ -19,7 +22,10 @@ const OUTPUTS: [&str; 6] = [
 ];
 
 fn urls(brume: &Brume, name: &str) -> Vec<String> {
-    OUTPUTS.iter().map(|p| brume.url(&p.replace("{}", name))).collect()
+    OUTPUTS
+        .iter()
+        .map(|p| brume.url(&p.replace("{}", name)))
+        .collect()
 }
 
 /// Runs `check` on every URL in parallel and reports every failure at once.
@@ -32,7 +38,10 @@ fn all_ok(urls: Vec<String>, check: impl Fn(&str) -> Result<(), String> + Sync) 
                 scope.spawn(move || check(url).err().map(|e| format!("{url}: {e}")))
             })
             .collect();
-        handles.into_iter().filter_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().unwrap())
+            .collect()
     });
     assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
 }

@@ -1,6 +1,9 @@
 //! Progressive MP4 over HTTP, played by real ffmpeg/ffprobe: the looping demo, a
 //! looped generated clip, an on-demand file, and a corrupt source beside good ones.
 
+// Test code: a panic is a test failure with its message.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;

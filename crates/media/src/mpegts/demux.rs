@@ -174,7 +174,11 @@ impl Program {
             return;
         }
         if packet.transport_error {
-            tracing::debug!(offset, pid = packet.pid, "packet marked damaged (transport_error_indicator)");
+            tracing::debug!(
+                offset,
+                pid = packet.pid,
+                "packet marked damaged (transport_error_indicator)"
+            );
             if let Some(stream) = self.streams.iter_mut().find(|s| s.pid == packet.pid) {
                 stream.pes.abort();
             }
@@ -193,7 +197,9 @@ impl Program {
     pub fn finish(&mut self, out: &mut Vec<CoreEvent>) {
         let Program { streams, clock, .. } = self;
         for stream in streams.iter_mut() {
-            let Stream { id, pid, pes, es, .. } = stream;
+            let Stream {
+                id, pid, pes, es, ..
+            } = stream;
             pes.flush(&mut |pes| on_pes(*id, *pid, es, clock, pes, out));
         }
     }
@@ -205,11 +211,18 @@ impl Program {
             Continuity::Ok => {}
         }
         self.sections.clear();
-        self.pat.push(packet.payload_unit_start, packet.payload, &mut self.sections);
+        self.pat.push(
+            packet.payload_unit_start,
+            packet.payload,
+            &mut self.sections,
+        );
         for section in std::mem::take(&mut self.sections) {
             match parse_pat(&section) {
                 Ok(Some((program, pid))) if self.program != Some((program, pid)) => {
-                    if pid == PAT_PID || pid == NULL_PID || self.streams.iter().any(|s| s.pid == pid) {
+                    if pid == PAT_PID
+                        || pid == NULL_PID
+                        || self.streams.iter().any(|s| s.pid == pid)
+                    {
                         tracing::debug!(pid, "ignoring a PAT that puts the PMT on an unusable PID");
                         continue;
                     }
@@ -232,11 +245,18 @@ impl Program {
             Continuity::Ok => {}
         }
         self.sections.clear();
-        self.pmt.push(packet.payload_unit_start, packet.payload, &mut self.sections);
+        self.pmt.push(
+            packet.payload_unit_start,
+            packet.payload,
+            &mut self.sections,
+        );
         for section in std::mem::take(&mut self.sections) {
             match parse_pmt(&section, MAX_STREAMS) {
                 Ok(Some(pmt)) => {
-                    if self.program.is_some_and(|(number, _)| number != pmt.program) {
+                    if self
+                        .program
+                        .is_some_and(|(number, _)| number != pmt.program)
+                    {
                         continue;
                     }
                     if self.pmt_version == Some(pmt.version) {
@@ -259,7 +279,8 @@ impl Program {
         if self.streams.iter().any(|s| s.pid == pid) || self.skipped.contains(&pid) {
             return;
         }
-        let unusable = pid == PAT_PID || pid == NULL_PID || self.program.is_some_and(|(_, p)| p == pid);
+        let unusable =
+            pid == PAT_PID || pid == NULL_PID || self.program.is_some_and(|(_, p)| p == pid);
         let es = match stream_type {
             _ if unusable => None,
             STREAM_TYPE_H264 => Some(EsState::H264 {
@@ -286,7 +307,11 @@ impl Program {
                 });
             }
             _ => {
-                tracing::debug!(pid, stream_type, "skipping an elementary stream of an unsupported type");
+                tracing::debug!(
+                    pid,
+                    stream_type,
+                    "skipping an elementary stream of an unsupported type"
+                );
                 if self.skipped.len() < MAX_STREAMS {
                     self.skipped.push(pid);
                 }
@@ -310,7 +335,11 @@ impl Program {
             Continuity::Duplicate => return,
             Continuity::Lost => {
                 if pes.is_collecting() {
-                    tracing::debug!(pid = *pid, offset, "continuity error: dropping the PES in progress");
+                    tracing::debug!(
+                        pid = *pid,
+                        offset,
+                        "continuity error: dropping the PES in progress"
+                    );
                 }
                 pes.abort();
             }
@@ -319,14 +348,24 @@ impl Program {
         if !packet.has_payload {
             return;
         }
-        pes.push(packet.payload_unit_start, packet.payload, offset, &mut |pes| {
-            on_pes(*id, *pid, es, clock, pes, out)
-        });
+        pes.push(
+            packet.payload_unit_start,
+            packet.payload,
+            offset,
+            &mut |pes| on_pes(*id, *pid, es, clock, pes, out),
+        );
     }
 }
 
 /// Turns one complete PES of stream `id` into events.
-fn on_pes(id: u32, pid: u16, es: &mut EsState, clock: &mut Clock, pes: CompletePes<'_>, out: &mut Vec<CoreEvent>) {
+fn on_pes(
+    id: u32,
+    pid: u16,
+    es: &mut EsState,
+    clock: &mut Clock,
+    pes: CompletePes<'_>,
+    out: &mut Vec<CoreEvent>,
+) {
     let header = match parse_pes_header(pes.data) {
         Ok(h) => h,
         Err(what) => {
@@ -426,7 +465,9 @@ fn on_pes(id: u32, pid: u16, es: &mut EsState, clock: &mut Clock, pes: CompleteP
                     },
                     origin: origin(index),
                 });
-                dts = dts.saturating_add(i64::from(AAC_FRAME_SAMPLES * u32::from(adts.raw_data_blocks)));
+                dts = dts.saturating_add(i64::from(
+                    AAC_FRAME_SAMPLES * u32::from(adts.raw_data_blocks),
+                ));
             }
             *next_dts = Some(dts);
         }

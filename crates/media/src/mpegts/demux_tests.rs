@@ -6,7 +6,9 @@
 use bytes::Bytes;
 
 use super::demux::rescale_round;
-use super::mux_tests::{audio_frame, audio_track, av_stream, length_prefixed, nal, video_frame, video_track};
+use super::mux_tests::{
+    audio_frame, audio_track, av_stream, length_prefixed, nal, video_frame, video_track,
+};
 use super::packet::PacketSplitter;
 use super::pes::{write_pes_header, PES_HEADER_MAX};
 use super::psi::{write_pat, write_pmt};
@@ -74,7 +76,10 @@ fn mux_then_demux_keeps_tracks_bytes_and_timestamps() {
     found.sort_by_key(|t| t.id);
     let video = &found[0];
     assert_eq!((video.id, video.timescale), (1, 90_000));
-    assert_eq!(video.init, tracks[0].init, "avcC rebuilt from the in-band SPS/PPS");
+    assert_eq!(
+        video.init, tracks[0].init,
+        "avcC rebuilt from the in-band SPS/PPS"
+    );
     assert_eq!(video.codec_string, tracks[0].codec_string);
     assert_eq!(video.video, tracks[0].video);
     let audio = &found[1];
@@ -105,7 +110,9 @@ fn byte_by_byte_feeding_gives_the_same_result() {
 #[test]
 fn push_stops_at_the_high_water_mark() {
     let tracks = [audio_track(1)];
-    let frames: Vec<Frame> = (0..EVENT_HIGH_WATER + 300).map(|i| audio_frame(1, i)).collect();
+    let frames: Vec<Frame> = (0..EVENT_HIGH_WATER + 300)
+        .map(|i| audio_frame(1, i))
+        .collect();
     let ts = mux_segment(&tracks, &frames).unwrap();
     let mut d = TsDemuxer::new();
     let used = d.push(&ts);
@@ -186,7 +193,15 @@ fn truncated_input_keeps_what_came_before() {
     let (tracks, frames) = av_stream(35);
     let ts = mux_segment(&tracks, &frames).unwrap();
     let (_, all) = demux(&ts, ts.len());
-    for cut in [0, 1, 187, 188, 2 * PACKET_SIZE + 5, ts.len() / 2, ts.len() - 1] {
+    for cut in [
+        0,
+        1,
+        187,
+        188,
+        2 * PACKET_SIZE + 5,
+        ts.len() / 2,
+        ts.len() - 1,
+    ] {
         let (_, got) = demux(&ts[..cut], 64);
         assert!(got.len() <= all.len());
         // Everything but possibly the last frame of each track is intact.
@@ -278,7 +293,13 @@ fn adts_pes(pts: Option<u64>, count: usize, seed: usize) -> (Vec<u8>, Vec<Vec<u8
 fn tables(streams: &[(u8, u16)]) -> Vec<u8> {
     let mut out = Vec::new();
     write_pat(&mut out, (0, false), PMT_PID);
-    write_pmt(&mut out, (0, false), PMT_PID, streams.first().map_or(0x100, |s| s.1), streams);
+    write_pmt(
+        &mut out,
+        (0, false),
+        PMT_PID,
+        streams.first().map_or(0x100, |s| s.1),
+        streams,
+    );
     out
 }
 
@@ -323,7 +344,12 @@ fn timestamps_unwrap_across_the_33_bit_boundary() {
     let start = (1u64 << 33) - 2 * 1920;
     for n in 0..4u64 {
         let pts = (start + n * 1920) & ((1 << 33) - 1);
-        packetize(0x101, &mut cc, &adts_pes(Some(pts), 1, n as usize).0, &mut ts);
+        packetize(
+            0x101,
+            &mut cc,
+            &adts_pes(Some(pts), 1, n as usize).0,
+            &mut ts,
+        );
     }
     let (_, got) = demux(&ts, ts.len());
     let dts: Vec<i64> = got.iter().map(|f| f.dts).collect();
@@ -347,7 +373,10 @@ fn unsupported_streams_are_skipped() {
         t.extend_from_slice(&ts[2 * PACKET_SIZE..]);
         t
     };
-    assert!(matches!(TsFile::open(&only_mp3), Err(TsError::NoSupportedTracks)));
+    assert!(matches!(
+        TsFile::open(&only_mp3),
+        Err(TsError::NoSupportedTracks)
+    ));
 }
 
 #[test]
@@ -375,13 +404,22 @@ fn ts_file_indexes_and_rereads_every_frame() {
         let step = if track.id == 1 { 3000 } else { 1024 };
         assert!(indexed.samples.iter().all(|s| s.duration == step));
     }
-    assert!(matches!(file.read_frame(&ts, 5, 0), Err(TsError::NoSuchTrack { track: 5 })));
-    assert!(matches!(file.read_frame(&ts, 1, 75), Err(TsError::SampleOutOfRange { .. })));
+    assert!(matches!(
+        file.read_frame(&ts, 5, 0),
+        Err(TsError::NoSuchTrack { track: 5 })
+    ));
+    assert!(matches!(
+        file.read_frame(&ts, 1, 75),
+        Err(TsError::SampleOutOfRange { .. })
+    ));
     // A different file in the same place: the frame is not found again.
     let mut changed = ts.to_vec();
     let offset = file.track(1).unwrap().samples[3].offset as usize;
     changed[offset + 1] &= !0x40;
-    assert!(matches!(file.read_frame(&changed, 1, 3), Err(TsError::FrameMoved { .. })));
+    assert!(matches!(
+        file.read_frame(&changed, 1, 3),
+        Err(TsError::FrameMoved { .. })
+    ));
     assert!(file.read_frame(&ts[..1000], 1, 3).is_err());
 }
 
@@ -404,7 +442,10 @@ fn ts_file_reads_in_chunks_across_packet_boundaries() {
     for i in [0, 111, 112, 300, 599] {
         assert_eq!(file.read_frame(&ts, 1, i).unwrap(), frames[i]);
     }
-    assert_eq!(samples[599].duration, 3000, "the last lasts as long as the one before");
+    assert_eq!(
+        samples[599].duration, 3000,
+        "the last lasts as long as the one before"
+    );
 }
 
 #[test]
@@ -436,7 +477,10 @@ fn files_that_are_not_ts_are_refused_with_a_description() {
     shifted.extend_from_slice(&ts);
     assert_eq!(TsFile::open(&shifted).unwrap().tracks().len(), 2);
     // Only tables: TS, but nothing to play.
-    assert!(matches!(TsFile::open(&ts[..2 * PACKET_SIZE]), Err(TsError::NoSupportedTracks)));
+    assert!(matches!(
+        TsFile::open(&ts[..2 * PACKET_SIZE]),
+        Err(TsError::NoSupportedTracks)
+    ));
 }
 
 #[test]
@@ -462,6 +506,8 @@ fn splitter_reports_stream_offsets() {
         }
         assert_eq!(used, chunk.len());
     }
-    let expected: Vec<u64> = (0..ts.len() / PACKET_SIZE).map(|k| 1010 + (k * PACKET_SIZE) as u64).collect();
+    let expected: Vec<u64> = (0..ts.len() / PACKET_SIZE)
+        .map(|k| 1010 + (k * PACKET_SIZE) as u64)
+        .collect();
     assert_eq!(offsets, expected);
 }

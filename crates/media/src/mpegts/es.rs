@@ -75,7 +75,10 @@ impl<'a> Iterator for AdtsFrames<'a> {
                     return Some((header, payload));
                 }
                 Ok(None) => {
-                    tracing::debug!(bytes = self.rest.len(), "ADTS frame cut short at the end of a PES");
+                    tracing::debug!(
+                        bytes = self.rest.len(),
+                        "ADTS frame cut short at the end of a PES"
+                    );
                     self.rest = &[];
                 }
                 Err(e) => {

@@ -59,11 +59,13 @@ impl TsFile {
         let mut program = Program::default();
         let mut splitter = PacketSplitter::new(0);
         let mut events = Vec::new();
-        let chunk_len = usize::try_from(file_size).map_or(SCAN_CHUNK_SIZE, |s| s.min(SCAN_CHUNK_SIZE));
+        let chunk_len =
+            usize::try_from(file_size).map_or(SCAN_CHUNK_SIZE, |s| s.min(SCAN_CHUNK_SIZE));
         let mut chunk = vec![0u8; chunk_len];
         let mut offset = 0u64;
         while offset < file_size {
-            let n = usize::try_from(file_size - offset).map_or(chunk_len, |left| left.min(chunk_len));
+            let n =
+                usize::try_from(file_size - offset).map_or(chunk_len, |left| left.min(chunk_len));
             let buf = chunk.get_mut(..n).unwrap_or(&mut []);
             src.read_exact_at(buf, offset)?;
             let mut used = 0;
@@ -103,20 +105,27 @@ impl TsFile {
 
     /// Reads frame `index` of track `track_id` from `src` (the file that was
     /// opened): one read of the byte range of its PES's packets.
-    pub fn read_frame(&self, src: &(impl ReadAt + ?Sized), track_id: u32, index: usize) -> Result<Frame, TsError> {
+    pub fn read_frame(
+        &self,
+        src: &(impl ReadAt + ?Sized),
+        track_id: u32,
+        index: usize,
+    ) -> Result<Frame, TsError> {
         let position = self
             .tracks
             .iter()
             .position(|t| t.track.id == track_id)
             .ok_or(TsError::NoSuchTrack { track: track_id })?;
-        let (Some(indexed), Some(stream)) = (self.tracks.get(position), self.streams.get(position)) else {
+        let (Some(indexed), Some(stream)) = (self.tracks.get(position), self.streams.get(position))
+        else {
             return Err(TsError::NoSuchTrack { track: track_id });
         };
         let out_of_range = TsError::SampleOutOfRange {
             track: track_id,
             index,
         };
-        let (Some(sample), Some(span)) = (indexed.samples.get(index), stream.spans.get(index)) else {
+        let (Some(sample), Some(span)) = (indexed.samples.get(index), stream.spans.get(index))
+        else {
             return Err(out_of_range);
         };
         let len = span.end.saturating_sub(sample.offset);
@@ -190,11 +199,16 @@ fn reread(buf: &[u8], start: u64, stream: &FileStream, track: &Track, index: u32
         if !packet.has_payload {
             continue;
         }
-        pes.push(packet.payload_unit_start, packet.payload, offset, &mut |p| {
-            if found.is_none() {
-                found = Some(convert(p.data, stream, track, index));
-            }
-        });
+        pes.push(
+            packet.payload_unit_start,
+            packet.payload,
+            offset,
+            &mut |p| {
+                if found.is_none() {
+                    found = Some(convert(p.data, stream, track, index));
+                }
+            },
+        );
     }
     pes.flush(&mut |p| {
         if found.is_none() {
@@ -259,7 +273,10 @@ impl Builder {
         let Some(position) = self.tracks.iter().position(|t| t.track.id == frame.track) else {
             return Ok(());
         };
-        let (Some(track), Some(stream)) = (self.tracks.get_mut(position), self.streams.get_mut(position)) else {
+        let (Some(track), Some(stream)) = (
+            self.tracks.get_mut(position),
+            self.streams.get_mut(position),
+        ) else {
             return Ok(());
         };
         let span = origin.end.saturating_sub(origin.start);
@@ -311,7 +328,11 @@ impl Builder {
         }
         pairs.sort_by_key(|(t, _)| t.track.id);
         for (track, _) in &mut pairs {
-            let lone = if track.track.codec == Codec::Aac { AAC_FRAME_SAMPLES } else { 0 };
+            let lone = if track.track.codec == Codec::Aac {
+                AAC_FRAME_SAMPLES
+            } else {
+                0
+            };
             set_durations(&mut track.samples, lone);
         }
         let (tracks, streams) = pairs.into_iter().unzip();
@@ -329,7 +350,8 @@ impl Builder {
 fn set_durations(samples: &mut [Sample], lone: u32) {
     let mut previous = lone;
     for i in 1..samples.len() {
-        if let (Some(next), Some(sample)) = (samples.get(i).map(|s| s.dts), samples.get_mut(i - 1)) {
+        if let (Some(next), Some(sample)) = (samples.get(i).map(|s| s.dts), samples.get_mut(i - 1))
+        {
             let d = next.saturating_sub(sample.dts);
             sample.duration = u32::try_from(d).unwrap_or(if d < 0 { 0 } else { u32::MAX });
             previous = sample.duration;
@@ -370,7 +392,10 @@ fn describe(head: &[u8], m2ts: bool) -> String {
         "192-byte packets (an M2TS / Blu-ray stream, which is not supported)".to_owned()
     } else if head.starts_with(b"FLV") {
         "an FLV header".to_owned()
-    } else if matches!(head.get(4..8), Some(b"ftyp" | b"moov" | b"mdat" | b"free" | b"styp" | b"moof")) {
+    } else if matches!(
+        head.get(4..8),
+        Some(b"ftyp" | b"moov" | b"mdat" | b"free" | b"styp" | b"moof")
+    ) {
         "an MP4 box header".to_owned()
     } else if head.starts_with(b"ID3") {
         "an ID3 tag (MP3 or raw AAC?)".to_owned()

@@ -67,7 +67,10 @@ struct Counter {
 }
 
 impl Counter {
-    const FRESH: Counter = Counter { next: 0, fresh: true };
+    const FRESH: Counter = Counter {
+        next: 0,
+        fresh: true,
+    };
 
     /// The counter value for the next packet, and whether to flag it.
     fn take(&mut self) -> (u8, bool) {
@@ -227,13 +230,19 @@ impl TsMuxer {
         };
         let extra = match &track.payload {
             Payload::Video { parameter_sets, .. } => {
-                AUD_HEVC.len() + if frame.keyframe { parameter_sets.len() } else { 0 }
+                AUD_HEVC.len()
+                    + if frame.keyframe {
+                        parameter_sets.len()
+                    } else {
+                        0
+                    }
             }
             Payload::Aac(_) => ADTS_HEADER_LEN,
         };
         // The first packet loses at most ADAPTATION_WITH_PCR bytes of payload;
         // stuffing only fills the last packet, never adds one.
-        let content = (PES_HEADER_MAX + ADAPTATION_WITH_PCR + extra).saturating_add(frame.data.len());
+        let content =
+            (PES_HEADER_MAX + ADAPTATION_WITH_PCR + extra).saturating_add(frame.data.len());
         content.div_ceil(PACKET_PAYLOAD).saturating_mul(PACKET_SIZE)
     }
 
@@ -285,7 +294,8 @@ impl TsMuxer {
                         es_len = es_len.saturating_add(START_CODE.len() + nal.len());
                     }
                 }
-                let header_len = write_pes_header(&mut header, track.stream_id, wrap_33(pts), pes_dts, None);
+                let header_len =
+                    write_pes_header(&mut header, track.stream_id, wrap_33(pts), pes_dts, None);
                 let nals = length_prefixed_nals(&frame.data, 4)
                     .filter_map(Result::ok)
                     .filter(|nal| !is_delimiter(nal, hevc))
@@ -297,15 +307,32 @@ impl TsMuxer {
             }
             Payload::Aac(asc) => {
                 adts.clear();
-                AdtsHeader::write(asc, frame.data.len(), adts).map_err(|source| TsError::BadFrame {
-                    track: frame.track,
-                    source,
+                AdtsHeader::write(asc, frame.data.len(), adts).map_err(|source| {
+                    TsError::BadFrame {
+                        track: frame.track,
+                        source,
+                    }
                 })?;
                 let es_len = adts.len() + frame.data.len();
-                let header_len =
-                    write_pes_header(&mut header, track.stream_id, wrap_33(pts), pes_dts, Some(es_len));
-                let pieces = [header.get(..header_len).unwrap_or(&[]), &adts[..], &frame.data[..]];
-                write_pes_packets(out, &mut track.cc, opts, header_len + es_len, pieces.into_iter());
+                let header_len = write_pes_header(
+                    &mut header,
+                    track.stream_id,
+                    wrap_33(pts),
+                    pes_dts,
+                    Some(es_len),
+                );
+                let pieces = [
+                    header.get(..header_len).unwrap_or(&[]),
+                    &adts[..],
+                    &frame.data[..],
+                ];
+                write_pes_packets(
+                    out,
+                    &mut track.cc,
+                    opts,
+                    header_len + es_len,
+                    pieces.into_iter(),
+                );
             }
         }
         if opts.pcr.is_some() {
@@ -336,10 +363,12 @@ fn is_delimiter(nal: &[u8], hevc: bool) -> bool {
 
 /// The stream type and payload description of `track`.
 fn payload_for(track: &Track) -> Result<(u8, Payload), TsError> {
-    let codec_error = |what| move |source| TsError::Codec {
-        track: track.id,
-        what,
-        source,
+    let codec_error = |what| {
+        move |source| TsError::Codec {
+            track: track.id,
+            what,
+            source,
+        }
     };
     match track.codec {
         Codec::H264 => {
@@ -358,7 +387,8 @@ fn payload_for(track: &Track) -> Result<(u8, Payload), TsError> {
             ))
         }
         Codec::H265 => {
-            let parameter_sets = hevc_parameter_sets(&track.init).map_err(codec_error("hvcC record"))?;
+            let parameter_sets =
+                hevc_parameter_sets(&track.init).map_err(codec_error("hvcC record"))?;
             Ok((
                 STREAM_TYPE_HEVC,
                 Payload::Video {
@@ -368,7 +398,8 @@ fn payload_for(track: &Track) -> Result<(u8, Payload), TsError> {
             ))
         }
         Codec::Aac => {
-            let asc = AudioSpecificConfig::parse(&track.init).map_err(codec_error("AudioSpecificConfig"))?;
+            let asc = AudioSpecificConfig::parse(&track.init)
+                .map_err(codec_error("AudioSpecificConfig"))?;
             // Refuse now, not on the first frame, what ADTS cannot describe.
             AdtsHeader::write(&asc, 0, &mut Vec::with_capacity(ADTS_HEADER_LEN))
                 .map_err(codec_error("AudioSpecificConfig"))?;
@@ -380,7 +411,9 @@ fn payload_for(track: &Track) -> Result<(u8, Payload), TsError> {
 /// The VPS, SPS and PPS NAL units of an `hvcC` record (ISO/IEC 14496-15 8.3.3),
 /// each after a start code, in record order.
 fn hevc_parameter_sets(hvcc: &[u8]) -> Result<Vec<u8>, CodecError> {
-    let truncated = CodecError::Truncated { what: "hvcC record" };
+    let truncated = CodecError::Truncated {
+        what: "hvcC record",
+    };
     let arrays = hvcc.get(HVCC_FIXED_LEN..).ok_or(truncated.clone())?;
     let (&count, mut rest) = arrays.split_first().ok_or(truncated.clone())?;
     let mut out = Vec::new();
@@ -491,9 +524,9 @@ fn write_pes_packets<'a>(
 /// a fresh muxer (continuity counters from 0), into one buffer allocated once.
 pub fn mux_segment(tracks: &[Track], frames: &[Frame]) -> Result<Bytes, TsError> {
     let mut muxer = TsMuxer::new(tracks)?;
-    let capacity = frames
-        .iter()
-        .fold(2 * PACKET_SIZE, |sum, f| sum.saturating_add(muxer.max_frame_size(f)));
+    let capacity = frames.iter().fold(2 * PACKET_SIZE, |sum, f| {
+        sum.saturating_add(muxer.max_frame_size(f))
+    });
     let mut out = Vec::with_capacity(capacity);
     muxer.write_tables(&mut out);
     for frame in frames {

@@ -20,8 +20,9 @@ pub(super) const SPS: &[u8] = &[
 pub(super) const PPS: &[u8] = &[0x68, 0xeb, 0xec, 0xb2, 0x2c];
 
 pub(super) fn video_track(id: u32) -> Track {
-    let config = AvcConfig::from_parameter_sets(&[Bytes::from_static(SPS)], &[Bytes::from_static(PPS)])
-        .expect("demo parameter sets");
+    let config =
+        AvcConfig::from_parameter_sets(&[Bytes::from_static(SPS)], &[Bytes::from_static(PPS)])
+            .expect("demo parameter sets");
     Track {
         id,
         codec: Codec::H264,
@@ -85,7 +86,11 @@ pub(super) fn length_prefixed(nals: &[Vec<u8>]) -> Bytes {
 pub(super) fn video_frame(track: u32, i: usize) -> Frame {
     let keyframe = i.is_multiple_of(30);
     let header = if keyframe { 0x65 } else { 0x41 };
-    let size = if keyframe { 3000 + i } else { 20 + (i * 97) % 900 };
+    let size = if keyframe {
+        3000 + i
+    } else {
+        20 + (i * 97) % 900
+    };
     Frame {
         track,
         dts: i as i64 * 3000,
@@ -97,7 +102,9 @@ pub(super) fn video_frame(track: u32, i: usize) -> Frame {
 
 /// Audio frame `i` of track `track`: 1024 samples at 48 kHz.
 pub(super) fn audio_frame(track: u32, i: usize) -> Frame {
-    let data: Vec<u8> = (0..150 + (i * 31) % 300).map(|k| (k * 13 + i) as u8).collect();
+    let data: Vec<u8> = (0..150 + (i * 31) % 300)
+        .map(|k| (k * 13 + i) as u8)
+        .collect();
     Frame {
         track,
         dts: i as i64 * 1024,
@@ -135,7 +142,9 @@ fn pes_of(ts: &[u8], pid: u16) -> Vec<Vec<u8>> {
         if p.payload_unit_start {
             out.push(Vec::new());
         }
-        out.last_mut().expect("PES starts with PUSI").extend_from_slice(p.payload);
+        out.last_mut()
+            .expect("PES starts with PUSI")
+            .extend_from_slice(p.payload);
     }
     out
 }
@@ -172,7 +181,11 @@ fn continuity_counters_count_per_pid() {
             seen += 1;
         } else {
             assert_eq!(p.continuity_counter, 0, "first packet of pid {:#x}", p.pid);
-            assert!(p.discontinuity, "first packet of pid {:#x} is flagged", p.pid);
+            assert!(
+                p.discontinuity,
+                "first packet of pid {:#x} is flagged",
+                p.pid
+            );
         }
     }
     assert!(seen > 100);
@@ -182,7 +195,9 @@ fn continuity_counters_count_per_pid() {
     muxer.reset_continuity();
     let mut again = Vec::new();
     muxer.write_tables(&mut again);
-    assert!(packets(&again).iter().all(|p| p.continuity_counter == 0 && p.discontinuity));
+    assert!(packets(&again)
+        .iter()
+        .all(|p| p.continuity_counter == 0 && p.discontinuity));
 }
 
 #[test]
@@ -208,14 +223,25 @@ fn pat_and_pmt_describe_the_program_with_valid_crcs() {
         assert!(p.payload[1 + len..].iter().all(|&b| b == 0xFF), "stuffing");
     }
     let pat = &all[0].payload[1..];
-    assert_eq!(parse_pat(&pat[..3 + usize::from(pat[2])]).unwrap(), Some((1, PMT_PID)));
+    assert_eq!(
+        parse_pat(&pat[..3 + usize::from(pat[2])]).unwrap(),
+        Some((1, PMT_PID))
+    );
     let pmt = &all[1].payload[1..];
-    let pmt = parse_pmt(&pmt[..3 + usize::from(pmt[2])], MAX_STREAMS).unwrap().unwrap();
+    let pmt = parse_pmt(&pmt[..3 + usize::from(pmt[2])], MAX_STREAMS)
+        .unwrap()
+        .unwrap();
     assert_eq!(pmt.program, PROGRAM_NUMBER);
     assert_eq!(pmt.pcr_pid, 0x100);
     // The video track first on 0x100, the others in order.
-    assert_eq!(pmt.streams, vec![(0x1B, 0x100), (0x0F, 0x101), (0x0F, 0x102)]);
-    assert_eq!((muxer.pid_of(3), muxer.pid_of(7), muxer.pid_of(9)), (Some(0x100), Some(0x101), Some(0x102)));
+    assert_eq!(
+        pmt.streams,
+        vec![(0x1B, 0x100), (0x0F, 0x101), (0x0F, 0x102)]
+    );
+    assert_eq!(
+        (muxer.pid_of(3), muxer.pid_of(7), muxer.pid_of(9)),
+        (Some(0x100), Some(0x101), Some(0x102))
+    );
 
     // Without video the PCR goes with the first audio track.
     let audio_only = TsMuxer::new(&[audio_track(1)]).unwrap();
@@ -227,7 +253,10 @@ fn pat_and_pmt_describe_the_program_with_valid_crcs() {
 fn pes_timestamps_are_encoded_with_markers_and_read_back() {
     let mut buf = [0u8; PES_HEADER_MAX];
     let n = write_pes_header(&mut buf, 0xE0, 0, None, None);
-    assert_eq!(&buf[..n], &[0, 0, 1, 0xE0, 0, 0, 0x84, 0x80, 5, 0x21, 0x00, 0x01, 0x00, 0x01]);
+    assert_eq!(
+        &buf[..n],
+        &[0, 0, 1, 0xE0, 0, 0, 0x84, 0x80, 5, 0x21, 0x00, 0x01, 0x00, 0x01]
+    );
 
     let max = (1u64 << 33) - 1;
     let n = write_pes_header(&mut buf, 0xC0, max, Some(0x1_2345_6789), Some(100));
@@ -235,7 +264,10 @@ fn pes_timestamps_are_encoded_with_markers_and_read_back() {
     assert_eq!(&buf[9..14], &[0x3F, 0xFF, 0xFF, 0xFF, 0xFF]);
     assert_eq!(u16::from_be_bytes([buf[4], buf[5]]), 100 + 13);
     let h = parse_pes_header(&buf).unwrap();
-    assert_eq!((h.stream_id, h.pts, h.dts, h.payload_offset), (0xC0, Some(max), Some(0x1_2345_6789), 19));
+    assert_eq!(
+        (h.stream_id, h.pts, h.dts, h.payload_offset),
+        (0xC0, Some(max), Some(0x1_2345_6789), 19)
+    );
 
     // Too long for 16 bits: unbounded.
     let n = write_pes_header(&mut buf, 0xC0, 1, None, Some(70_000));
@@ -286,10 +318,17 @@ fn pcr_and_random_access_flags_follow_keyframes_and_the_interval() {
             continue;
         }
         if p.pid != 0x100 || !p.payload_unit_start {
-            assert!(p.pcr.is_none() && !p.random_access, "flags only on PES starts");
+            assert!(
+                p.pcr.is_none() && !p.random_access,
+                "flags only on PES starts"
+            );
             continue;
         }
-        let frame = frames.iter().filter(|f| f.track == 1).nth(video_index).unwrap();
+        let frame = frames
+            .iter()
+            .filter(|f| f.track == 1)
+            .nth(video_index)
+            .unwrap();
         video_index += 1;
         assert_eq!(p.random_access, frame.keyframe);
         if frame.keyframe {
@@ -338,9 +377,17 @@ fn h264_pes_starts_with_a_delimiter_and_parameter_sets_on_keyframes() {
 
     let body = es(1);
     assert_eq!(&body[..6], &[0, 0, 0, 1, 0x09, 0xF0]);
-    assert_eq!(body.len(), 6 + delta.data.len(), "no parameter sets on a delta frame");
+    assert_eq!(
+        body.len(),
+        6 + delta.data.len(),
+        "no parameter sets on a delta frame"
+    );
     let body = es(2);
-    assert_eq!(body.len(), 6 + 4 + 50, "the frame's own delimiter was left out");
+    assert_eq!(
+        body.len(),
+        6 + 4 + 50,
+        "the frame's own delimiter was left out"
+    );
 }
 
 #[test]
@@ -358,13 +405,19 @@ fn aac_pes_is_an_adts_frame_with_a_bounded_length() {
     assert_eq!(AudioSpecificConfig::from_adts(&adts), audio_asc());
     assert_eq!(&es[7..], &frame.data[..]);
     let declared = usize::from(u16::from_be_bytes([pes[0][4], pes[0][5]]));
-    assert_eq!(declared + 6, pes[0].len(), "PES_packet_length covers the PES exactly");
+    assert_eq!(
+        declared + 6,
+        pes[0].len(),
+        "PES_packet_length covers the PES exactly"
+    );
 }
 
 #[test]
 fn last_packet_is_filled_with_adaptation_field_stuffing() {
     let mut muxer = TsMuxer::new(&[audio_track(2)]).unwrap();
-    for size in [0usize, 1, 150, 160, 161, 162, 163, 170, 176, 177, 183, 184, 345, 1000] {
+    for size in [
+        0usize, 1, 150, 160, 161, 162, 163, 170, 176, 177, 183, 184, 345, 1000,
+    ] {
         let mut frame = audio_frame(2, 0);
         frame.data = Bytes::from(vec![0xAB; size]);
         let mut ts = Vec::new();
@@ -376,7 +429,11 @@ fn last_packet_is_filled_with_adaptation_field_stuffing() {
         assert!(ts.len() <= muxer.max_frame_size(&frame), "size {size}");
         // The first packet also holds the PCR (the audio PID is the PCR PID here).
         assert_eq!(packets(&ts)[0].pcr, Some(0));
-        assert_eq!(ts.len() / PACKET_SIZE, (14 + 7 + size + 8).div_ceil(184), "size {size}");
+        assert_eq!(
+            ts.len() / PACKET_SIZE,
+            (14 + 7 + size + 8).div_ceil(184),
+            "size {size}"
+        );
     }
 }
 
@@ -400,7 +457,11 @@ fn max_frame_size_bounds_every_frame() {
     }
     let (tracks, frames) = av_stream(70);
     let muxer = TsMuxer::new(&tracks).unwrap();
-    let estimate: usize = 2 * PACKET_SIZE + frames.iter().map(|f| muxer.max_frame_size(f)).sum::<usize>();
+    let estimate: usize = 2 * PACKET_SIZE
+        + frames
+            .iter()
+            .map(|f| muxer.max_frame_size(f))
+            .sum::<usize>();
     let ts = mux_segment(&tracks, &frames).unwrap();
     assert!(ts.len() <= estimate);
     assert!(estimate - ts.len() < estimate / 10, "the estimate is close");
@@ -414,20 +475,32 @@ fn bad_tracks_and_frames_are_refused_without_output() {
         Err(TsError::DuplicateTrack { track: 1 })
     ));
     let many: Vec<Track> = (1..=17).map(audio_track).collect();
-    assert!(matches!(TsMuxer::new(&many), Err(TsError::TooManyTracks { count: 17, .. })));
+    assert!(matches!(
+        TsMuxer::new(&many),
+        Err(TsError::TooManyTracks { count: 17, .. })
+    ));
     let mut broken = video_track(1);
     broken.init = Bytes::from_static(&[1, 2]);
-    assert!(matches!(TsMuxer::new(&[broken]), Err(TsError::Codec { track: 1, .. })));
+    assert!(matches!(
+        TsMuxer::new(&[broken]),
+        Err(TsError::Codec { track: 1, .. })
+    ));
     let mut he = audio_track(2);
     he.init = AudioSpecificConfig {
         object_type: 5,
         ..audio_asc()
     }
     .to_bytes();
-    assert!(matches!(TsMuxer::new(&[he]), Err(TsError::Codec { track: 2, .. })));
+    assert!(matches!(
+        TsMuxer::new(&[he]),
+        Err(TsError::Codec { track: 2, .. })
+    ));
     let mut zero = audio_track(2);
     zero.timescale = 0;
-    assert!(matches!(TsMuxer::new(&[zero]), Err(TsError::ZeroTimescale { track: 2 })));
+    assert!(matches!(
+        TsMuxer::new(&[zero]),
+        Err(TsError::ZeroTimescale { track: 2 })
+    ));
 
     let mut muxer = TsMuxer::new(&[video_track(1), audio_track(2)]).unwrap();
     let mut out = Vec::new();
@@ -437,10 +510,16 @@ fn bad_tracks_and_frames_are_refused_without_output() {
     ));
     let mut bad = video_frame(1, 1);
     bad.data = Bytes::from_static(&[0, 0, 0, 9, 0x41]);
-    assert!(matches!(muxer.write_frame(&bad, &mut out), Err(TsError::BadFrame { track: 1, .. })));
+    assert!(matches!(
+        muxer.write_frame(&bad, &mut out),
+        Err(TsError::BadFrame { track: 1, .. })
+    ));
     let mut huge = audio_frame(2, 0);
     huge.data = Bytes::from(vec![0; 9000]);
-    assert!(matches!(muxer.write_frame(&huge, &mut out), Err(TsError::BadFrame { track: 2, .. })));
+    assert!(matches!(
+        muxer.write_frame(&huge, &mut out),
+        Err(TsError::BadFrame { track: 2, .. })
+    ));
     assert!(out.is_empty());
 }
 
@@ -450,7 +529,11 @@ fn hevc_tracks_get_their_parameter_sets_and_delimiter() {
     let mut hvcc = vec![1u8; 21];
     hvcc.push(0x0F); // lengthSizeMinusOne = 3
     hvcc.push(3);
-    for (kind, body) in [(32u8, [0x40u8, 0x01, 0xAA]), (33, [0x42, 0x01, 0xBB]), (34, [0x44, 0x01, 0xCC])] {
+    for (kind, body) in [
+        (32u8, [0x40u8, 0x01, 0xAA]),
+        (33, [0x42, 0x01, 0xBB]),
+        (34, [0x44, 0x01, 0xCC]),
+    ] {
         hvcc.extend_from_slice(&[0x80 | kind, 0, 1, 0, 3]);
         hvcc.extend_from_slice(&body);
     }

@@ -150,7 +150,11 @@ impl PacketSplitter {
         loop {
             let rest = data.get(used..).unwrap_or(&[]);
             if self.held_len > 0 {
-                let want = if self.synced { PACKET_SIZE } else { PACKET_SIZE + 1 };
+                let want = if self.synced {
+                    PACKET_SIZE
+                } else {
+                    PACKET_SIZE + 1
+                };
                 let n = want.saturating_sub(self.held_len).min(rest.len());
                 if let (Some(dst), Some(src)) = (
                     self.held.get_mut(self.held_len..self.held_len + n),
@@ -175,7 +179,10 @@ impl PacketSplitter {
             };
             if first != SYNC_BYTE {
                 if self.synced {
-                    tracing::debug!(offset = self.position, "lost MPEG-TS sync, skipping to the next sync byte");
+                    tracing::debug!(
+                        offset = self.position,
+                        "lost MPEG-TS sync, skipping to the next sync byte"
+                    );
                     self.synced = false;
                 }
                 let skip = rest
@@ -225,7 +232,10 @@ impl PacketSplitter {
             return self.take_held_packet();
         }
         if self.held_len > 0 {
-            tracing::debug!(bytes = self.held_len, "dropping a partial MPEG-TS packet at the end");
+            tracing::debug!(
+                bytes = self.held_len,
+                "dropping a partial MPEG-TS packet at the end"
+            );
             self.held_len = 0;
         }
         None
@@ -250,7 +260,10 @@ impl PacketSplitter {
     /// next sync byte in what is held.
     fn drop_held_to_next_sync(&mut self) {
         let held = self.held.get(1..self.held_len).unwrap_or(&[]);
-        let skip = held.iter().position(|&b| b == SYNC_BYTE).map_or(self.held_len, |p| p + 1);
+        let skip = held
+            .iter()
+            .position(|&b| b == SYNC_BYTE)
+            .map_or(self.held_len, |p| p + 1);
         self.held.copy_within(skip..self.held_len, 0);
         self.held_len -= skip;
         self.held_start += skip as u64;

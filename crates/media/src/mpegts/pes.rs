@@ -62,7 +62,17 @@ pub(crate) fn write_pes_header(
     let [l_hi, l_lo] = packet_length.to_be_bytes();
     let flags = if dts.is_some() { 0xC0 } else { 0x80 };
     // '10', not scrambled, data_alignment_indicator: every PES starts an access unit.
-    buf[..9].copy_from_slice(&[0, 0, 1, stream_id, l_hi, l_lo, 0x84, flags, fields_len as u8]);
+    buf[..9].copy_from_slice(&[
+        0,
+        0,
+        1,
+        stream_id,
+        l_hi,
+        l_lo,
+        0x84,
+        flags,
+        fields_len as u8,
+    ]);
     match dts {
         Some(dts) => {
             buf[9..14].copy_from_slice(&write_timestamp(0b0011, pts));
@@ -88,7 +98,10 @@ pub(crate) struct PesHeader {
 /// Stream ids whose PES packets have no optional header (program stream map,
 /// padding, private stream 2, ECM, EMM, DSMCC, H.222.1 type E, directory).
 fn has_optional_header(stream_id: u8) -> bool {
-    !matches!(stream_id, 0xBC | 0xBE | 0xBF | 0xF0 | 0xF1 | 0xF2 | 0xF8 | 0xFF)
+    !matches!(
+        stream_id,
+        0xBC | 0xBE | 0xBF | 0xF0 | 0xF1 | 0xF2 | 0xF8 | 0xFF
+    )
 }
 
 /// Parses the header of a complete PES packet.
@@ -116,7 +129,9 @@ pub(crate) fn parse_pes_header(data: &[u8]) -> Result<PesHeader, &'static str> {
         .ok_or("PES header_data_length runs past the packet")?;
     let (pts, dts) = match flags >> 6 {
         0b10 => {
-            let pts = fields.first_chunk::<5>().ok_or("PES header too short for its PTS")?;
+            let pts = fields
+                .first_chunk::<5>()
+                .ok_or("PES header too short for its PTS")?;
             (Some(read_timestamp(pts)), None)
         }
         0b11 => {
@@ -179,7 +194,10 @@ impl PesAssembler {
             return;
         }
         if self.buf.len().saturating_add(payload.len()) > MAX_PES_SIZE {
-            tracing::debug!(limit = MAX_PES_SIZE, "dropping a PES packet over the size limit");
+            tracing::debug!(
+                limit = MAX_PES_SIZE,
+                "dropping a PES packet over the size limit"
+            );
             self.abort();
             return;
         }
@@ -194,7 +212,10 @@ impl PesAssembler {
                     }
                 }
                 Some(_) => {
-                    tracing::debug!(offset = self.start, "PES packet without a start code, dropped");
+                    tracing::debug!(
+                        offset = self.start,
+                        "PES packet without a start code, dropped"
+                    );
                     self.abort();
                     return;
                 }

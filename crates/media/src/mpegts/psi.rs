@@ -76,7 +76,10 @@ fn write_section_packet(
     let section_length = out.len() - section_start - SECTION_HEADER + CRC_LEN;
     if let Some(len) = out.get_mut(section_start + 1..section_start + 3) {
         // section_syntax_indicator 1, '0', reserved '11', 12-bit length.
-        len.copy_from_slice(&[0xB0 | ((section_length >> 8) as u8 & 0x0F), section_length as u8]);
+        len.copy_from_slice(&[
+            0xB0 | ((section_length >> 8) as u8 & 0x0F),
+            section_length as u8,
+        ]);
     }
     let crc = crc32_mpeg2(out.get(section_start..).unwrap_or(&[]));
     out.extend_from_slice(&crc.to_be_bytes());
@@ -88,8 +91,7 @@ fn write_section_packet(
 pub(crate) fn write_pat(out: &mut Vec<u8>, cc: (u8, bool), pmt_pid: u16) {
     write_section_packet(out, PAT_PID, cc, TABLE_PAT, |out| {
         out.extend_from_slice(&[
-            0x00,
-            0x01, // transport_stream_id 1
+            0x00, 0x01, // transport_stream_id 1
             0xC1, // reserved, version 0, current_next_indicator 1
             0x00, // section_number
             0x00, // last_section_number
@@ -101,7 +103,13 @@ pub(crate) fn write_pat(out: &mut Vec<u8>, cc: (u8, bool), pmt_pid: u16) {
 
 /// Appends the PMT of [`PROGRAM_NUMBER`] on `pmt_pid`: `streams` as
 /// (stream_type, PID) in order, no descriptors. At most 32 streams fit.
-pub(crate) fn write_pmt(out: &mut Vec<u8>, cc: (u8, bool), pmt_pid: u16, pcr_pid: u16, streams: &[(u8, u16)]) {
+pub(crate) fn write_pmt(
+    out: &mut Vec<u8>,
+    cc: (u8, bool),
+    pmt_pid: u16,
+    pcr_pid: u16,
+    streams: &[(u8, u16)],
+) {
     write_section_packet(out, pmt_pid, cc, TABLE_PMT, |out| {
         out.extend_from_slice(&PROGRAM_NUMBER.to_be_bytes());
         out.extend_from_slice(&[0xC1, 0x00, 0x00]); // version 0, current; section 0 of 0
@@ -174,7 +182,10 @@ impl SectionAssembler {
             };
             let section_length = (usize::from(hi & 0x0F) << 8) | usize::from(lo);
             if section_length > MAX_SECTION_LENGTH {
-                tracing::debug!(section_length, "PSI section longer than a PAT or PMT may be");
+                tracing::debug!(
+                    section_length,
+                    "PSI section longer than a PAT or PMT may be"
+                );
                 self.reset();
                 return;
             }
@@ -200,7 +211,8 @@ struct Section<'a> {
 /// Checks table_id, syntax, current_next_indicator and the CRC of `section`.
 /// `Ok(None)` for a valid section that is not yet in force.
 fn parse_section(section: &[u8], table_id: u8) -> Result<Option<Section<'_>>, &'static str> {
-    let Some(&[id, flags, _, ext_hi, ext_lo, version, _section_number, _last]) = section.first_chunk::<8>()
+    let Some(&[id, flags, _, ext_hi, ext_lo, version, _section_number, _last]) =
+        section.first_chunk::<8>()
     else {
         return Err("PSI section shorter than its header");
     };
@@ -258,7 +270,8 @@ pub(crate) fn parse_pmt(section: &[u8], max_streams: usize) -> Result<Option<Pmt
     let Some(section) = parse_section(section, TABLE_PMT)? else {
         return Ok(None);
     };
-    let Some((&[pcr_hi, pcr_lo, info_hi, info_lo], rest)) = section.body.split_first_chunk::<4>() else {
+    let Some((&[pcr_hi, pcr_lo, info_hi, info_lo], rest)) = section.body.split_first_chunk::<4>()
+    else {
         return Err("PMT section too short");
     };
     let info_len = (usize::from(info_hi & 0x0F) << 8) | usize::from(info_lo);
@@ -266,7 +279,9 @@ pub(crate) fn parse_pmt(section: &[u8], max_streams: usize) -> Result<Option<Pmt
         .get(info_len..)
         .ok_or("PMT program_info_length runs past the section")?;
     let mut streams = Vec::new();
-    while let Some((&[stream_type, pid_hi, pid_lo, es_hi, es_lo], tail)) = entries.split_first_chunk::<5>() {
+    while let Some((&[stream_type, pid_hi, pid_lo, es_hi, es_lo], tail)) =
+        entries.split_first_chunk::<5>()
+    {
         let es_info_len = (usize::from(es_hi & 0x0F) << 8) | usize::from(es_lo);
         entries = tail
             .get(es_info_len..)
@@ -275,7 +290,10 @@ pub(crate) fn parse_pmt(section: &[u8], max_streams: usize) -> Result<Option<Pmt
             tracing::debug!(max_streams, "ignoring PMT entries past the stream limit");
             break;
         }
-        streams.push((stream_type, (u16::from(pid_hi & 0x1F) << 8) | u16::from(pid_lo)));
+        streams.push((
+            stream_type,
+            (u16::from(pid_hi & 0x1F) << 8) | u16::from(pid_lo),
+        ));
     }
     Ok(Some(Pmt {
         program: section.id,

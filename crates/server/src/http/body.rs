@@ -93,9 +93,9 @@ impl http_body::Body for Body {
             Body::Empty => Poll::Ready(None),
             Body::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Body::Live(live) => live.poll_next(cx).map(|b| b.map(|b| Ok(Frame::data(b)))),
-            Body::Channel(rx) | Body::Sized(rx, _) => {
-                rx.poll_recv(cx).map(|item| item.map(|r| r.map(Frame::data)))
-            }
+            Body::Channel(rx) | Body::Sized(rx, _) => rx
+                .poll_recv(cx)
+                .map(|item| item.map(|r| r.map(Frame::data))),
         }
     }
 

@@ -93,7 +93,11 @@ pub async fn serve(listener: TcpListener, context: Arc<HttpContext>) {
 }
 
 /// Answers one request.
-pub async fn handle(req: Request<Incoming>, context: &HttpContext, peer: SocketAddr) -> Response<Body> {
+pub async fn handle(
+    req: Request<Incoming>,
+    context: &HttpContext,
+    peer: SocketAddr,
+) -> Response<Body> {
     let method = req.method().clone();
     let mut response = match method {
         Method::OPTIONS => empty(StatusCode::OK),
@@ -105,7 +109,9 @@ pub async fn handle(req: Request<Incoming>, context: &HttpContext, peer: SocketA
     if method == Method::HEAD {
         // Headers only, but with the length a GET would have.
         if let Some(len) = http_body::Body::size_hint(response.body()).exact() {
-            response.headers_mut().insert(header::CONTENT_LENGTH, len.into());
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, len.into());
         }
         *response.body_mut() = Body::Empty;
     } else if method == Method::OPTIONS {
@@ -122,7 +128,10 @@ async fn route_request(req: &Request<Incoming>, context: &HttpContext) -> Respon
     };
     let headers = req.headers();
     match &route {
-        Route::Root => text(StatusCode::OK, "Brume media server. Try /demo.mp4 or /json_demo.js\n"),
+        Route::Root => text(
+            StatusCode::OK,
+            "Brume media server. Try /demo.mp4 or /json_demo.js\n",
+        ),
         Route::JsonInfo(name) => json_info(req, context, name),
         Route::Mp4(name) => progressive_route(context, headers, name, Format::Mp4).await,
         Route::Ts(name) => progressive_route(context, headers, name, Format::Ts).await,
@@ -141,7 +150,12 @@ async fn route_request(req: &Request<Incoming>, context: &HttpContext) -> Respon
     }
 }
 
-async fn progressive_route(context: &HttpContext, headers: &HeaderMap, name: &str, format: Format) -> Response<Body> {
+async fn progressive_route(
+    context: &HttpContext,
+    headers: &HeaderMap,
+    name: &str,
+    format: Format,
+) -> Response<Body> {
     match media(context, name).await {
         Ok(media) => progressive::serve(headers, media, format).await,
         Err(response) => response,
@@ -174,7 +188,9 @@ fn unavailable(entry: &StreamEntry) -> Response<Body> {
 
 fn json_info(req: &Request<Incoming>, context: &HttpContext, name: &str) -> Response<Body> {
     let doc = match context.registry.get(name) {
-        Some(entry) => info::stream_info(name, &entry.state(), &public_base(req.headers(), context)),
+        Some(entry) => {
+            info::stream_info(name, &entry.state(), &public_base(req.headers(), context))
+        }
         None => info::error_doc("Stream is offline"),
     };
     response::document(doc.to_string().into(), "application/json")

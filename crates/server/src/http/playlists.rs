@@ -19,11 +19,17 @@ fn total_bandwidth(media: &Media) -> u64 {
 }
 
 fn resolution(tracks: &[Track]) -> Option<(u32, u32)> {
-    tracks.iter().find_map(|t| t.video.map(|v| (v.width, v.height)))
+    tracks
+        .iter()
+        .find_map(|t| t.video.map(|v| (v.width, v.height)))
 }
 
 fn codecs(tracks: &[Track]) -> String {
-    tracks.iter().map(|t| t.codec_string.as_str()).collect::<Vec<_>>().join(",")
+    tracks
+        .iter()
+        .map(|t| t.codec_string.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// `/hls/S/index.m3u8`: one variant holding every track.
@@ -31,7 +37,12 @@ pub fn hls_master(media: &Media) -> Response<Body> {
     let tracks = media.tracks();
     let mut out = String::with_capacity(256);
     out.push_str("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    let _ = write!(out, "#EXT-X-STREAM-INF:BANDWIDTH={},CODECS=\"{}\"", total_bandwidth(media), codecs(tracks));
+    let _ = write!(
+        out,
+        "#EXT-X-STREAM-INF:BANDWIDTH={},CODECS=\"{}\"",
+        total_bandwidth(media),
+        codecs(tracks)
+    );
     if let Some((w, h)) = resolution(tracks) {
         let _ = write!(out, ",RESOLUTION={w}x{h}");
     }
@@ -42,7 +53,9 @@ pub fn hls_master(media: &Media) -> Response<Body> {
 /// `/hls/S/media.m3u8`: TS segments.
 pub fn hls_media(media: &Media) -> Response<Body> {
     let segments = media.segments();
-    let text = media_playlist(&segments, !media.is_live(), 3, None, |seq| format!("{seq}.ts"));
+    let text = media_playlist(&segments, !media.is_live(), 3, None, |seq| {
+        format!("{seq}.ts")
+    });
     document(text.into(), HLS_TYPE)
 }
 
@@ -63,8 +76,14 @@ pub fn cmaf_master(media: &Media) -> Response<Body> {
                     audio.id
                 );
             }
-            let used: Vec<Track> = std::iter::once(video.clone()).chain(audio.cloned()).collect();
-            let _ = write!(out, "#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},CODECS=\"{}\"", codecs(&used));
+            let used: Vec<Track> = std::iter::once(video.clone())
+                .chain(audio.cloned())
+                .collect();
+            let _ = write!(
+                out,
+                "#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},CODECS=\"{}\"",
+                codecs(&used)
+            );
             if let Some(v) = video.video {
                 let _ = write!(out, ",RESOLUTION={}x{}", v.width, v.height);
             }
@@ -92,7 +111,9 @@ pub fn cmaf_media(media: &Media, track: u32) -> Response<Body> {
     }
     let segments = media.segments();
     let map = format!("{track}/init.mp4");
-    let text = media_playlist(&segments, !media.is_live(), 7, Some(&map), |seq| format!("{track}/{seq}.m4s"));
+    let text = media_playlist(&segments, !media.is_live(), 7, Some(&map), |seq| {
+        format!("{track}/{seq}.m4s")
+    });
     document(text.into(), HLS_TYPE)
 }
 
@@ -123,7 +144,12 @@ fn media_playlist(
         let _ = writeln!(out, "#EXT-X-MAP:URI=\"{map}\"");
     }
     for segment in segments {
-        let _ = write!(out, "#EXTINF:{:.3},\n{}\n", segment.duration_secs(), uri(segment.sequence));
+        let _ = write!(
+            out,
+            "#EXTINF:{:.3},\n{}\n",
+            segment.duration_secs(),
+            uri(segment.sequence)
+        );
     }
     if ended {
         out.push_str("#EXT-X-ENDLIST\n");
@@ -140,7 +166,12 @@ pub fn dash(media: &Media) -> Response<Body> {
     let mut out = String::with_capacity(1024 + segments.len() * 40 * tracks.len());
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str("<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"urn:mpeg:dash:profile:isoff-live:2011\"");
-    let max_segment = segments.iter().map(|s| s.end_ms - s.start_ms).max().unwrap_or(2000).max(1);
+    let max_segment = segments
+        .iter()
+        .map(|s| s.end_ms - s.start_ms)
+        .max()
+        .unwrap_or(2000)
+        .max(1);
     if media.is_live() {
         let epoch = media.epoch_unix_ms().unwrap_or(now);
         let window = match (segments.first(), segments.last()) {
@@ -233,7 +264,10 @@ fn write_timeline(out: &mut String, segments: &[SegmentRef]) {
             repeat += 1;
         }
         if repeat > 0 {
-            let _ = writeln!(out, "            <S t=\"{start}\" d=\"{duration}\" r=\"{repeat}\"/>");
+            let _ = writeln!(
+                out,
+                "            <S t=\"{start}\" d=\"{duration}\" r=\"{repeat}\"/>"
+            );
         } else {
             let _ = writeln!(out, "            <S t=\"{start}\" d=\"{duration}\"/>");
         }
@@ -242,7 +276,10 @@ fn write_timeline(out: &mut String, segments: &[SegmentRef]) {
 }
 
 fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// xs:duration of a millisecond count: `PT12.345S`.
@@ -288,9 +325,16 @@ mod tests {
 
     #[test]
     fn timelines_fold_equal_durations() {
-        let seg = |sequence, start_ms, end_ms| SegmentRef { sequence, start_ms, end_ms };
+        let seg = |sequence, start_ms, end_ms| SegmentRef {
+            sequence,
+            start_ms,
+            end_ms,
+        };
         let mut out = String::new();
-        write_timeline(&mut out, &[seg(5, 0, 2000), seg(6, 2000, 4000), seg(7, 4000, 5500)]);
+        write_timeline(
+            &mut out,
+            &[seg(5, 0, 2000), seg(6, 2000, 4000), seg(7, 4000, 5500)],
+        );
         assert_eq!(
             out,
             "            <S t=\"0\" d=\"2000\" r=\"1\"/>\n            <S t=\"4000\" d=\"1500\"/>\n"
@@ -299,10 +343,18 @@ mod tests {
 
     #[test]
     fn media_playlists_have_the_tags_players_need() {
-        let seg = |sequence, start_ms, end_ms| SegmentRef { sequence, start_ms, end_ms };
-        let text = media_playlist(&[seg(3, 0, 2000), seg(4, 2000, 4600)], true, 7, Some("1/init.mp4"), |s| {
-            format!("1/{s}.m4s")
-        });
+        let seg = |sequence, start_ms, end_ms| SegmentRef {
+            sequence,
+            start_ms,
+            end_ms,
+        };
+        let text = media_playlist(
+            &[seg(3, 0, 2000), seg(4, 2000, 4600)],
+            true,
+            7,
+            Some("1/init.mp4"),
+            |s| format!("1/{s}.m4s"),
+        );
         assert_eq!(
             text,
             "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:3\n#EXT-X-MEDIA-SEQUENCE:3\n\

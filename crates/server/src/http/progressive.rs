@@ -12,9 +12,9 @@ use tracing::Instrument;
 use super::body::{Body, LiveBody};
 use super::range::{parse_range, RangeAnswer};
 use super::response::{not_found, set, set_owned, text};
-use crate::stream::vod::{send_progressive_range, VodStream};
 use crate::stream::live::feed::Format;
 use crate::stream::media::Media;
+use crate::stream::vod::{send_progressive_range, VodStream};
 
 /// `/S.mp4`, `/S.ts`, `/S.flv`.
 pub async fn serve(headers: &HeaderMap, media: Media, format: Format) -> Response<Body> {
@@ -54,8 +54,16 @@ async fn seekable_mp4(headers: &HeaderMap, vod: Arc<VodStream>) -> Response<Body
     let len = layout.len();
     // The layout's validator, plus the source file's identity: a same-size
     // rewrite of the file changes it too.
-    let etag = match vod.file.fingerprint.and_then(|(_, modified)| modified.duration_since(std::time::UNIX_EPOCH).ok()) {
-        Some(modified) => format!("{}-{:x}\"", layout.etag().trim_end_matches('"'), modified.as_nanos()),
+    let etag = match vod
+        .file
+        .fingerprint
+        .and_then(|(_, modified)| modified.duration_since(std::time::UNIX_EPOCH).ok())
+    {
+        Some(modified) => format!(
+            "{}-{:x}\"",
+            layout.etag().trim_end_matches('"'),
+            modified.as_nanos()
+        ),
         None => layout.etag(),
     };
     let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
@@ -74,7 +82,11 @@ async fn seekable_mp4(headers: &HeaderMap, vod: Arc<VodStream>) -> Response<Body
         RangeAnswer::Partial { start, end } => (StatusCode::PARTIAL_CONTENT, start, end),
         RangeAnswer::Unsatisfiable => {
             let mut response = text(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable\n");
-            set_owned(&mut response, header::CONTENT_RANGE, format!("bytes */{len}"));
+            set_owned(
+                &mut response,
+                header::CONTENT_RANGE,
+                format!("bytes */{len}"),
+            );
             set(&mut response, "accept-ranges", "bytes");
             return response;
         }
@@ -84,7 +96,11 @@ async fn seekable_mp4(headers: &HeaderMap, vod: Arc<VodStream>) -> Response<Body
     let mut response = Response::new(Body::Sized(receiver, end - start));
     *response.status_mut() = status;
     if status == StatusCode::PARTIAL_CONTENT {
-        set_owned(&mut response, header::CONTENT_RANGE, format!("bytes {start}-{}/{len}", end - 1));
+        set_owned(
+            &mut response,
+            header::CONTENT_RANGE,
+            format!("bytes {start}-{}/{len}", end - 1),
+        );
     }
     set(&mut response, "content-type", "video/mp4");
     set(&mut response, "accept-ranges", "bytes");

@@ -76,11 +76,35 @@ mod tests {
     fn ranges() {
         use RangeAnswer::*;
         assert_eq!(parse_range(None, 100), Whole);
-        assert_eq!(parse_range(Some("bytes=0-9"), 100), Partial { start: 0, end: 10 });
-        assert_eq!(parse_range(Some("bytes=90-"), 100), Partial { start: 90, end: 100 });
-        assert_eq!(parse_range(Some("bytes=-10"), 100), Partial { start: 90, end: 100 });
-        assert_eq!(parse_range(Some("bytes=-1000"), 100), Partial { start: 0, end: 100 });
-        assert_eq!(parse_range(Some("bytes=50-1000"), 100), Partial { start: 50, end: 100 });
+        assert_eq!(
+            parse_range(Some("bytes=0-9"), 100),
+            Partial { start: 0, end: 10 }
+        );
+        assert_eq!(
+            parse_range(Some("bytes=90-"), 100),
+            Partial {
+                start: 90,
+                end: 100
+            }
+        );
+        assert_eq!(
+            parse_range(Some("bytes=-10"), 100),
+            Partial {
+                start: 90,
+                end: 100
+            }
+        );
+        assert_eq!(
+            parse_range(Some("bytes=-1000"), 100),
+            Partial { start: 0, end: 100 }
+        );
+        assert_eq!(
+            parse_range(Some("bytes=50-1000"), 100),
+            Partial {
+                start: 50,
+                end: 100
+            }
+        );
         assert_eq!(parse_range(Some("bytes=100-"), 100), Unsatisfiable);
         assert_eq!(parse_range(Some("bytes=100-200"), 100), Unsatisfiable);
         assert_eq!(parse_range(Some("bytes=-0"), 100), Unsatisfiable);
@@ -88,6 +112,9 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), Whole);
         assert_eq!(parse_range(Some("items=0-1"), 100), Whole);
         assert_eq!(parse_range(Some("bytes=x-1"), 100), Whole);
-        assert_eq!(parse_range(Some("bytes=99999999999999999999999-"), 100), Whole);
+        assert_eq!(
+            parse_range(Some("bytes=99999999999999999999999-"), 100),
+            Whole
+        );
     }
 }

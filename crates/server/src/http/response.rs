@@ -12,7 +12,11 @@ pub const SERVER: &str = concat!("Brume/", env!("CARGO_PKG_VERSION"));
 
 pub fn add_common_headers(response: &mut Response<Body>) {
     set(response, "access-control-allow-origin", "*");
-    set(response, "access-control-allow-methods", "GET, POST, OPTIONS, HEAD");
+    set(
+        response,
+        "access-control-allow-methods",
+        "GET, POST, OPTIONS, HEAD",
+    );
     set(response, "access-control-allow-headers", "*");
     set(response, "access-control-expose-headers", "*");
     set(response, "server", SERVER);
@@ -20,7 +24,10 @@ pub fn add_common_headers(response: &mut Response<Body>) {
 
 /// Sets a header to a static value.
 pub fn set(response: &mut Response<Body>, name: &'static str, value: &'static str) {
-    response.headers_mut().insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+    response.headers_mut().insert(
+        HeaderName::from_static(name),
+        HeaderValue::from_static(value),
+    );
 }
 
 /// Sets a header to a computed value (dropped if it is not a valid header value).
@@ -96,12 +103,30 @@ mod tests {
     #[test]
     fn if_none_match_gives_304_with_the_same_validators() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"x\", \"abc\""));
-        let response = immutable(&headers, Bytes::from_static(b"data"), "video/mp2t", "\"abc\"", 60);
+        headers.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_static("\"x\", \"abc\""),
+        );
+        let response = immutable(
+            &headers,
+            Bytes::from_static(b"data"),
+            "video/mp2t",
+            "\"abc\"",
+            60,
+        );
         assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
         assert_eq!(response.headers()[header::ETAG], "\"abc\"");
-        let response = immutable(&HeaderMap::new(), Bytes::from_static(b"data"), "video/mp2t", "\"abc\"", 60);
+        let response = immutable(
+            &HeaderMap::new(),
+            Bytes::from_static(b"data"),
+            "video/mp2t",
+            "\"abc\"",
+            60,
+        );
         assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(response.headers()[header::CACHE_CONTROL], "public, max-age=60, immutable");
+        assert_eq!(
+            response.headers()[header::CACHE_CONTROL],
+            "public, max-age=60, immutable"
+        );
     }
 }

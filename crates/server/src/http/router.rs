@@ -103,7 +103,10 @@ pub fn route(path: &str) -> Result<Route, RouteError> {
 }
 
 fn route_file(file: &str) -> Result<Route, RouteError> {
-    if let Some(name) = file.strip_prefix("json_").and_then(|s| s.strip_suffix(".js")) {
+    if let Some(name) = file
+        .strip_prefix("json_")
+        .and_then(|s| s.strip_suffix(".js"))
+    {
         return stream_name(name).map(Route::JsonInfo);
     }
     if let Some(name) = file.strip_suffix(".mp4") {
@@ -199,15 +202,42 @@ mod tests {
         assert_eq!(route("/"), Ok(Route::Root));
         assert_eq!(route("/demo.ts"), Ok(Route::Ts("demo".into())));
         assert_eq!(route("/demo.flv"), Ok(Route::Flv("demo".into())));
-        assert_eq!(route("/hls/demo/index.m3u8"), Ok(Route::HlsMaster("demo".into())));
-        assert_eq!(route("/hls/demo/media.m3u8"), Ok(Route::HlsMedia("demo".into())));
-        assert_eq!(route("/hls/demo/42.ts"), Ok(Route::HlsSegment("demo".into(), 42)));
-        assert_eq!(route("/cmaf/demo/index.m3u8"), Ok(Route::CmafMaster("demo".into())));
-        assert_eq!(route("/cmaf/demo/index.mpd"), Ok(Route::Dash("demo".into())));
-        assert_eq!(route("/cmaf/demo/2.m3u8"), Ok(Route::CmafMedia("demo".into(), 2)));
-        assert_eq!(route("/cmaf/demo/1/init.mp4"), Ok(Route::CmafInit("demo".into(), 1)));
-        assert_eq!(route("/cmaf/demo/1/7.m4s"), Ok(Route::CmafSegment("demo".into(), 1, 7)));
-        assert_eq!(route("/cmaf/my%20cam/1/7.m4s"), Ok(Route::CmafSegment("my cam".into(), 1, 7)));
+        assert_eq!(
+            route("/hls/demo/index.m3u8"),
+            Ok(Route::HlsMaster("demo".into()))
+        );
+        assert_eq!(
+            route("/hls/demo/media.m3u8"),
+            Ok(Route::HlsMedia("demo".into()))
+        );
+        assert_eq!(
+            route("/hls/demo/42.ts"),
+            Ok(Route::HlsSegment("demo".into(), 42))
+        );
+        assert_eq!(
+            route("/cmaf/demo/index.m3u8"),
+            Ok(Route::CmafMaster("demo".into()))
+        );
+        assert_eq!(
+            route("/cmaf/demo/index.mpd"),
+            Ok(Route::Dash("demo".into()))
+        );
+        assert_eq!(
+            route("/cmaf/demo/2.m3u8"),
+            Ok(Route::CmafMedia("demo".into(), 2))
+        );
+        assert_eq!(
+            route("/cmaf/demo/1/init.mp4"),
+            Ok(Route::CmafInit("demo".into(), 1))
+        );
+        assert_eq!(
+            route("/cmaf/demo/1/7.m4s"),
+            Ok(Route::CmafSegment("demo".into(), 1, 7))
+        );
+        assert_eq!(
+            route("/cmaf/my%20cam/1/7.m4s"),
+            Ok(Route::CmafSegment("my cam".into(), 1, 7))
+        );
     }
 
     #[test]
@@ -222,11 +252,20 @@ mod tests {
         assert_eq!(route("/demo.avi"), Err(RouteError::NotFound));
         assert_eq!(route("/hls/demo/-1.ts"), Err(RouteError::NotFound));
         assert_eq!(route("/hls/demo/+1.ts"), Err(RouteError::NotFound));
-        assert_eq!(route("/hls/demo/99999999999999999999.ts"), Err(RouteError::NotFound));
-        assert_eq!(route("/cmaf/demo/4294967296/1.m4s"), Err(RouteError::NotFound));
+        assert_eq!(
+            route("/hls/demo/99999999999999999999.ts"),
+            Err(RouteError::NotFound)
+        );
+        assert_eq!(
+            route("/cmaf/demo/4294967296/1.m4s"),
+            Err(RouteError::NotFound)
+        );
         assert_eq!(route("/hls/a%2Fb/index.m3u8"), Err(RouteError::NotFound));
         assert_eq!(route("/hls/demo/index.m3u8/x"), Err(RouteError::NotFound));
-        assert_eq!(route(&format!("/{}.mp4", "a".repeat(5000))), Err(RouteError::NotFound));
+        assert_eq!(
+            route(&format!("/{}.mp4", "a".repeat(5000))),
+            Err(RouteError::NotFound)
+        );
     }
 
     #[test]

@@ -24,7 +24,9 @@ const SEGMENT_MAX_AGE_SECS: u64 = 86_400;
 pub async fn answer(headers: &HeaderMap, route: &Route, media: &Media) -> Response<Body> {
     match route {
         Route::HlsSegment(_, sequence) => segment(headers, media, *sequence, Rendition::Ts).await,
-        Route::CmafSegment(_, track, sequence) => segment(headers, media, *sequence, Rendition::Cmaf(*track)).await,
+        Route::CmafSegment(_, track, sequence) => {
+            segment(headers, media, *sequence, Rendition::Cmaf(*track)).await
+        }
         Route::CmafInit(_, track) => init(headers, media, *track),
         Route::HlsMaster(_) => super::playlists::hls_master(media),
         Route::HlsMedia(_) => super::playlists::hls_media(media),
@@ -35,7 +37,12 @@ pub async fn answer(headers: &HeaderMap, route: &Route, media: &Media) -> Respon
     }
 }
 
-async fn segment(headers: &HeaderMap, media: &Media, sequence: u64, rendition: Rendition) -> Response<Body> {
+async fn segment(
+    headers: &HeaderMap,
+    media: &Media,
+    sequence: u64,
+    rendition: Rendition,
+) -> Response<Body> {
     match media.segment(sequence, rendition).await {
         Ok(Some(bytes)) => {
             let (content_type, tag) = match rendition {
@@ -48,7 +55,10 @@ async fn segment(headers: &HeaderMap, media: &Media, sequence: u64, rendition: R
         Ok(None) => not_found(),
         Err(err) => {
             tracing::warn!(%err, sequence, "segment could not be rendered");
-            text(StatusCode::INTERNAL_SERVER_ERROR, "segment could not be rendered\n")
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "segment could not be rendered\n",
+            )
         }
     }
 }

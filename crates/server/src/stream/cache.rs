@@ -84,7 +84,11 @@ impl RenderCache {
         let mut inner = self.lock();
         let keep = inner.slots.split_off(&(sequence, Rendition::Ts));
         let gone = std::mem::replace(&mut inner.slots, keep);
-        inner.bytes -= gone.values().map(slot_bytes).sum::<usize>().min(inner.bytes);
+        inner.bytes -= gone
+            .values()
+            .map(slot_bytes)
+            .sum::<usize>()
+            .min(inner.bytes);
     }
 
     fn evict(&self, inner: &mut Inner) {
@@ -144,9 +148,15 @@ mod tests {
     #[test]
     fn failures_are_not_cached_and_old_items_are_dropped() {
         let cache = RenderCache::new(10);
-        assert!(cache.get_or_render(1, Rendition::Ts, || Err("broken".into())).is_err());
-        cache.get_or_render(1, Rendition::Ts, || Ok(Bytes::from_static(b"123456"))).unwrap();
-        cache.get_or_render(2, Rendition::Cmaf(1), || Ok(Bytes::from_static(b"abcdef"))).unwrap();
+        assert!(cache
+            .get_or_render(1, Rendition::Ts, || Err("broken".into()))
+            .is_err());
+        cache
+            .get_or_render(1, Rendition::Ts, || Ok(Bytes::from_static(b"123456")))
+            .unwrap();
+        cache
+            .get_or_render(2, Rendition::Cmaf(1), || Ok(Bytes::from_static(b"abcdef")))
+            .unwrap();
         // 12 bytes > 10: the oldest item went.
         assert_eq!(cache.held_bytes(), 6);
         cache.forget_before(3);

@@ -88,7 +88,11 @@ impl Media {
     /// the window (live) or the whole file (on demand); at least 1.
     pub fn track_bitrates(&self) -> Vec<u64> {
         match self {
-            Media::Live(live) => live.track_stats().iter().map(|s| (s.bytes_per_sec * 8).max(1)).collect(),
+            Media::Live(live) => live
+                .track_stats()
+                .iter()
+                .map(|s| (s.bytes_per_sec * 8).max(1))
+                .collect(),
             Media::Vod(vod) => tracks_of(&*vod.file.index)
                 .iter()
                 .map(|(track, samples)| {
@@ -114,7 +118,11 @@ impl Media {
 
     /// The bytes of segment `sequence` in `rendition`, rendered at most once.
     /// `Ok(None)`: no such segment (never was, not complete yet, or left the window).
-    pub async fn segment(&self, sequence: u64, rendition: Rendition) -> Result<Option<Bytes>, String> {
+    pub async fn segment(
+        &self,
+        sequence: u64,
+        rendition: Rendition,
+    ) -> Result<Option<Bytes>, String> {
         if let Rendition::Cmaf(id) = rendition {
             if !self.tracks().iter().any(|t| t.id == id) {
                 return Ok(None);
@@ -161,7 +169,12 @@ impl Media {
 }
 
 /// Muxes one segment's frames in `rendition`.
-fn render(tracks: &[Track], frames: &[(usize, Frame, u32)], rendition: Rendition, sequence: u64) -> Result<Bytes, String> {
+fn render(
+    tracks: &[Track],
+    frames: &[(usize, Frame, u32)],
+    rendition: Rendition,
+    sequence: u64,
+) -> Result<Bytes, String> {
     match rendition {
         Rendition::Ts => mux_ts(tracks, frames),
         Rendition::Cmaf(id) => {

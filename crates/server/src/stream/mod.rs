@@ -9,8 +9,8 @@
 
 pub mod cache;
 pub mod live;
-pub mod media;
 pub mod looper;
+pub mod media;
 pub mod source;
 pub mod timeline;
 pub mod vod;

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use brume_media::index::MediaFile;
 use brume_media::flv::FlvFile;
+use brume_media::index::MediaFile;
 use brume_media::mp4::demux::Mp4File;
 use brume_media::mpegts::TsFile;
 use brume_media::ReadAt;
@@ -72,7 +72,12 @@ fn sniff(head: &[u8]) -> Option<Container> {
         return Some(Container::Flv);
     }
     // MPEG-TS: a sync byte every 188 bytes (allow a short file to show only one).
-    let ts_sync = |start: usize| (start..head.len()).step_by(188).take(3).all(|i| head[i] == 0x47);
+    let ts_sync = |start: usize| {
+        (start..head.len())
+            .step_by(188)
+            .take(3)
+            .all(|i| head[i] == 0x47)
+    };
     if head.first() == Some(&0x47) && ts_sync(0) {
         return Some(Container::Ts);
     }
@@ -115,9 +120,15 @@ fn index(path: &Path, reader: &dyn ReadAt) -> Result<Arc<dyn MediaFile>, SourceE
         message,
     };
     match sniff(&head) {
-        Some(Container::Mp4) => Ok(Arc::new(Mp4File::open(reader).map_err(|e| index_err(e.to_string()))?)),
-        Some(Container::Flv) => Ok(Arc::new(FlvFile::open(reader).map_err(|e| index_err(e.to_string()))?)),
-        Some(Container::Ts) => Ok(Arc::new(TsFile::open(reader).map_err(|e| index_err(e.to_string()))?)),
+        Some(Container::Mp4) => Ok(Arc::new(
+            Mp4File::open(reader).map_err(|e| index_err(e.to_string()))?,
+        )),
+        Some(Container::Flv) => Ok(Arc::new(
+            FlvFile::open(reader).map_err(|e| index_err(e.to_string()))?,
+        )),
+        Some(Container::Ts) => Ok(Arc::new(
+            TsFile::open(reader).map_err(|e| index_err(e.to_string()))?,
+        )),
         None => Err(SourceError::UnknownContainer {
             path: path.to_path_buf(),
             found: describe(&head),

@@ -174,14 +174,24 @@ impl VodStream {
 
     /// Bytes `[start, end)` of the seekable MP4 (blocking). Sample bytes come from
     /// the source; a sample whose size changed since indexing is an error.
-    pub fn progressive_bytes(&self, layout: &ProgressiveMp4, start: u64, end: u64) -> Result<Vec<Bytes>, String> {
+    pub fn progressive_bytes(
+        &self,
+        layout: &ProgressiveMp4,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Bytes>, String> {
         let index = &*self.file.index;
         let mut out = Vec::new();
         for piece in layout.pieces(start..end) {
             match piece {
                 Piece::Header(range) => out.push(layout.header().slice(range)),
-                Piece::Sample { track_id, index: sample, within } => {
-                    let position = position_of(index, track_id).ok_or_else(|| format!("no track {track_id}"))?;
+                Piece::Sample {
+                    track_id,
+                    index: sample,
+                    within,
+                } => {
+                    let position = position_of(index, track_id)
+                        .ok_or_else(|| format!("no track {track_id}"))?;
                     let frame = index
                         .read_sample(&*self.file.reader, position, sample)
                         .map_err(|e| format!("{}: {e}", self.file.path.display()))?;
@@ -272,7 +282,9 @@ pub async fn send_progressive_range(
     while at < end {
         let until = (at + PROGRESSIVE_CHUNK).min(end);
         let (job, layout_now) = (vod.clone(), layout.clone());
-        let result = tokio::task::spawn_blocking(move || job.progressive_bytes(&layout_now, at, until)).await;
+        let result =
+            tokio::task::spawn_blocking(move || job.progressive_bytes(&layout_now, at, until))
+                .await;
         let pieces = match result {
             Ok(Ok(pieces)) => pieces,
             Ok(Err(message)) => {
@@ -281,7 +293,9 @@ pub async fn send_progressive_range(
                 return;
             }
             Err(join) => {
-                let _ = sender.send(Err(std::io::Error::other(join.to_string()))).await;
+                let _ = sender
+                    .send(Err(std::io::Error::other(join.to_string())))
+                    .await;
                 return;
             }
         };

@@ -319,7 +319,18 @@ pub fn probe_packets(input: &str) -> Vec<Packet> {
 
 /// Codec names of the streams in `input`, in order.
 pub fn probe_codecs(input: &str) -> Vec<String> {
-    let out = run_tool("ffprobe", &["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", input]);
+    let out = run_tool(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+            input,
+        ],
+    );
     // Sorted, each once: HLS lists the streams again per program.
     let mut codecs: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -401,7 +412,13 @@ pub fn decode_video_frames(url: &str, seconds: Option<f64>) -> (usize, String) {
     if let Some(s) = seconds {
         args.extend(["-t".into(), format!("{s}")]);
     }
-    args.extend(["-map".into(), "0:v:0".into(), "-f".into(), "framecrc".into(), "-".into()]);
+    args.extend([
+        "-map".into(),
+        "0:v:0".into(),
+        "-f".into(),
+        "framecrc".into(),
+        "-".into(),
+    ]);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = run_tool("ffmpeg", &refs);
     let frames = String::from_utf8_lossy(&out.stdout)
@@ -421,15 +438,40 @@ pub fn make_clip_as(path: &Path, seconds: u32, gop: u32, format: &str) {
     let out = run_tool(
         "ffmpeg",
         &[
-            "-hide_banner", "-v", "error", "-y",
-            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
-            "-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=44100",
-            "-t", &seconds.to_string(),
-            "-c:v", "libx264", "-preset", "veryfast", "-g", &gop.to_string(), "-pix_fmt", "yuv420p",
-            "-c:a", "aac", "-b:a", "64k",
-            "-f", format,
+            "-hide_banner",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=1000:sample_rate=44100",
+            "-t",
+            &seconds.to_string(),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            &gop.to_string(),
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+            "-f",
+            format,
             path.to_str().unwrap(),
         ],
     );
-    assert!(out.status.success(), "ffmpeg could not make the clip: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffmpeg could not make the clip: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -52,7 +52,11 @@ pub enum ProgressiveMuxer {
 impl ProgressiveMuxer {
     /// A muxer for `format` and the header a viewer must receive first;
     /// `duration_ms` is known for on-demand files (None: live).
-    pub fn new(format: Format, tracks: &[Track], duration_ms: Option<u64>) -> Result<(ProgressiveMuxer, Bytes), String> {
+    pub fn new(
+        format: Format,
+        tracks: &[Track],
+        duration_ms: Option<u64>,
+    ) -> Result<(ProgressiveMuxer, Bytes), String> {
         match format {
             Format::Mp4 => {
                 let header = fmp4::init_segment(tracks).map_err(|e| e.to_string())?;
@@ -65,14 +69,20 @@ impl ProgressiveMuxer {
                 Ok((ProgressiveMuxer::Ts(Box::new(muxer)), Bytes::from(header)))
             }
             Format::Flv => {
-                let header = flv::flv_header_with_duration(tracks, duration_ms).map_err(|e| e.to_string())?;
+                let header = flv::flv_header_with_duration(tracks, duration_ms)
+                    .map_err(|e| e.to_string())?;
                 Ok((ProgressiveMuxer::Flv, header))
             }
         }
     }
 
     /// Muxes one group of frames (decode order per track) into one chunk.
-    pub fn mux(&mut self, tracks: &[Track], group: &FrameGroup, keyframe: bool) -> Result<Bytes, String> {
+    pub fn mux(
+        &mut self,
+        tracks: &[Track],
+        group: &FrameGroup,
+        keyframe: bool,
+    ) -> Result<Bytes, String> {
         match self {
             ProgressiveMuxer::Mp4 { next_sequence } => {
                 let bytes = mux_fmp4(tracks, group, *next_sequence)?;
@@ -86,7 +96,9 @@ impl ProgressiveMuxer {
                     muxer.write_tables(&mut out);
                 }
                 for (_, frame, _) in in_time_order(tracks, group) {
-                    muxer.write_frame(frame, &mut out).map_err(|e| e.to_string())?;
+                    muxer
+                        .write_frame(frame, &mut out)
+                        .map_err(|e| e.to_string())?;
                 }
                 Ok(Bytes::from(out))
             }

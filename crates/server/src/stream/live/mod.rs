@@ -196,7 +196,11 @@ impl LiveStream {
                     Some(entry) => entry.1 = duration,
                     None => last_duration.push((frame.track, duration)),
                 }
-                let position = self.tracks.iter().position(|t| t.id == frame.track).unwrap_or(0);
+                let position = self
+                    .tracks
+                    .iter()
+                    .position(|t| t.id == frame.track)
+                    .unwrap_or(0);
                 (position, frame, duration)
             })
             .collect();
@@ -253,7 +257,6 @@ pub struct TrackStats {
     pub frames: usize,
     pub bytes_per_sec: u64,
 }
-
 
 #[cfg(test)]
 mod tests {
