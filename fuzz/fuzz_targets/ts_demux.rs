@@ -19,7 +19,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(file) = TsFile::open(data) {
         for track in file.tracks() {
             for (index, sample) in track.samples.iter().enumerate() {
-                if let Ok(frame) = file.read_frame(data, track.track.id, index) {
+                let r = file.read_frame(data, track.track.id, index);
+                assert!(r.is_ok(), "{r:?}");
+                if let Ok(frame) = r {
                     assert_eq!(frame.track, track.track.id);
                     assert_eq!(frame.data.len(), sample.size as usize);
                     assert_eq!(frame.dts, sample.dts);

@@ -83,6 +83,7 @@ impl Histogram {
     }
 
     /// Number of values recorded.
+    #[cfg(test)]
     pub fn count(&self) -> u64 {
         self.count
     }
@@ -95,7 +96,9 @@ impl Histogram {
     /// Mean of the values recorded.
     pub fn mean(&self) -> Option<Duration> {
         let mean = self.sum_ns.checked_div(u128::from(self.count))?;
-        Some(Duration::from_nanos(u64::try_from(mean).unwrap_or(u64::MAX)))
+        Some(Duration::from_nanos(
+            u64::try_from(mean).unwrap_or(u64::MAX),
+        ))
     }
 
     /// The nearest-rank percentile `p` (0–100): the middle of the bucket holding
@@ -142,7 +145,17 @@ mod tests {
 
     #[test]
     fn relative_error_is_small() {
-        for v in [1u64, 63, 64, 65, 1000, 123_456, 9_999_999, 1 << 40, u64::MAX] {
+        for v in [
+            1u64,
+            63,
+            64,
+            65,
+            1000,
+            123_456,
+            9_999_999,
+            1 << 40,
+            u64::MAX,
+        ] {
             let (low, high) = bounds(index(v));
             assert!(low <= v && v <= high, "{v}");
             assert!((high - low) as f64 <= v as f64 / 31.0, "{v}: {low}..{high}");

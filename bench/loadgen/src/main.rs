@@ -3,6 +3,8 @@
 //! * `fanout` opens many viewers of one live progressive-MP4 stream (raw HTTP/1.1,
 //!   one fixed read buffer each), follows each viewer's media clock through the
 //!   fragmented MP4 and reports how many kept up with real time.
+//! * `segments` fetches one URL over and over on many keep-alive connections
+//!   (segments, playlists) and reports requests/s, bytes/s and latency.
 //! * `probe` waits until a URL serves an init segment and a first fragment.
 //! * `free-port` prints a free TCP port on 127.0.0.1, for scripts.
 //!
@@ -11,9 +13,11 @@
 //! own CPU time.
 
 mod cpu;
+mod hist;
 mod http;
 mod mp4;
 mod report;
+mod segments;
 mod viewer;
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
@@ -26,6 +30,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::http::Target;
 use crate::report::{Criteria, Summary};
+use crate::segments::{FetchConfig, FetchReport, FetchSummary};
 use crate::viewer::{ViewerConfig, ViewerReport};
 
 /// Load generator for Brume's benchmarks.
@@ -40,6 +45,8 @@ struct Cli {
 enum Command {
     /// Many concurrent viewers of one live fragmented-MP4 stream.
     Fanout(FanoutArgs),
+    /// Fetch one URL repeatedly on keep-alive connections (no pipelining).
+    Segments(SegmentsArgs),
     /// Wait until a URL answers 200 with an init segment and one video fragment.
     Probe {
         /// Stream URL (http://host:port/path).
@@ -84,10 +91,36 @@ struct FanoutArgs {
     stall: f64,
 }
 
+#[derive(Debug, Args)]
+struct SegmentsArgs {
+    /// URL to fetch (http://host:port/path).
+    #[arg(long)]
+    url: String,
+    /// Concurrent keep-alive connections, each with one request in flight.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    connections: u32,
+    /// How long to fetch, in seconds.
+    #[arg(long, default_value_t = 15.0)]
+    seconds: f64,
+    /// Every good body must be exactly this many bytes.
+    #[arg(long)]
+    expect_length: Option<u64>,
+    /// Print one JSON line on stdout (the human summary goes to stderr).
+    #[arg(long)]
+    json: bool,
+    /// Runtime threads: 1 runs everything on the calling thread.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    threads: u16,
+    /// Read buffer per connection, in KiB.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(16..=4096))]
+    buf_kib: u32,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Fanout(args) => fanout(&args),
+        Command::Segments(args) => fetch_segments(&args),
         Command::Probe { url, timeout } => probe(&url, timeout),
         Command::FreePort => free_port(),
     };
@@ -176,6 +209,63 @@ fn fanout(args: &FanoutArgs) -> anyhow::Result<()> {
     summary.ramp_ms = args.ramp_ms;
     summary.wall_s = wall.as_secs_f64();
     summary.cpu = cpu;
+    if args.json {
+        eprint!("{}", summary.human());
+        println!("{}", summary.to_json());
+    } else {
+        print!("{}", summary.human());
+    }
+    Ok(())
+}
+
+fn fetch_segments(args: &SegmentsArgs) -> anyhow::Result<()> {
+    let target = Target::parse(&args.url).map_err(|e| anyhow!(e))?;
+    let run_for = seconds(args.seconds, "--seconds")?;
+    let config = Arc::new(FetchConfig {
+        addr: resolve(&target)?,
+        request: target.request().into_bytes(),
+        buf_size: args.buf_kib as usize * 1024,
+        expect_length: args.expect_length,
+    });
+    let rt = runtime(args.threads)?;
+    let cpu_before = cpu::process_cpu_time();
+    let t0 = Instant::now();
+    let deadline = t0 + run_for;
+    let total = rt.block_on(async {
+        let handles: Vec<_> = (0..args.connections)
+            .map(|_| {
+                let config = Arc::clone(&config);
+                tokio::spawn(async move { segments::run(&config, deadline).await })
+            })
+            .collect();
+        let mut total = FetchReport::default();
+        for handle in handles {
+            match handle.await {
+                Ok(report) => total.merge(&report),
+                Err(e) => {
+                    total.conn_errors += 1;
+                    total
+                        .first_error
+                        .get_or_insert_with(|| format!("connection task failed: {e}"));
+                }
+            }
+        }
+        total
+    });
+    let cpu = match (cpu_before, cpu::process_cpu_time()) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
+    drop(rt);
+    // Requests still in flight at the deadline are dropped, so the counted ones
+    // all completed within the requested span.
+    let summary = FetchSummary {
+        url: args.url.clone(),
+        connections: args.connections,
+        seconds: run_for.as_secs_f64(),
+        total,
+        cpu,
+    };
     if args.json {
         eprint!("{}", summary.human());
         println!("{}", summary.to_json());

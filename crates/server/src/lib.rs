@@ -31,8 +31,11 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         // Port 0 asked for any free port: say which one, for scripts and tests.
         tracing::info!(port = local.port(), "HTTP port chosen");
     }
+    let config = Arc::new(config);
     let context = Arc::new(http::HttpContext {
         registry,
+        config: config.clone(),
+        scheme: http::Scheme::Http,
         local_port: local.port(),
     });
     let server = tokio::spawn(http::serve(listener, context));

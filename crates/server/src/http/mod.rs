@@ -8,12 +8,14 @@
 
 pub mod body;
 pub mod info;
+pub mod pages;
 pub mod playlists;
 pub mod progressive;
 pub mod range;
 pub mod response;
 pub mod router;
 pub mod segmented;
+pub mod ws;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -33,6 +35,7 @@ use info::PublicBase;
 use response::{add_common_headers, empty, not_found, text};
 use router::{Route, RouteError};
 
+use crate::config::Config;
 use crate::stream::live::feed::Format;
 use crate::stream::media::Media;
 use crate::stream::{Registry, StreamEntry, StreamState};
@@ -44,17 +47,36 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// How long a media request waits for a source that is still opening.
 const SOURCE_OPEN_WAIT: Duration = Duration::from_secs(10);
 
-/// What every request handler can reach.
+/// The scheme a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+/// What every request handler of one listener can reach.
 #[derive(Debug)]
 pub struct HttpContext {
     pub registry: Arc<Registry>,
+    /// The configuration the server runs with (public addresses, trusted proxies…).
+    pub config: Arc<Config>,
+    /// What this listener speaks.
+    pub scheme: Scheme,
     /// The port this listener serves, for URLs built from a Host header without one.
     pub local_port: u16,
 }
 
-/// Accepts connections until the task is dropped.
+/// Accepts TCP connections until the task is dropped.
 pub async fn serve(listener: TcpListener, context: Arc<HttpContext>) {
-    static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -66,45 +88,65 @@ pub async fn serve(listener: TcpListener, context: Arc<HttpContext>) {
             }
         };
         let _ = stream.set_nodelay(true);
-        let id = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
-        let context = context.clone();
-        let span = tracing::debug_span!("conn", conn = id, %peer);
-        tokio::spawn(
-            async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let context = context.clone();
-                    async move { Ok::<_, Infallible>(handle(req, &context, peer).await) }
-                });
-                let result = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .keep_alive(true)
-                    .header_read_timeout(IDLE_TIMEOUT)
-                    .max_buf_size(MAX_HEADER_BYTES.max(8192))
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades()
-                    .await;
-                if let Err(err) = result {
-                    tracing::debug!(%err, "connection ended with an error");
-                }
-            }
-            .instrument(span),
-        );
+        serve_connection(stream, context.clone(), Some(peer));
     }
+}
+
+/// Serves HTTP/1.1 on one accepted connection (TCP, TLS or Unix socket) in its own
+/// task. `peer` is `None` for a Unix-socket peer (a local proxy).
+pub fn serve_connection<I>(io: I, context: Arc<HttpContext>, peer: Option<SocketAddr>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
+    let id = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+    let span = match peer {
+        Some(peer) => {
+            tracing::debug_span!("conn", conn = id, %peer, scheme = context.scheme.as_str())
+        }
+        None => tracing::debug_span!(
+            "conn",
+            conn = id,
+            peer = "unix",
+            scheme = context.scheme.as_str()
+        ),
+    };
+    tokio::spawn(
+        async move {
+            let service = hyper::service::service_fn(move |req| {
+                let context = context.clone();
+                async move { Ok::<_, Infallible>(handle(req, &context, peer).await) }
+            });
+            let result = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .keep_alive(true)
+                .header_read_timeout(IDLE_TIMEOUT)
+                .max_buf_size(MAX_HEADER_BYTES.max(8192))
+                .serve_connection(TokioIo::new(io), service)
+                .with_upgrades()
+                .await;
+            if let Err(err) = result {
+                tracing::debug!(%err, "connection ended with an error");
+            }
+        }
+        .instrument(span),
+    );
 }
 
 /// Answers one request.
 pub async fn handle(
     req: Request<Incoming>,
     context: &HttpContext,
-    peer: SocketAddr,
+    peer: Option<SocketAddr>,
 ) -> Response<Body> {
     let method = req.method().clone();
+    let path = req.uri().path().to_owned();
     let mut response = match method {
         Method::OPTIONS => empty(StatusCode::OK),
-        Method::GET | Method::HEAD | Method::POST => route_request(&req, context).await,
+        Method::GET | Method::HEAD | Method::POST => route_request(req, context, peer).await,
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
     };
-    tracing::debug!(%peer, %method, path = req.uri().path(), status = response.status().as_u16(), "request");
+    tracing::debug!(%method, path, status = response.status().as_u16(), "request");
     add_common_headers(&mut response);
     if method == Method::HEAD {
         // Headers only, but with the length a GET would have.
@@ -120,19 +162,46 @@ pub async fn handle(
     response
 }
 
-async fn route_request(req: &Request<Incoming>, context: &HttpContext) -> Response<Body> {
+/// Whether the request asks to become a WebSocket.
+pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    has_token(header::UPGRADE, "websocket") && has_token(header::CONNECTION, "upgrade")
+}
+
+async fn route_request(
+    req: Request<Incoming>,
+    context: &HttpContext,
+    peer: Option<SocketAddr>,
+) -> Response<Body> {
     let route = match router::route(req.uri().path()) {
         Ok(route) => route,
         Err(RouteError::BadEncoding) => return text(StatusCode::BAD_REQUEST, "bad request path\n"),
         Err(RouteError::NotFound) => return not_found(),
     };
+    if is_websocket_upgrade(req.headers()) {
+        return match &route {
+            Route::Mp4(name) => ws::mews(req, context, name).await,
+            Route::JsonInfo(name) => ws::stream_info(req, context, peer, name).await,
+            _ => text(StatusCode::BAD_REQUEST, "no WebSocket here\n"),
+        };
+    }
     let headers = req.headers();
     match &route {
         Route::Root => text(
             StatusCode::OK,
-            "Brume media server. Try /demo.mp4 or /json_demo.js\n",
+            "Brume media server. Try /demo.html, /demo.mp4 or /json_demo.js\n",
         ),
-        Route::JsonInfo(name) => json_info(req, context, name),
+        Route::JsonInfo(name) => json_info(&req, context, name),
+        Route::Page(_) | Route::PlayerJs | Route::Embed(_) | Route::InfoJs(_) => {
+            pages::answer(&req, context, peer, &route)
+        }
         Route::Mp4(name) => progressive_route(context, headers, name, Format::Mp4).await,
         Route::Ts(name) => progressive_route(context, headers, name, Format::Ts).await,
         Route::Flv(name) => progressive_route(context, headers, name, Format::Flv).await,

@@ -33,6 +33,14 @@ pub enum Route {
     CmafSegment(String, u32, u64),
     /// `/cmaf/S/index.mpd`: DASH manifest.
     Dash(String),
+    /// `/S.html`: the player page.
+    Page(String),
+    /// `/player.js`: the embeddable player.
+    PlayerJs,
+    /// `/embed_S.js`: player.js plus code that embeds S.
+    Embed(String),
+    /// `/info_S.js`: stream info as a JavaScript assignment.
+    InfoJs(String),
     /// `/`: a short plain-text index.
     Root,
 }
@@ -103,6 +111,24 @@ pub fn route(path: &str) -> Result<Route, RouteError> {
 }
 
 fn route_file(file: &str) -> Result<Route, RouteError> {
+    if file == "player.js" {
+        return Ok(Route::PlayerJs);
+    }
+    if let Some(name) = file
+        .strip_prefix("embed_")
+        .and_then(|s| s.strip_suffix(".js"))
+    {
+        return stream_name(name).map(Route::Embed);
+    }
+    if let Some(name) = file
+        .strip_prefix("info_")
+        .and_then(|s| s.strip_suffix(".js"))
+    {
+        return stream_name(name).map(Route::InfoJs);
+    }
+    if let Some(name) = file.strip_suffix(".html") {
+        return stream_name(name).map(Route::Page);
+    }
     if let Some(name) = file
         .strip_prefix("json_")
         .and_then(|s| s.strip_suffix(".js"))
@@ -201,6 +227,10 @@ mod tests {
         assert_eq!(route("/json_a.b.js"), Ok(Route::JsonInfo("a.b".into())));
         assert_eq!(route("/"), Ok(Route::Root));
         assert_eq!(route("/demo.ts"), Ok(Route::Ts("demo".into())));
+        assert_eq!(route("/demo.html"), Ok(Route::Page("demo".into())));
+        assert_eq!(route("/player.js"), Ok(Route::PlayerJs));
+        assert_eq!(route("/embed_demo.js"), Ok(Route::Embed("demo".into())));
+        assert_eq!(route("/info_demo.js"), Ok(Route::InfoJs("demo".into())));
         assert_eq!(route("/demo.flv"), Ok(Route::Flv("demo".into())));
         assert_eq!(
             route("/hls/demo/index.m3u8"),
