@@ -133,6 +133,20 @@ fn corrupt_source_reports_an_error_and_other_streams_keep_playing() {
     .unwrap();
     good.truncate(good.len() / 3);
     std::fs::write(dir.path().join("truncated.mp4"), &good).unwrap();
+    std::fs::write(
+        dir.path().join("unknown.bin"),
+        b"RIFF\x00\x01\x02\x03WAVEfmt no video",
+    )
+    .unwrap();
+    // An FLV header followed by a tag that claims more bytes than exist.
+    let flv = b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00\x09\xff\xff\xff\x00\x00";
+    std::fs::write(dir.path().join("bad.flv"), flv).unwrap();
+    // MPEG-TS sync bytes with nothing decodable between them.
+    let mut ts = vec![0xffu8; 188 * 20];
+    for packet in ts.chunks_mut(188) {
+        packet[0] = 0x47;
+    }
+    std::fs::write(dir.path().join("bad.ts"), &ts).unwrap();
     let brume = Brume::start_in(
         dir,
         json!({
@@ -140,10 +154,20 @@ fn corrupt_source_reports_an_error_and_other_streams_keep_playing() {
             "notmp4": {"source": "notmp4.mp4"},
             "truncated": {"source": "truncated.mp4", "loop": true},
             "missing": {"source": "/nonexistent/file.mp4"},
+            "unknown": {"source": "unknown.bin"},
+            "badflv": {"source": "bad.flv"},
+            "badts": {"source": "bad.ts"},
         }),
     );
     std::thread::sleep(Duration::from_millis(500));
-    for name in ["notmp4", "truncated", "missing"] {
+    for name in [
+        "notmp4",
+        "truncated",
+        "missing",
+        "unknown",
+        "badflv",
+        "badts",
+    ] {
         let info = get(&brume.url(&format!("/json_{name}.js")));
         assert_eq!(info.status, 200);
         let doc = info.json();
@@ -158,6 +182,12 @@ fn corrupt_source_reports_an_error_and_other_streams_keep_playing() {
         let media = get(&brume.url(&format!("/{name}.mp4")));
         assert!(media.status >= 400, "{name}.mp4 answered {}", media.status);
     }
+    let unknown = get(&brume.url("/json_unknown.js")).json();
+    let reason = unknown["error"].as_str().unwrap();
+    assert!(
+        reason.contains("unknown.bin") && reason.contains("unknown container"),
+        "{reason}"
+    );
     let missing = get(&brume.url("/json_missing.js")).json();
     assert!(
         missing["error"]
