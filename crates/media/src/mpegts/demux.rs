@@ -36,8 +36,13 @@ use crate::codec::h264::AvcConfig;
 use crate::{AudioInfo, Codec, Frame, Track, VideoInfo};
 
 /// [`TsDemuxer::push`] stops taking bytes once this many events wait to be
-/// polled. One packet adds at most [`MAX_ADTS_FRAMES_PER_PES`] + 2 more.
+/// polled. One packet adds at most [`MAX_EVENTS_PER_PACKET`] more, and
+/// [`TsDemuxer::finish`] at most that plus [`MAX_STREAMS`] ×
+/// ([`MAX_ADTS_FRAMES_PER_PES`] + 1).
 pub const EVENT_HIGH_WATER: usize = 1024;
+/// Most events one packet can cause: it can end one PES and hold a whole small
+/// one (each up to [`MAX_ADTS_FRAMES_PER_PES`] frames, plus a track).
+pub const MAX_EVENTS_PER_PACKET: usize = 2 * (MAX_ADTS_FRAMES_PER_PES + 1);
 
 /// What the demuxer found.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,7 +134,8 @@ impl Clock {
         match self.reference {
             None => ts,
             Some(r) => {
-                let mut diff = (ts - r).rem_euclid(TIMESTAMP_MODULUS);
+                // 2^64 is a multiple of 2^33, so wrapping keeps the residue right.
+                let mut diff = ts.wrapping_sub(r).rem_euclid(TIMESTAMP_MODULUS);
                 if diff >= TIMESTAMP_MODULUS / 2 {
                     diff -= TIMESTAMP_MODULUS;
                 }
@@ -411,7 +417,7 @@ fn on_pes(
             let frame = Frame {
                 track: track.id,
                 dts,
-                pts_offset: i32::try_from(pts - dts).unwrap_or(0),
+                pts_offset: i32::try_from(pts.saturating_sub(dts)).unwrap_or(0),
                 keyframe,
                 data: Bytes::from(data),
             };

@@ -33,7 +33,7 @@ mod packet;
 mod pes;
 mod psi;
 
-pub use demux::{TsDemuxer, TsEvent, EVENT_HIGH_WATER};
+pub use demux::{TsDemuxer, TsEvent, EVENT_HIGH_WATER, MAX_EVENTS_PER_PACKET};
 pub use file::TsFile;
 pub use mux::{mux_segment, TsMuxer, PCR_INTERVAL_90K, PCR_LEAD_90K};
 

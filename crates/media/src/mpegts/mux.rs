@@ -266,7 +266,7 @@ impl TsMuxer {
         let pts = scale_ticks(frame.pts(), track.timescale, TS_TIMESCALE);
         let pcr_due = match *last_pcr_dts {
             None => true,
-            Some(last) => dts < last || dts - last >= PCR_INTERVAL_90K,
+            Some(last) => dts < last || dts.saturating_sub(last) >= PCR_INTERVAL_90K,
         };
         let wants_pcr = track.pid == *pcr_pid && (frame.keyframe || pcr_due);
         let opts = PacketOptions {
@@ -303,7 +303,13 @@ impl TsMuxer {
                 let pieces = [header.get(..header_len).unwrap_or(&[]), aud, sets]
                     .into_iter()
                     .chain(nals);
-                write_pes_packets(out, &mut track.cc, opts, header_len + es_len, pieces);
+                write_pes_packets(
+                    out,
+                    &mut track.cc,
+                    opts,
+                    header_len.saturating_add(es_len),
+                    pieces,
+                );
             }
             Payload::Aac(asc) => {
                 adts.clear();
@@ -330,7 +336,7 @@ impl TsMuxer {
                     out,
                     &mut track.cc,
                     opts,
-                    header_len + es_len,
+                    header_len.saturating_add(es_len),
                     pieces.into_iter(),
                 );
             }
