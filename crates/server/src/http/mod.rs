@@ -11,6 +11,7 @@ pub mod info;
 pub mod pages;
 pub mod playlists;
 pub mod progressive;
+pub mod public_base;
 pub mod range;
 pub mod response;
 pub mod router;
@@ -31,7 +32,6 @@ use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use body::Body;
-use info::PublicBase;
 use response::{add_common_headers, empty, not_found, text};
 use router::{Route, RouteError};
 
@@ -198,7 +198,7 @@ async fn route_request(
             StatusCode::OK,
             "Brume media server. Try /demo.html, /demo.mp4 or /json_demo.js\n",
         ),
-        Route::JsonInfo(name) => json_info(&req, context, name),
+        Route::JsonInfo(name) => json_info(&req, context, peer, name),
         Route::Page(_) | Route::PlayerJs | Route::Embed(_) | Route::InfoJs(_) => {
             pages::answer(&req, context, peer, &route)
         }
@@ -255,36 +255,12 @@ fn unavailable(entry: &StreamEntry) -> Response<Body> {
     text(StatusCode::SERVICE_UNAVAILABLE, &format!("{reason}\n"))
 }
 
-fn json_info(req: &Request<Incoming>, context: &HttpContext, name: &str) -> Response<Body> {
-    let doc = match context.registry.get(name) {
-        Some(entry) => {
-            info::stream_info(name, &entry.state(), &public_base(req.headers(), context))
-        }
-        None => info::error_doc("Stream is offline"),
-    };
-    response::document(doc.to_string().into(), "application/json")
-}
-
-/// The base of absolute URLs for this request (scheme, host from `Host`, root path).
-/// The proxy-aware resolution replaces this in the reverse-proxy work.
-fn public_base(headers: &HeaderMap, context: &HttpContext) -> PublicBase {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned);
-    let authority = match host {
-        Some(host) if host.contains(':') && !host.ends_with(']') => host,
-        Some(host) => format!("{host}:{}", context.local_port),
-        None => format!("localhost:{}", context.local_port),
-    };
-    let authority = authority
-        .strip_suffix(":80")
-        .map(str::to_owned)
-        .unwrap_or(authority);
-    PublicBase {
-        scheme: "http",
-        authority,
-        path: "/".to_owned(),
-    }
+/// `/json_S.js`: the stream info document, with URLs under this request's bases.
+fn json_info(
+    req: &Request<Incoming>,
+    context: &HttpContext,
+    peer: Option<SocketAddr>,
+    name: &str,
+) -> Response<Body> {
+    info::answer(req.headers(), context, peer, name, info::Flavor::Json)
 }

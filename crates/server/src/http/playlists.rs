@@ -5,10 +5,12 @@
 use std::fmt::Write as _;
 
 use brume_media::{Track, TrackKind};
+use bytes::Bytes;
 use http::Response;
 
 use super::body::Body;
 use super::response::{document, not_found};
+use crate::stream::cache::Rendition;
 use crate::stream::media::{Media, SegmentRef};
 
 const HLS_TYPE: &str = "application/vnd.apple.mpegurl";
@@ -33,7 +35,34 @@ fn codecs(tracks: &[Track]) -> String {
 }
 
 /// `/hls/S/index.m3u8`: one variant holding every track.
+/// Serves a playlist rendered once per version of the segment list.
+fn cached(
+    media: &Media,
+    rendition: Rendition,
+    render: impl FnOnce() -> Option<String>,
+) -> Response<Body> {
+    let Some(version) = media.newest_sequence() else {
+        // No complete segment yet: nothing worth caching.
+        return match render() {
+            Some(text) => document(text.into(), HLS_TYPE),
+            None => not_found(),
+        };
+    };
+    match media.cache().get_or_render(version, rendition, || {
+        render().map(Bytes::from).ok_or_else(String::new)
+    }) {
+        Ok(bytes) => document(bytes, HLS_TYPE),
+        Err(_) => not_found(),
+    }
+}
+
 pub fn hls_master(media: &Media) -> Response<Body> {
+    cached(media, Rendition::HlsMaster, || {
+        Some(render_hls_master(media))
+    })
+}
+
+fn render_hls_master(media: &Media) -> String {
     let tracks = media.tracks();
     let mut out = String::with_capacity(256);
     out.push_str("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
@@ -47,20 +76,27 @@ pub fn hls_master(media: &Media) -> Response<Body> {
         let _ = write!(out, ",RESOLUTION={w}x{h}");
     }
     out.push_str("\nmedia.m3u8\n");
-    document(out.into(), HLS_TYPE)
+    out
 }
 
 /// `/hls/S/media.m3u8`: TS segments.
 pub fn hls_media(media: &Media) -> Response<Body> {
+    cached(media, Rendition::HlsMedia, || Some(render_hls_media(media)))
+}
+
+fn render_hls_media(media: &Media) -> String {
     let segments = media.segments();
-    let text = media_playlist(&segments, !media.is_live(), 3, None, |seq| {
+    media_playlist(&segments, !media.is_live(), 3, None, |seq| {
         format!("{seq}.ts")
-    });
-    document(text.into(), HLS_TYPE)
+    })
 }
 
 /// `/cmaf/S/index.m3u8`: the video track as the variant, audio as a rendition.
 pub fn cmaf_master(media: &Media) -> Response<Body> {
+    cached(media, Rendition::CmafMaster, || render_cmaf_master(media))
+}
+
+fn render_cmaf_master(media: &Media) -> Option<String> {
     let tracks = media.tracks();
     let video = tracks.iter().find(|t| t.kind() == TrackKind::Video);
     let audio = tracks.iter().find(|t| t.kind() == TrackKind::Audio);
@@ -99,9 +135,9 @@ pub fn cmaf_master(media: &Media) -> Response<Body> {
                 audio.codec_string, audio.id
             );
         }
-        (None, None) => return not_found(),
+        (None, None) => return None,
     }
-    document(out.into(), HLS_TYPE)
+    Some(out)
 }
 
 /// `/cmaf/S/T.m3u8`: fMP4 segments of track T.
@@ -109,12 +145,17 @@ pub fn cmaf_media(media: &Media, track: u32) -> Response<Body> {
     if !media.tracks().iter().any(|t| t.id == track) {
         return not_found();
     }
-    let segments = media.segments();
-    let map = format!("{track}/init.mp4");
-    let text = media_playlist(&segments, !media.is_live(), 7, Some(&map), |seq| {
-        format!("{track}/{seq}.m4s")
-    });
-    document(text.into(), HLS_TYPE)
+    cached(media, Rendition::CmafMedia(track), || {
+        let segments = media.segments();
+        let map = format!("{track}/init.mp4");
+        Some(media_playlist(
+            &segments,
+            !media.is_live(),
+            7,
+            Some(&map),
+            |seq| format!("{track}/{seq}.m4s"),
+        ))
+    })
 }
 
 fn media_playlist(

@@ -48,6 +48,7 @@ async fn segment(
             let (content_type, tag) = match rendition {
                 Rendition::Ts => ("video/mp2t", "ts".to_owned()),
                 Rendition::Cmaf(track) => ("video/mp4", format!("c{track}")),
+                _ => return not_found(),
             };
             let etag = format!("\"{}-{}-{}\"", media.instance(), tag, sequence);
             immutable(headers, bytes, content_type, &etag, SEGMENT_MAX_AGE_SECS)

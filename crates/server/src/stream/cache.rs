@@ -18,6 +18,14 @@ pub enum Rendition {
     Ts,
     /// A single-track fMP4 (CMAF) segment of the track with this id.
     Cmaf(u32),
+    /// The HLS (TS) master playlist, as of a segment list version.
+    HlsMaster,
+    /// The HLS (TS) media playlist.
+    HlsMedia,
+    /// The HLS (fMP4) master playlist.
+    CmafMaster,
+    /// The HLS (fMP4) media playlist of the track with this id.
+    CmafMedia(u32),
 }
 
 type Slot = Arc<Mutex<Option<Bytes>>>;

@@ -108,6 +108,15 @@ impl Media {
         }
     }
 
+    /// Sequence number of the newest complete segment: the version of the
+    /// segment list, which playlists are cached by.
+    pub fn newest_sequence(&self) -> Option<u64> {
+        match self {
+            Media::Live(live) => live.newest_sequence(),
+            Media::Vod(vod) => vod.segments().len().checked_sub(1).map(|n| n as u64),
+        }
+    }
+
     /// Unix time (ms) of media time zero (live streams).
     pub fn epoch_unix_ms(&self) -> Option<i64> {
         match self {
@@ -177,6 +186,10 @@ fn render(
 ) -> Result<Bytes, String> {
     match rendition {
         Rendition::Ts => mux_ts(tracks, frames),
+        Rendition::HlsMaster
+        | Rendition::HlsMedia
+        | Rendition::CmafMaster
+        | Rendition::CmafMedia(_) => Err("playlists are not segments".to_owned()),
         Rendition::Cmaf(id) => {
             let position = tracks
                 .iter()

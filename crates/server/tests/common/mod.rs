@@ -475,3 +475,161 @@ pub fn make_clip_as(path: &Path, seconds: u32, gop: u32, format: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+impl Brume {
+    /// Like [`Brume::start`], with extra keys for the `http` section (on top of an
+    /// ephemeral loopback `listen`), e.g. `{"public_address": [...]}`.
+    pub fn start_with_http(streams: serde_json::Value, http: serde_json::Value) -> Brume {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut http_section = serde_json::json!({"listen": "127.0.0.1:0"});
+        if let (Some(section), Some(extra)) = (http_section.as_object_mut(), http.as_object()) {
+            section.extend(extra.clone());
+        }
+        let config = serde_json::json!({
+            "http": http_section,
+            "rtmp": {"listen": "127.0.0.1:0"},
+            "api": {"listen": "127.0.0.1:0"},
+            "streams": streams,
+        });
+        let config_path = dir.path().join("brume.json");
+        std::fs::write(&config_path, config.to_string()).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_brume"))
+            .arg("--config")
+            .arg(&config_path)
+            .args(["--log-format", "json", "--log-level", "info"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start brume");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(addr) = listening_address(&line) {
+                        let _ = tx.send(addr);
+                    }
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let Ok(addr) = rx.recv_timeout(Duration::from_secs(20)) else {
+            panic!(
+                "brume did not report its HTTP port; log: {:?}",
+                log.lock().unwrap()
+            );
+        };
+        Brume {
+            child,
+            http: format!("http://{addr}"),
+            dir,
+            config_path,
+            log,
+        }
+    }
+}
+
+pub mod browser;
+pub mod proxy;
+
+/// The configuration [`Brume::start_with`] runs: ephemeral loopback ports for
+/// `http`, `rtmp` and `api` and the looping demo stream, with each section of
+/// `extra` merged in (an object's keys are added to or replace the default's keys;
+/// anything else replaces the section).
+pub fn config_with(extra: &serde_json::Value) -> serde_json::Value {
+    let mut config = serde_json::json!({
+        "http": {"listen": "127.0.0.1:0"},
+        "rtmp": {"listen": "127.0.0.1:0"},
+        "api": {"listen": "127.0.0.1:0"},
+        "streams": {"demo": {"source": "builtin:demo", "loop": true}},
+    });
+    let sections = config.as_object_mut().expect("object");
+    for (key, value) in extra.as_object().expect("extra config is an object") {
+        match (sections.get_mut(key), value) {
+            (Some(serde_json::Value::Object(base)), serde_json::Value::Object(more))
+                if key != "streams" =>
+            {
+                base.extend(more.clone());
+            }
+            _ => {
+                sections.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    config
+}
+
+impl Brume {
+    /// Starts brume in `dir` with [`config_with`]`(extra)` — e.g. an `https` section
+    /// or `{"http": {"unix_socket": ...}}`. Relative paths in `extra` resolve against
+    /// `dir`, where the config file is written.
+    pub fn start_with(dir: tempfile::TempDir, extra: serde_json::Value) -> Brume {
+        let config_path = dir.path().join("brume.json");
+        std::fs::write(&config_path, config_with(&extra).to_string()).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_brume"))
+            .arg("--config")
+            .arg(&config_path)
+            .args(["--log-format", "json", "--log-level", "info"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start brume");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    // Pushed before the HTTP line is reported: brume logs its other
+                    // listeners first, so they are in the log once start_with returns.
+                    let addr = listening_address(&line);
+                    log.lock().unwrap().push(line);
+                    if let Some(addr) = addr {
+                        let _ = tx.send(addr);
+                    }
+                }
+            });
+        }
+        let Ok(addr) = rx.recv_timeout(Duration::from_secs(20)) else {
+            panic!(
+                "brume did not report its HTTP port; log: {:?}",
+                log.lock().unwrap()
+            );
+        };
+        Brume {
+            child,
+            http: format!("http://{addr}"),
+            dir,
+            config_path,
+            log,
+        }
+    }
+
+    /// The value of `field` in the first log line whose message is `message`.
+    pub fn logged_field(&self, message: &str, field: &str) -> Option<String> {
+        self.log_lines().iter().find_map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).ok()?;
+            let fields = value.get("fields")?;
+            if fields.get("message")?.as_str()? != message {
+                return None;
+            }
+            Some(fields.get(field)?.as_str()?.to_owned())
+        })
+    }
+
+    /// The HTTPS port's address (`127.0.0.1:PORT`), from its log line.
+    pub fn https_addr(&self) -> String {
+        self.logged_field("HTTPS media port listening", "address")
+            .unwrap_or_else(|| panic!("no HTTPS listening line in {:?}", self.log_lines()))
+    }
+}
+
+/// Parses a raw HTTP/1.1 response (as read from any transport: TLS, Unix socket).
+pub fn parse_http_response(raw: &[u8], head_only: bool) -> Response {
+    parse_response(raw, head_only)
+}

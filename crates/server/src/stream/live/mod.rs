@@ -207,6 +207,11 @@ impl LiveStream {
         Some((span, frames))
     }
 
+    /// Sequence number of the newest complete segment, if any.
+    pub fn newest_sequence(&self) -> Option<u64> {
+        self.lock().ring.newest_complete_sequence()
+    }
+
     /// Whether segment `sequence` is complete and still in the window.
     pub fn has_segment(&self, sequence: u64) -> bool {
         self.lock().ring.segment(sequence).is_some()

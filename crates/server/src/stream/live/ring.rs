@@ -186,6 +186,12 @@ impl FrameRing {
         out
     }
 
+    /// Sequence number of the newest complete segment.
+    pub fn newest_complete_sequence(&self) -> Option<u64> {
+        let n = self.starts.len();
+        (n >= 2).then(|| self.starts[n - 2].1)
+    }
+
     /// Sequence number of the oldest segment still held.
     pub fn oldest_sequence(&self) -> Option<u64> {
         self.starts.front().map(|&(_, s)| s)

@@ -1,0 +1,537 @@
+//! MP4 over WebSocket ("MEWS"): `/S.mp4` upgraded, as MistServer's player speaks it.
+//!
+//! Server → client binary messages carry the fMP4 init segment, then `moof`+`mdat`
+//! fragments; text messages are JSON with a `type`. Commands (see [`super::command`]):
+//!
+//! * `request_codec_data` → `codec_data` with the codec strings and track ids this
+//!   viewer gets (only codec families the player named; none → `error`).
+//! * `play` → `codec_data` if not sent yet, the init segment, then fragments. Live:
+//!   from the latest keyframe of the stream's shared feed (no per-viewer muxing).
+//!   On demand: from `seek_time`, paced
+//!   [`VOD_LEAD_MS`](super::playback::VOD_LEAD_MS) ahead of the player.
+//! * `pause` / `hold` → sending stops, answered with `pause`; live resumes at the
+//!   live edge, on-demand where it stopped.
+//! * `seek` → restart at that time (live: at the live edge), answered with `seek`.
+//! * `set_speed` → answered with `set_speed`; on demand it scales the pacing.
+//! * `tracks` → answered with `tracks` (the selection is fixed per connection).
+//! * `stop` → `on_stop`, then the connection closes.
+//!
+//! While playing, `on_time` goes out about once a second (and right after the first
+//! fragment of a play or seek) with the media time of the last fragment sent and the
+//! available window. The end of a file is followed by `on_stop`. A bad command is
+//! answered with `error` and the connection stays; an oversize message closes it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use brume_media::mp4::fmp4;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
+
+use super::command::{parse_command, Command, PlayRate, SeekTarget};
+use super::playback::{fragment_start_ms, LiveSource, Selection, VodEvent, VodSource};
+use super::{close, send, send_json, SessionError, PEER_TIMEOUT, PING_INTERVAL};
+use crate::stream::media::Media;
+use crate::stream::{StreamEntry, StreamState};
+
+/// How often `on_time` is sent while playing.
+pub const ON_TIME_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Runs one MEWS connection until the client stops or leaves.
+pub async fn run<S>(ws: WebSocketStream<S>, entry: Arc<StreamEntry>, media: Media)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let watch = matches!(media, Media::Live(_)).then(|| entry.watch());
+    let mut on_time = tokio::time::interval(ON_TIME_INTERVAL);
+    on_time.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut session = MewsSession {
+        ws,
+        entry,
+        media,
+        watch,
+        selection: None,
+        init_sent: false,
+        source: Source::Idle,
+        playing: false,
+        rate: PlayRate::Auto,
+        current_ms: None,
+        last_live: None,
+        announce: false,
+        on_time,
+        last_heard: Instant::now(),
+    };
+    let result = session.serve().await;
+    let frame = match &result {
+        Ok(()) => None,
+        Err(SessionError::Socket(WsError::Capacity(err))) => {
+            tracing::debug!(%err, "client message over the limits; closing");
+            Some(CloseFrame {
+                code: CloseCode::Size,
+                reason: "message too big".into(),
+            })
+        }
+        Err(err) => {
+            tracing::debug!(%err, "MP4 websocket ended");
+            None
+        }
+    };
+    close(session.ws, frame).await;
+}
+
+/// Where fragments come from right now.
+#[derive(Debug)]
+enum Source {
+    Idle,
+    Live(LiveSource),
+    Vod(VodSource),
+}
+
+/// What the active source produced.
+#[derive(Debug)]
+enum Output {
+    Live(Option<Bytes>),
+    Vod(VodEvent),
+}
+
+async fn next_output(source: &mut Source) -> Output {
+    match source {
+        Source::Idle => std::future::pending().await,
+        Source::Live(live) => Output::Live(live.next().await),
+        Source::Vod(vod) => Output::Vod(vod.next().await),
+    }
+}
+
+/// Whether the connection goes on after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
+}
+
+struct MewsSession<S> {
+    ws: WebSocketStream<S>,
+    entry: Arc<StreamEntry>,
+    media: Media,
+    /// Live only: the stream's state, to notice it restarting or ending.
+    watch: Option<watch::Receiver<StreamState>>,
+    /// The tracks this viewer gets, once decided.
+    selection: Option<Arc<Selection>>,
+    init_sent: bool,
+    source: Source,
+    playing: bool,
+    rate: PlayRate,
+    /// Media time (ms) of the last fragment sent (on demand), or where a seek went.
+    current_ms: Option<i64>,
+    /// The last live fragment sent; its start time is read when `on_time` needs it.
+    last_live: Option<Bytes>,
+    /// Send `on_time` right after the next fragment (after play or seek).
+    announce: bool,
+    on_time: Interval,
+    last_heard: Instant,
+}
+
+impl<S> MewsSession<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    async fn serve(&mut self) -> Result<(), SessionError> {
+        let mut ping = tokio::time::interval(PING_INTERVAL);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        ping.tick().await;
+        loop {
+            let flow = tokio::select! {
+                incoming = self.ws.next() => match incoming {
+                    None => return Ok(()),
+                    Some(Err(err)) => return Err(err.into()),
+                    Some(Ok(message)) => {
+                        self.last_heard = Instant::now();
+                        self.message(message).await?
+                    }
+                },
+                output = next_output(&mut self.source), if self.playing => {
+                    self.output(output).await?
+                }
+                _ = self.on_time.tick(), if self.playing => {
+                    self.send_on_time().await?;
+                    Flow::Continue
+                }
+                _ = ping.tick() => {
+                    if self.last_heard.elapsed() > PEER_TIMEOUT {
+                        return Err(SessionError::PeerSilent(PEER_TIMEOUT));
+                    }
+                    send(&mut self.ws, Message::Ping(Bytes::new())).await?;
+                    Flow::Continue
+                }
+                changed = state_changed(&mut self.watch) => self.state_changed(changed.is_err()),
+            };
+            if flow == Flow::Stop {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn message(&mut self, message: Message) -> Result<Flow, SessionError> {
+        match message {
+            Message::Text(text) => self.command(text.as_str()).await,
+            Message::Binary(_) => {
+                self.error("binary messages are not understood; send JSON commands")
+                    .await?;
+                Ok(Flow::Continue)
+            }
+            Message::Close(_) => Ok(Flow::Stop),
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(Flow::Continue),
+        }
+    }
+
+    async fn command(&mut self, text: &str) -> Result<Flow, SessionError> {
+        let command = match parse_command(text) {
+            Ok(command) => command,
+            Err(err) => {
+                self.error(&err.to_string()).await?;
+                return Ok(Flow::Continue);
+            }
+        };
+        tracing::trace!(?command, "MEWS command");
+        match command {
+            Command::RequestCodecData { supported } => self.request_codec_data(supported).await?,
+            Command::Play { seek } => self.play(seek).await?,
+            Command::Pause | Command::Hold => self.pause().await?,
+            Command::Seek { target } => self.seek(target).await?,
+            Command::SetSpeed { rate } => self.set_speed(rate).await?,
+            Command::Tracks => {
+                let selection = self.selection_or_all();
+                let doc = json!({"type": "tracks", "data": {
+                    "codecs": selection.codecs(),
+                    "tracks": selection.ids(),
+                    "current": self.current(),
+                }});
+                send_json(&mut self.ws, &doc).await?;
+            }
+            Command::Stop => {
+                send_json(&mut self.ws, &json!({"type": "on_stop"})).await?;
+                return Ok(Flow::Stop);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    async fn error(&mut self, message: &str) -> Result<(), SessionError> {
+        send_json(&mut self.ws, &json!({"type": "error", "data": message})).await
+    }
+
+    fn selection_or_all(&self) -> Arc<Selection> {
+        self.selection
+            .clone()
+            .unwrap_or_else(|| Arc::new(Selection::all(self.media.tracks())))
+    }
+
+    fn codec_names(&self) -> String {
+        let names: Vec<&str> = self
+            .media
+            .tracks()
+            .iter()
+            .map(|t| t.codec.mist_name())
+            .collect();
+        names.join(", ")
+    }
+
+    async fn send_codec_data(&mut self, selection: &Selection) -> Result<(), SessionError> {
+        let doc = json!({"type": "codec_data", "data": {
+            "codecs": selection.codecs(),
+            "tracks": selection.ids(),
+        }});
+        send_json(&mut self.ws, &doc).await
+    }
+
+    async fn request_codec_data(
+        &mut self,
+        supported: Option<Vec<String>>,
+    ) -> Result<(), SessionError> {
+        if let Some(chosen) = self.selection.clone().filter(|_| self.init_sent) {
+            // The init segment is out: the selection stays for this connection.
+            return self.send_codec_data(&chosen).await;
+        }
+        let tracks = self.media.tracks();
+        let selection = match &supported {
+            None => Selection::all(tracks),
+            Some(names) => Selection::supported(tracks, names),
+        };
+        if selection.is_empty() {
+            let message = format!(
+                "this player supports none of the stream's codecs ({})",
+                self.codec_names()
+            );
+            return self.error(&message).await;
+        }
+        if self.media.is_live() && !selection.is_all() {
+            let message = format!(
+                "live MP4 over WebSocket carries every track ({}); this player cannot decode them all",
+                self.codec_names()
+            );
+            return self.error(&message).await;
+        }
+        let selection = Arc::new(selection);
+        self.selection = Some(selection.clone());
+        self.send_codec_data(&selection).await
+    }
+
+    /// The selection, deciding it (every track) and telling the client if needed.
+    async fn ensure_selection(&mut self) -> Result<Arc<Selection>, SessionError> {
+        if let Some(selection) = &self.selection {
+            return Ok(selection.clone());
+        }
+        let selection = Arc::new(Selection::all(self.media.tracks()));
+        self.send_codec_data(&selection).await?;
+        self.selection = Some(selection.clone());
+        Ok(selection)
+    }
+
+    /// Sends the init segment unless it went out already. `live_header` is the
+    /// shared feed's (live); on demand it is made for the selection.
+    async fn send_init(
+        &mut self,
+        selection: &Selection,
+        live_header: Option<Bytes>,
+    ) -> Result<bool, SessionError> {
+        if self.init_sent {
+            return Ok(true);
+        }
+        let init = match live_header {
+            Some(header) => header,
+            None => match fmp4::init_segment(&selection.tracks) {
+                Ok(init) => init,
+                Err(err) => {
+                    self.error(&format!("cannot describe the tracks: {err}"))
+                        .await?;
+                    return Ok(false);
+                }
+            },
+        };
+        send(&mut self.ws, Message::Binary(init)).await?;
+        self.init_sent = true;
+        Ok(true)
+    }
+
+    /// Starts or resumes sending; `seek` repositions first.
+    async fn play(&mut self, seek: Option<SeekTarget>) -> Result<(), SessionError> {
+        let selection = self.ensure_selection().await?;
+        match self.media.clone() {
+            Media::Live(live) => {
+                if matches!(self.source, Source::Idle) {
+                    let Some((source, header)) = LiveSource::start(&live) else {
+                        return self.error("the stream has no MP4 feed").await;
+                    };
+                    if !self.send_init(&selection, Some(header)).await? {
+                        return Ok(());
+                    }
+                    self.source = Source::Live(source);
+                    self.current_ms = None;
+                }
+            }
+            Media::Vod(vod) => {
+                if !self.send_init(&selection, None).await? {
+                    return Ok(());
+                }
+                let rate = self.rate.factor();
+                let now = Instant::now();
+                match (&mut self.source, seek) {
+                    (Source::Vod(source), Some(SeekTarget::Ms(ms))) => {
+                        source.seek(ms, rate);
+                        self.current_ms = Some(ms);
+                    }
+                    (Source::Vod(source), _) => source.clock.resume(now),
+                    (_, seek) => {
+                        let ms = match seek {
+                            Some(SeekTarget::Ms(ms)) => ms,
+                            _ => 0,
+                        };
+                        self.source = Source::Vod(VodSource::start(vod, selection, ms, rate));
+                        self.current_ms = Some(ms);
+                    }
+                }
+            }
+        }
+        if !self.playing {
+            self.on_time.reset();
+        }
+        self.playing = true;
+        self.announce = true;
+        Ok(())
+    }
+
+    async fn pause(&mut self) -> Result<(), SessionError> {
+        self.playing = false;
+        match &mut self.source {
+            // Live resumes at the live edge, so the position is let go.
+            Source::Live(_) => self.source = Source::Idle,
+            Source::Vod(source) => source.clock.pause(Instant::now()),
+            Source::Idle => {}
+        }
+        let mut data = self.time_data();
+        if let Value::Object(map) = &mut data {
+            map.insert("paused".into(), Value::Bool(true));
+        }
+        send_json(&mut self.ws, &json!({"type": "pause", "data": data})).await
+    }
+
+    async fn seek(&mut self, target: SeekTarget) -> Result<(), SessionError> {
+        match (&self.media, target) {
+            (Media::Live(_), _) => {
+                // Live plays at the live edge only: start over from the latest keyframe.
+                self.source = Source::Idle;
+                self.play(Some(SeekTarget::Live)).await?;
+            }
+            (Media::Vod(_), SeekTarget::Ms(ms)) => {
+                self.play(Some(SeekTarget::Ms(ms))).await?;
+            }
+            (Media::Vod(_), SeekTarget::Live) => {
+                return self
+                    .error("an on-demand stream seeks to a time in milliseconds")
+                    .await;
+            }
+        }
+        self.on_time.reset();
+        let mut data = self.time_data();
+        if let Value::Object(map) = &mut data {
+            let seek_time = match target {
+                SeekTarget::Live => Value::from("live"),
+                SeekTarget::Ms(ms) => Value::from(ms),
+            };
+            map.insert("seek_time".into(), seek_time);
+        }
+        send_json(&mut self.ws, &json!({"type": "seek", "data": data})).await
+    }
+
+    async fn set_speed(&mut self, rate: PlayRate) -> Result<(), SessionError> {
+        if let Media::Vod(_) = self.media {
+            self.rate = rate;
+            if let Source::Vod(source) = &mut self.source {
+                source.clock.set_rate(Instant::now(), rate.factor());
+            }
+        }
+        let doc = json!({"type": "set_speed", "data": {
+            "play_rate": rate.to_json(),
+            "play_rate_curr": self.rate_now(),
+        }});
+        send_json(&mut self.ws, &doc).await
+    }
+
+    /// The delivery rate in force: live is always real time (`"auto"`).
+    fn rate_now(&self) -> Value {
+        match self.media {
+            Media::Live(_) => Value::from("auto"),
+            Media::Vod(_) => self.rate.to_json(),
+        }
+    }
+
+    async fn output(&mut self, output: Output) -> Result<Flow, SessionError> {
+        match output {
+            Output::Live(Some(bytes)) => {
+                send(&mut self.ws, Message::Binary(bytes.clone())).await?;
+                self.last_live = Some(bytes);
+            }
+            Output::Live(None) => {
+                send_json(&mut self.ws, &json!({"type": "on_stop"})).await?;
+                return Ok(Flow::Stop);
+            }
+            Output::Vod(VodEvent::Fragment(fragment)) => {
+                send(&mut self.ws, Message::Binary(fragment.bytes)).await?;
+                self.current_ms = Some(fragment.start_ms);
+            }
+            Output::Vod(VodEvent::End) => {
+                self.send_on_time().await?;
+                send_json(&mut self.ws, &json!({"type": "on_stop"})).await?;
+                self.playing = false;
+                return Ok(Flow::Continue);
+            }
+            Output::Vod(VodEvent::Failed(message)) => {
+                tracing::warn!(%message, "on-demand read failed; ending the MP4 websocket");
+                self.error(&format!("reading the stream failed: {message}"))
+                    .await?;
+                return Ok(Flow::Stop);
+            }
+        }
+        if self.announce {
+            self.announce = false;
+            self.send_on_time().await?;
+            self.on_time.reset();
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// The live stream changed state: a restart or an end closes the connection
+    /// (the player reconnects and starts over with the new tracks).
+    fn state_changed(&mut self, gone: bool) -> Flow {
+        let Media::Live(live) = &self.media else {
+            return Flow::Continue;
+        };
+        let same = !gone
+            && matches!(self.entry.state(), StreamState::Live(now) if now.instance == live.instance);
+        if same {
+            Flow::Continue
+        } else {
+            tracing::debug!("the live stream restarted or ended; closing the MP4 websocket");
+            Flow::Stop
+        }
+    }
+
+    /// Media time of the last fragment sent (ms).
+    fn current(&self) -> i64 {
+        match &self.media {
+            Media::Live(live) => self
+                .last_live
+                .as_ref()
+                .and_then(|bytes| fragment_start_ms(bytes, live.tracks()))
+                .unwrap_or_else(|| window(&self.media).1),
+            Media::Vod(_) => self.current_ms.unwrap_or(0),
+        }
+    }
+
+    fn time_data(&self) -> Value {
+        let (begin, end) = window(&self.media);
+        json!({
+            "current": self.current(),
+            "begin": begin,
+            "end": end,
+            "tracks": self.selection_or_all().ids(),
+            "play_rate_curr": self.rate_now(),
+        })
+    }
+
+    async fn send_on_time(&mut self) -> Result<(), SessionError> {
+        let doc = json!({"type": "on_time", "data": self.time_data()});
+        send_json(&mut self.ws, &doc).await
+    }
+}
+
+/// The media time span (ms) a viewer can play: the DVR window, or the whole file.
+fn window(media: &Media) -> (i64, i64) {
+    match media {
+        Media::Live(live) => {
+            let stats = live.track_stats();
+            let begin = stats.iter().map(|s| s.first_ms).min().unwrap_or(0);
+            let end = stats.iter().map(|s| s.last_ms).max().unwrap_or(0);
+            (begin, end)
+        }
+        Media::Vod(vod) => (0, vod.duration_ms()),
+    }
+}
+
+/// Waits for the stream's next state change; never resolves without a receiver.
+async fn state_changed(
+    watch: &mut Option<watch::Receiver<StreamState>>,
+) -> Result<(), watch::error::RecvError> {
+    match watch {
+        Some(receiver) => receiver.changed().await,
+        None => std::future::pending().await,
+    }
+}
