@@ -1,8 +1,9 @@
 //! Brume in a real browser (headless Chromium) behind the guide's reverse proxies:
 //! the player page `/mistserver/demo.html` and a page on the proxy's own site with
-//! the guide's embed code (verbatim) play the live demo stream, also when forced to
-//! progressive MP4; forced HLS plays where the browser plays HLS natively and is
-//! reported as unplayable where it does not. Screenshots go to `target/screenshots/`.
+//! the guide's embed code (verbatim) play the live demo stream, also over HTTPS and
+//! when forced to progressive MP4; forced HLS plays where the browser plays HLS
+//! natively and is reported as unplayable where it does not. Screenshots go to
+//! `target/screenshots/`.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -73,7 +74,7 @@ fn report(page: &Page, playback: &Playback, browser: &Browser, proxy: &Proxy) ->
     let chromium: Vec<String> = browser
         .log()
         .into_iter()
-        .filter(|l| !l.contains("dbus") && !l.contains("bus.cc"))
+        .filter(|l| !l.contains("bus.cc") && !l.contains("ALSA") && !l.contains("alsa"))
         .collect();
     format!(
         "{playback:?}\nconsole:\n{}\nchromium:\n{}\nproxy log:\n{}",
@@ -185,6 +186,15 @@ fn player_page_forced_to_hls_plays_or_says_it_cannot() {
         shot.display(),
         report(&page, &playback, &browser, &proxy)
     );
+}
+
+/// The guide: "For Apache and Nginx all you need to do is enable SSL support": the
+/// page over HTTPS plays, its media over `https://` and `wss://`.
+#[test]
+fn player_page_plays_over_https_through_nginx() {
+    let (_brume, proxy, browser) = setup(ProxyKind::Nginx);
+    let url = proxy.url("https", "demo.html");
+    assert_plays(&browser, &proxy, &url, "nginx-demo-page-https", None);
 }
 
 #[test]

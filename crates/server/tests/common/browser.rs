@@ -46,6 +46,8 @@ impl Browser {
                 "--disable-component-update",
                 "--disable-sync",
                 "--mute-audio",
+                // The proxies' certificates are self-signed, made by the test.
+                "--ignore-certificate-errors",
                 "--window-size=1280,720",
                 "--remote-debugging-port=0",
             ])

@@ -91,8 +91,13 @@ impl ProxyPlan {
                 (addr, 80, Some(443))
             }
             Ports::Ephemeral => {
-                let https = kind.has_https().then(|| free_port("127.0.0.1"));
-                ("127.0.0.1".to_owned(), free_port("127.0.0.1"), https)
+                // Both held at once, so they differ.
+                let [http, https] = free_ports("127.0.0.1");
+                (
+                    "127.0.0.1".to_owned(),
+                    http,
+                    kind.has_https().then_some(https),
+                )
             }
         };
         let dir = tempfile::tempdir().expect("proxy temp dir");
@@ -587,12 +592,12 @@ fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
-/// A port that was free a moment ago.
-pub fn free_port(addr: &str) -> u16 {
-    TcpListener::bind((addr, 0))
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
+/// Two distinct ports that were free a moment ago.
+pub fn free_ports(addr: &str) -> [u16; 2] {
+    let bind = || TcpListener::bind((addr, 0)).expect("free port");
+    let (a, b) = (bind(), bind());
+    let port = |l: &TcpListener| l.local_addr().expect("bound address").port();
+    [port(&a), port(&b)]
 }
 
 /// A loopback address (127.a.b.c) whose ports 80 and 443 are free, distinct per test
