@@ -94,7 +94,7 @@ impl Default for HttpConfig {
     }
 }
 
-/// The HTTPS media port (kept for the TLS listener; not served yet).
+/// The HTTPS media port: every HTTP output over TLS (PEM cert chain and key).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpsConfig {
