@@ -23,6 +23,8 @@
   var LIVE_TARGET_LAG_S = 1.5; // live: where to jump to, before the newest data
   var MAX_GAP_S = 3; // holes in the buffer skipped over
   var JUMP_COOLDOWN_MS = 3000;
+  var STALL_MS = 15000; // playing but not moving this long: reconnect
+  var SOCKET_POLL_MS = 15000; // HTTP polling while waiting, when info also comes pushed
 
   var SHORT_TYPES = {
     hls: 'html5/application/vnd.apple.mpegurl',
@@ -380,7 +382,7 @@
       if (!source || typeof source !== 'object') return;
       if (forcedIndex !== null && index !== forcedIndex) return;
       if (forcedType && !typeMatches(source.type, forcedType)) return;
-      offered.push(source.type);
+      offered.push(source.hrn ? source.hrn + ' (' + source.type + ')' : source.type);
       order.forEach(function (p) {
         var ok = false;
         try { ok = !!p.isBrowserSupported(source.type, source, info); } catch (e) { ok = false; }
@@ -869,7 +871,7 @@
     this.deliver = deliver;
     this.ws = null;
     this.http = false;
-    this.polling = true;
+    this.polling = false;
     this.stopped = false;
     this.seq = 0;
     this.wsFailures = 0;
@@ -933,8 +935,9 @@
   InfoWatcher.prototype.schedule = function () {
     var self = this;
     clearTimeout(this.pollTimer);
-    if (this.stopped || !this.http || !this.polling) return;
-    this.pollTimer = setTimeout(function () { self.refresh(); }, POLL_MS);
+    if (this.stopped || !this.polling) return;
+    // Pushed documents make polling a fallback: slower while the socket is up.
+    this.pollTimer = setTimeout(function () { self.refresh(); }, this.http ? POLL_MS : SOCKET_POLL_MS);
   };
   InfoWatcher.prototype.setPolling = function (on) {
     var was = this.polling;
@@ -987,7 +990,7 @@
     target.MistVideo = this;
     this.message('Loading…');
     var self = this;
-    this.watcher = new InfoWatcher(infoUrl(this.host, stream), function (r) { self.onInfo(r); });
+    this.watcher = new InfoWatcher(appendUrl(infoUrl(this.host, stream), options.urlappend), function (r) { self.onInfo(r); });
     this.watcher.start();
   }
 
@@ -1077,13 +1080,14 @@
     if (this.stopped) return;
     if (r.state === 'unreachable' || r.state === 'broken') {
       if (this.current) return;
-      if (!this.saidUnreachable) log.warn(r.message);
-      this.saidUnreachable = true;
+      this.unreachable = (this.unreachable || 0) + 1;
+      if (this.unreachable === 1) log.warn(r.message);
+      if (this.unreachable === 3) log.error(r.message + ' Still trying.');
       if (this.state !== 'error') this.message(r.state === 'broken' ? r.message : 'Cannot reach the media server — retrying…');
       this.watcher.setPolling(true);
       return;
     }
-    this.saidUnreachable = false;
+    this.unreachable = 0;
     if (r.state === 'offline') {
       clearTimeout(this.retryTimer);
       this.teardown();
@@ -1139,6 +1143,9 @@
     cur.startTimer = setTimeout(function () {
       if (self.current === cur && !cur.started) self.fail('Nothing arrived to play within ' + START_TIMEOUT_MS / 1000 + ' s.');
     }, START_TIMEOUT_MS);
+    cur.lastTime = -1;
+    cur.movedAt = Date.now();
+    cur.watchdog = setInterval(function () { self.watch(cur); }, 1000);
     try {
       cur.instance = typeof cand.player.build === 'function' ? cand.player.build(ctx) : new cand.player.player(ctx);
       cur.instance.start();
@@ -1167,6 +1174,18 @@
     });
   };
 
+  /** Reconnects when playback sits still without being paused or finished. */
+  BrumePlayer.prototype.watch = function (cur) {
+    var v = this.video, now = Date.now();
+    if (this.current !== cur || !cur.started) return;
+    if (v.paused || v.ended || v.currentTime !== cur.lastTime) {
+      cur.lastTime = v.currentTime;
+      cur.movedAt = now;
+      return;
+    }
+    if (now - cur.movedAt > STALL_MS) this.fail('Playback stalled for ' + STALL_MS / 1000 + ' s.');
+  };
+
   BrumePlayer.prototype.onData = function () {
     var cur = this.current;
     if (!cur || cur.started) return;
@@ -1182,6 +1201,7 @@
     this.onData();
     this.state = 'playing';
     if (this.overlayKind === 'play') this.clearMessage();
+    this.everPlayed = true;
     if (!cur.announced) {
       cur.announced = true;
       log.info('playing ' + cur.source.type + ' with ' + cur.entry.name);
@@ -1221,7 +1241,6 @@
       if (!this.everPlayed) return this.fatal('This stream could not be played: ' + message);
       return this.reconnect(message);
     }
-    this.everPlayed = true;
     log.warn(what + ' stopped: ' + message);
     this.reconnect(message);
   };
@@ -1261,6 +1280,7 @@
     if (!cur) return;
     this.current = null;
     clearTimeout(cur.startTimer);
+    clearInterval(cur.watchdog);
     this.hint.style.display = 'none';
     if (cur.instance) {
       try { cur.instance.destroy(); } catch (e) { log.warn('stopping ' + cur.entry.name + ' failed: ' + (e && e.message)); }
@@ -1385,4 +1405,4 @@
       limits: { LIVE_MAX_LAG_S: LIVE_MAX_LAG_S, LIVE_TARGET_LAG_S: LIVE_TARGET_LAG_S, KEEP_BEHIND_S: KEEP_BEHIND_S, MAX_GAP_S: MAX_GAP_S }
     };
   }
-})(typeof window !== 'undefined' ? window : globalThis);
+})(typeof window !== 'undefined' ? window : this);

@@ -139,11 +139,36 @@ describe('the player in Chromium', { concurrency: 4 }, () => {
     assert.deepEqual(page.errors(), []);
   });
 
+  test('when the info WebSocket stays silent for 5 s, info comes over HTTP', async (t) => {
+    const page = await open(t, { state: { infoWsSilent: true } });
+    const r = await page.playsFrom(0);
+    assert.ok(r.elapsed >= 4500, `played after ${r.elapsed} ms, before the 5 s WebSocket wait was over`);
+    assert.ok(page.logs().some((l) => l.includes('no stream information over WebSocket within 5 s')), page.logs().join('\n'));
+    assert.deepEqual(page.errors(), []);
+  });
+
+  test('a connection that stops delivering is noticed and replaced', async (t) => {
+    const page = await open(t);
+    await page.playsFrom(0);
+    page.server.freeze();
+    await page.waitFor('noticed the stall', (r) => r.logs.some((l) => l.includes('Playback stalled')), 30000);
+    const played = page.last().played;
+    const again = await page.playsFrom(played, 'played again after the stall');
+    assert.equal(again.overlay, '');
+    assert.deepEqual(page.errors(), []);
+  });
+
+  test('an unreachable server is said so on the page, and in the console once it lasts', async (t) => {
+    const page = await open(t, { query: '?opts=' + encodeURIComponent('{"host":"http://127.0.0.1:9/"}') });
+    await page.waitFor('said it cannot reach the server', (r) => r.overlay.includes('Cannot reach the media server'));
+    await page.waitFor('logged an error', () => page.errors().some((l) => l.includes('Still trying')), 30000);
+  });
+
   test('a forced type this browser cannot play is reported in words', async (t) => {
     const page = await open(t, { query: '?opts=' + encodeURIComponent('{"forceType":"dash"}') });
-    const r = await page.waitFor('showed an error', (x) => x.overlay.includes('cannot play dash/video/mp4'));
+    const r = await page.waitFor('showed an error', (x) => x.overlay.includes('cannot play DASH (dash/video/mp4)'));
     assert.equal(r.state, 'error');
-    assert.ok(page.errors().some((l) => l.includes('cannot play dash/video/mp4')), page.logs().join('\n'));
+    assert.ok(page.errors().some((l) => l.includes('cannot play DASH (dash/video/mp4)')), page.logs().join('\n'));
   });
 
   test('on demand, the MP4 plays in the browser\'s own player', async (t) => {

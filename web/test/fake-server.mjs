@@ -70,7 +70,8 @@ function info(base, state) {
 
 /** Starts the server. `clip` from makeClip (not needed in upstream mode). */
 export function startFakeServer({ clip, upstream = null, onReport = () => {} } = {}) {
-  const state = { online: true, infoWs: true, mews: true, vod: false };
+  // infoWsSilent: info WebSockets are accepted but never sent anything.
+  const state = { online: true, infoWs: true, infoWsSilent: false, mews: true, vod: false };
   const epoch = Date.now();
   const infoSockets = new Set();
   const media = new Set(); // {stop()} of live media connections
@@ -144,6 +145,7 @@ export function startFakeServer({ clip, upstream = null, onReport = () => {} } =
     if (url.pathname === '/json_demo.js' && state.infoWs) {
       const ws = accept(req, socket);
       infoSockets.add(ws);
+      if (state.infoWsSilent) return;
       ws.onclose = () => infoSockets.delete(ws);
       ws.send(JSON.stringify(info(base, state)));
       return;
@@ -198,6 +200,10 @@ export function startFakeServer({ clip, upstream = null, onReport = () => {} } =
           const doc = JSON.stringify(info(base, state));
           for (const ws of infoSockets) ws.send(doc);
         },
+        /** Live media connections stop sending but stay open (a stuck server). */
+        freeze() {
+          for (const c of media) c.stop();
+        },
         close() {
           for (const c of [...media]) c.kill();
           for (const ws of infoSockets) ws.close();
@@ -237,10 +243,11 @@ function tunnel(req, socket, head, upstream) {
   socket.on('error', done);
 }
 
-// `node web/test/fake-server.mjs [upstream-url]`: run it by hand and open
-// http://127.0.0.1:PORT/page.html in a browser.
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const upstream = process.argv[2] || null;
+// `node web/test/fake-server.mjs --serve [upstream-url]`: run it by hand and open
+// the printed page in a browser. (`node --test web/test/` loads every file here as a
+// test file; without --serve this one only defines things.)
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === '--serve') {
+  const upstream = process.argv[3] || null;
   const { mkdtempSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const clip = upstream ? null : makeClip(mkdtempSync(join(tmpdir(), 'brume-player-')));

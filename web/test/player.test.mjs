@@ -181,7 +181,10 @@ test('forcePlayer and forceSource narrow the choice', () => {
 test('when nothing can play, the reason is given in words', () => {
   const players = fakePlayers({ mews: ['ws/video/mp4'], native: ['html5/video/mp4'] });
   const why = (o, info = sampleInfo()) => I.chooseCandidates(info, players, o).error;
-  assert.match(why({ forceType: 'hls' }), /cannot play html5\/application\/vnd\.apple\.mpegurl/);
+  assert.match(why({ forceType: 'hls' }), /cannot play html5\/application\/vnd\.apple\.mpegurl\./);
+  const named = sampleInfo();
+  named.source[3].hrn = 'DASH';
+  assert.match(why({ forceType: 'dash' }, named), /cannot play DASH \(dash\/video\/mp4\)\./);
   assert.match(why({ forceType: 'webm' }), /not offered as html5\/video\/webm/);
   assert.match(why({ forcePlayer: 'flash' }), /no player called "flash"/);
   assert.match(why({ forceSource: 17 }), /no source number 17/);
