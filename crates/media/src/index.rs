@@ -78,92 +78,42 @@ pub fn position_of(file: &dyn MediaFile, track_id: u32) -> Option<usize> {
     (0..file.track_count()).find(|&i| file.track_at(i).is_some_and(|(t, _)| t.id == track_id))
 }
 
-impl MediaFile for crate::mp4::demux::Mp4File {
-    fn container(&self) -> &'static str {
-        "MP4"
-    }
+/// Implements [`MediaFile`] for a demuxer whose `tracks()` items have `track` and
+/// `samples` fields and whose `read_frame(src, track_id, index)` reads one frame.
+macro_rules! media_file_via_tracks {
+    ($file:ty, $container:literal) => {
+        impl MediaFile for $file {
+            fn container(&self) -> &'static str {
+                $container
+            }
 
-    fn track_count(&self) -> usize {
-        self.tracks().len()
-    }
+            fn track_count(&self) -> usize {
+                self.tracks().len()
+            }
 
-    fn track_at(&self, position: usize) -> Option<(&Track, &[Sample])> {
-        self.tracks()
-            .get(position)
-            .map(|t| (&t.track, t.samples.as_slice()))
-    }
+            fn track_at(&self, position: usize) -> Option<(&Track, &[Sample])> {
+                self.tracks()
+                    .get(position)
+                    .map(|t| (&t.track, t.samples.as_slice()))
+            }
 
-    fn read_sample(
-        &self,
-        src: &dyn crate::ReadAt,
-        position: usize,
-        index: usize,
-    ) -> Result<crate::Frame, ReadError> {
-        let id = self
-            .tracks()
-            .get(position)
-            .map(|t| t.track.id)
-            .ok_or("no such track")?;
-        Ok(self.read_frame(src, id, index)?)
-    }
+            fn read_sample(
+                &self,
+                src: &dyn crate::ReadAt,
+                position: usize,
+                index: usize,
+            ) -> Result<crate::Frame, ReadError> {
+                let id = self
+                    .tracks()
+                    .get(position)
+                    .map(|t| t.track.id)
+                    .ok_or("no such track")?;
+                Ok(self.read_frame(src, id, index)?)
+            }
+        }
+    };
 }
 
-impl MediaFile for crate::flv::FlvFile {
-    fn container(&self) -> &'static str {
-        "FLV"
-    }
-
-    fn track_count(&self) -> usize {
-        self.tracks().len()
-    }
-
-    fn track_at(&self, position: usize) -> Option<(&Track, &[Sample])> {
-        self.tracks()
-            .get(position)
-            .map(|t| (&t.track, t.samples.as_slice()))
-    }
-
-    fn read_sample(
-        &self,
-        src: &dyn crate::ReadAt,
-        position: usize,
-        index: usize,
-    ) -> Result<crate::Frame, ReadError> {
-        let id = self
-            .tracks()
-            .get(position)
-            .map(|t| t.track.id)
-            .ok_or("no such track")?;
-        Ok(self.read_frame(src, id, index)?)
-    }
-}
-
-impl MediaFile for crate::mpegts::TsFile {
-    fn container(&self) -> &'static str {
-        "MPEG-TS"
-    }
-
-    fn track_count(&self) -> usize {
-        self.tracks().len()
-    }
-
-    fn track_at(&self, position: usize) -> Option<(&Track, &[Sample])> {
-        self.tracks()
-            .get(position)
-            .map(|t| (&t.track, t.samples.as_slice()))
-    }
-
-    fn read_sample(
-        &self,
-        src: &dyn crate::ReadAt,
-        position: usize,
-        index: usize,
-    ) -> Result<crate::Frame, ReadError> {
-        let id = self
-            .tracks()
-            .get(position)
-            .map(|t| t.track.id)
-            .ok_or("no such track")?;
-        Ok(self.read_frame(src, id, index)?)
-    }
-}
+media_file_via_tracks!(crate::mp4::demux::Mp4File, "MP4");
+media_file_via_tracks!(crate::flv::FlvFile, "FLV");
+media_file_via_tracks!(crate::mpegts::TsFile, "MPEG-TS");

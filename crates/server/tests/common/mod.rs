@@ -364,43 +364,7 @@ pub fn probe_duration(input: &str) -> f64 {
 
 /// Makes a test clip with ffmpeg: `seconds` long, H.264 (GOP `gop` frames at 30 fps) + AAC.
 pub fn make_clip(path: &Path, seconds: u32, gop: u32) {
-    let out = run_tool(
-        "ffmpeg",
-        &[
-            "-hide_banner",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=30",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=1000:sample_rate=44100",
-            "-t",
-            &seconds.to_string(),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-g",
-            &gop.to_string(),
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "64k",
-            path.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "ffmpeg could not make the clip: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    make_clip_as(path, seconds, gop, "mp4");
 }
 
 /// Decodes up to `seconds` of `url`'s first video stream with ffmpeg; returns the
