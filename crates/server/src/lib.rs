@@ -10,6 +10,7 @@ pub mod config;
 pub mod http;
 pub mod logging;
 pub mod net;
+pub mod rtmp;
 pub mod stream;
 pub mod tls;
 pub mod unix_socket;
@@ -57,6 +58,9 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         ),
         None => None,
     };
+    let rtmp_listener = tokio::net::TcpListener::bind(config.rtmp.listen)
+        .await
+        .with_context(|| format!("cannot listen for RTMP on {}", config.rtmp.listen))?;
     let mut unix = match &config.http.unix_socket {
         Some(path) => Some(unix_socket::bind(&base_dir.join(path))?),
         None => None,
@@ -75,7 +79,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         let https_local = listener.local_addr()?;
         tracing::info!(address = %https_local, "HTTPS media port listening");
         let https_context = Arc::new(http::HttpContext {
-            registry,
+            registry: registry.clone(),
             config: config.clone(),
             scheme: http::Scheme::Https,
             local_port: https_local.port(),
@@ -90,6 +94,9 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         tracing::info!(path = %socket.path().display(), "HTTP unix socket listening");
         tasks.extend(socket.serve(context.clone()));
     }
+    let rtmp_local = rtmp_listener.local_addr()?;
+    tracing::info!(address = %rtmp_local, "RTMP port listening");
+    tasks.push(tokio::spawn(rtmp::serve(rtmp_listener, registry)));
     tracing::info!(address = %local, "HTTP media port listening");
     if local.port() != config.http.listen.port() {
         // Port 0 asked for any free port: say which one, for scripts and tests.

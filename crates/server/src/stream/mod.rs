@@ -11,6 +11,7 @@ pub mod cache;
 pub mod live;
 pub mod looper;
 pub mod media;
+pub mod publish;
 pub mod source;
 pub mod timeline;
 pub mod vod;
@@ -58,6 +59,8 @@ pub struct StreamEntry {
     pub config: StreamConfig,
     source: SourceSpec,
     state: watch::Sender<StreamState>,
+    /// Who publishes to a push stream (unused for file sources).
+    push: publish::PushState,
 }
 
 impl StreamEntry {
@@ -146,6 +149,7 @@ impl Registry {
                 config: stream.clone(),
                 source,
                 state,
+                push: Default::default(),
             });
             registry.write().insert(name.clone(), entry.clone());
             tokio::spawn(run_source(entry));

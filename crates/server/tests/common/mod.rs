@@ -597,3 +597,87 @@ impl Brume {
 pub fn parse_http_response(raw: &[u8], head_only: bool) -> Response {
     parse_response(raw, head_only)
 }
+
+impl Brume {
+    /// The RTMP port's address (`127.0.0.1:PORT`), from its log line.
+    pub fn rtmp_addr(&self) -> String {
+        self.logged_field("RTMP port listening", "address")
+            .unwrap_or_else(|| panic!("no RTMP listening line in {:?}", self.log_lines()))
+    }
+}
+
+/// An ffmpeg process publishing a generated test pattern (H.264 with a 2 s GOP +
+/// AAC) at real time to an RTMP URL; killed when dropped.
+pub struct Publisher {
+    pub child: std::process::Child,
+}
+
+impl Publisher {
+    pub fn start(url: &str, seconds: u32) -> Publisher {
+        let child = Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-v",
+                "error",
+                "-re",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=320x240:rate=30",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=44100",
+                "-t",
+                &seconds.to_string(),
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-tune",
+                "zerolatency",
+                "-g",
+                "60",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "64k",
+                "-f",
+                "flv",
+                url,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("ffmpeg is required by this test and could not run ({e})"));
+        Publisher { child }
+    }
+
+    /// Waits for ffmpeg to exit (up to `limit`); returns whether it failed and its stderr.
+    pub fn finish(mut self, limit: Duration) -> (bool, String) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut stderr) = self.child.stderr.take() {
+                    let _ = stderr.read_to_string(&mut err);
+                }
+                return (!status.success(), err);
+            }
+            if Instant::now() > deadline {
+                return (false, "still running".to_owned());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

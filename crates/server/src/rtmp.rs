@@ -1,0 +1,329 @@
+//! The RTMP port: publishers push live streams in, players pull streams out.
+//!
+//! Each connection runs one sans-IO [`ServerSession`] (brume-rtmp): bytes read
+//! from the socket go in, bytes to write and events come out, and the session's
+//! deadlines (handshake, idle) are slept on here. A publisher must name a
+//! configured `push://` stream (`rtmp://host/APP/STREAM`); with a stream
+//! `password`, APP must equal it (MistServer's convention). Media messages are FLV
+//! tag bodies, demuxed into frames of the stream. A player (`rtmp://host/play/S`,
+//! any app) receives the stream's shared FLV feed, re-framed into RTMP messages
+//! (no media muxing per player). Anything a peer does wrong closes that connection
+//! only.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use brume_media::flv::tag::{TagHeader, FILE_HEADER_SIZE, PREVIOUS_TAG_SIZE_LEN, TAG_HEADER_SIZE};
+use brume_media::flv::{TagDemuxer, TagEvent};
+use brume_rtmp::{Event, MediaKind, RejectCode, ServerSession, SessionConfig};
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast::error::RecvError;
+use tracing::Instrument;
+
+use crate::stream::live::feed::{Format, LiveChunk};
+use crate::stream::publish::Publisher;
+use crate::stream::{Registry, StreamState};
+
+/// Bytes read from a socket at a time.
+const READ_BUFFER: usize = 64 * 1024;
+/// A write to a slow peer that takes longer than this ends the connection.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Accepts RTMP connections until the task is dropped.
+pub async fn serve(listener: TcpListener, registry: Arc<Registry>) {
+    static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                tracing::warn!(%err, "RTMP accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = socket.set_nodelay(true);
+        let id = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+        let span = tracing::info_span!("rtmp", conn = id, %peer);
+        let registry = registry.clone();
+        tokio::spawn(
+            async move {
+                match Connection::new(socket, peer, registry).run().await {
+                    Ok(()) => tracing::debug!("RTMP connection closed"),
+                    Err(reason) => tracing::info!(%reason, "RTMP connection closed"),
+                }
+            }
+            .instrument(span),
+        );
+    }
+}
+
+/// A player's source of FLV bytes (the live stream's shared feed).
+struct PlaySource {
+    stream_id: u32,
+    receiver: tokio::sync::broadcast::Receiver<LiveChunk>,
+    /// Partial FLV bytes not yet forming a whole tag.
+    pending: BytesMut,
+    /// After falling behind: skip chunks until a keyframe.
+    resyncing: bool,
+}
+
+struct Connection {
+    socket: TcpStream,
+    registry: Arc<Registry>,
+    session: ServerSession,
+    publisher: Option<(u32, Publisher, TagDemuxer)>,
+    player: Option<PlaySource>,
+}
+
+impl Connection {
+    fn new(socket: TcpStream, _peer: SocketAddr, registry: Arc<Registry>) -> Connection {
+        Connection {
+            socket,
+            registry,
+            session: ServerSession::new(SessionConfig::default(), std::time::Instant::now()),
+            publisher: None,
+            player: None,
+        }
+    }
+
+    async fn run(mut self) -> Result<(), String> {
+        let mut buffer = vec![0u8; READ_BUFFER];
+        loop {
+            self.handle_events()?;
+            self.flush().await?;
+            let deadline = self
+                .session
+                .next_deadline()
+                .map(tokio::time::Instant::from_std);
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let chunk = async {
+                match self.player.as_mut() {
+                    Some(player) => Some(player.receiver.recv().await),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                read = self.socket.read(&mut buffer) => {
+                    let n = read.map_err(|e| format!("read failed: {e}"))?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    self.session
+                        .receive(&buffer[..n], std::time::Instant::now())
+                        .map_err(|e| e.to_string())?;
+                }
+                () = sleep => {
+                    self.session
+                        .handle_timeout(std::time::Instant::now())
+                        .map_err(|e| e.to_string())?;
+                }
+                received = chunk => {
+                    if let Some(received) = received {
+                        self.forward_to_player(received)?;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), String> {
+        while let Some(bytes) = self.session.poll_transmit() {
+            tokio::time::timeout(WRITE_TIMEOUT, self.socket.write_all(&bytes))
+                .await
+                .map_err(|_| "the peer stopped reading".to_owned())?
+                .map_err(|e| format!("write failed: {e}"))?;
+        }
+        Ok(())
+    }
+
+    fn handle_events(&mut self) -> Result<(), String> {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                Event::PublishRequested {
+                    stream_id,
+                    app,
+                    name,
+                } => self.publish(stream_id, &app, &name)?,
+                Event::PlayRequested {
+                    stream_id, name, ..
+                } => self.play(stream_id, &name),
+                Event::Media {
+                    stream_id,
+                    kind,
+                    timestamp_ms,
+                    payload,
+                } => self.media(stream_id, kind, timestamp_ms, payload),
+                Event::Unpublished { stream_id } | Event::StreamDeleted { stream_id } => {
+                    if self
+                        .publisher
+                        .as_ref()
+                        .is_some_and(|(id, _, _)| *id == stream_id)
+                    {
+                        self.publisher = None;
+                    }
+                    if self
+                        .player
+                        .as_ref()
+                        .is_some_and(|p| p.stream_id == stream_id)
+                    {
+                        self.player = None;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn publish(&mut self, stream_id: u32, app: &str, name: &str) -> Result<(), String> {
+        // The key may carry a query (`stream?token=…`); the name is before it.
+        let stream = name.split('?').next().unwrap_or_default();
+        let app = app.split('?').next().unwrap_or_default();
+        let Some(entry) = self.registry.get(stream) else {
+            tracing::warn!(stream, "publish refused: no such stream");
+            self.session.reject_publish(
+                stream_id,
+                RejectCode::BadName,
+                "No such stream is configured.",
+            );
+            return Err("publish refused (unknown stream)".to_owned());
+        };
+        if let Some(password) = &entry.config.password {
+            if app != password {
+                // Never log the secret or what was sent in its place.
+                tracing::warn!(stream, "publish refused: wrong password");
+                self.session.reject_publish(
+                    stream_id,
+                    RejectCode::Denied,
+                    "Publishing to this stream needs the right password.",
+                );
+                return Err("publish refused (wrong password)".to_owned());
+            }
+        }
+        match entry.begin_publish() {
+            Ok(publisher) => {
+                tracing::info!(stream, "publisher connected");
+                self.session.accept_publish(stream_id);
+                self.publisher = Some((stream_id, publisher, TagDemuxer::new()));
+                Ok(())
+            }
+            Err(refusal) => {
+                tracing::warn!(stream, %refusal, "publish refused");
+                self.session
+                    .reject_publish(stream_id, RejectCode::BadName, &refusal.to_string());
+                Err(format!("publish refused ({refusal})"))
+            }
+        }
+    }
+
+    fn media(&mut self, stream_id: u32, kind: MediaKind, timestamp_ms: u32, payload: Bytes) {
+        let Some((id, publisher, demuxer)) = self.publisher.as_mut() else {
+            return;
+        };
+        if *id != stream_id {
+            return;
+        }
+        match demuxer.push_tag_bytes(kind.tag_type(), timestamp_ms, payload) {
+            Ok(Some(TagEvent::Track(track))) => publisher.track(track),
+            Ok(Some(TagEvent::Frame(frame))) => publisher.frame(frame),
+            Ok(_) => {}
+            Err(err) => tracing::debug!(%err, "skipped a media message"),
+        }
+    }
+
+    fn play(&mut self, stream_id: u32, name: &str) {
+        let stream = name.split('?').next().unwrap_or_default();
+        let live = match self.registry.get(stream).map(|e| e.state()) {
+            Some(StreamState::Live(live)) => live,
+            _ => {
+                self.session
+                    .reject_play(stream_id, "The stream is offline or does not exist.");
+                return;
+            }
+        };
+        let Some(subscription) = live.subscribe(Format::Flv) else {
+            self.session
+                .reject_play(stream_id, "The stream cannot be played over RTMP.");
+            return;
+        };
+        self.session.accept_play(stream_id);
+        let mut pending = BytesMut::new();
+        // The FLV header carries metadata and sequence headers; skip the file
+        // header, keep the tags.
+        pending.extend_from_slice(
+            subscription
+                .header
+                .get(FILE_HEADER_SIZE + PREVIOUS_TAG_SIZE_LEN..)
+                .unwrap_or_default(),
+        );
+        for chunk in &subscription.backlog {
+            pending.extend_from_slice(&chunk.bytes);
+        }
+        tracing::info!(stream, "RTMP player started");
+        self.player = Some(PlaySource {
+            stream_id,
+            receiver: subscription.receiver,
+            pending,
+            resyncing: false,
+        });
+        self.send_pending_tags();
+    }
+
+    fn forward_to_player(&mut self, received: Result<LiveChunk, RecvError>) -> Result<(), String> {
+        let Some(player) = self.player.as_mut() else {
+            return Ok(());
+        };
+        match received {
+            Ok(chunk) => {
+                if player.resyncing && !chunk.keyframe {
+                    return Ok(());
+                }
+                player.resyncing = false;
+                player.pending.extend_from_slice(&chunk.bytes);
+            }
+            Err(RecvError::Lagged(_)) => player.resyncing = true,
+            Err(RecvError::Closed) => {
+                let id = player.stream_id;
+                self.player = None;
+                self.session.end_play(id);
+                return Ok(());
+            }
+        }
+        self.send_pending_tags();
+        Ok(())
+    }
+
+    /// Sends every whole FLV tag in the player's pending bytes as an RTMP message.
+    fn send_pending_tags(&mut self) {
+        let Some(player) = self.player.as_mut() else {
+            return;
+        };
+        loop {
+            let Ok(header) = TagHeader::parse(&player.pending) else {
+                return;
+            };
+            let total = TAG_HEADER_SIZE + header.data_size as usize + PREVIOUS_TAG_SIZE_LEN;
+            if player.pending.len() < total {
+                return;
+            }
+            let tag = player.pending.split_to(total).freeze();
+            let body = tag.slice(TAG_HEADER_SIZE..TAG_HEADER_SIZE + header.data_size as usize);
+            let kind = match header.tag_type {
+                8 => MediaKind::Audio,
+                9 => MediaKind::Video,
+                _ => MediaKind::Data,
+            };
+            self.session
+                .send_media(player.stream_id, kind, header.timestamp, &body);
+        }
+    }
+}

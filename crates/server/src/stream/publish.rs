@@ -1,0 +1,201 @@
+//! Live pushes: who publishes to a `push://` stream, and its online/offline
+//! lifecycle.
+//!
+//! A publisher takes the stream's slot with [`StreamEntry::begin_publish`]
+//! (refused while another one holds it, or when the stream is not a push
+//! stream). The stream goes online at the first video keyframe (or first frame of
+//! an audio-only push). When the publisher leaves, the stream stays online for a
+//! grace period: a publisher that comes back within it continues the same
+//! timeline (its timestamps are shifted to follow the last frame), so viewers carry
+//! on. After the grace period the buffer is dropped and the stream goes offline.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use brume_media::{Frame, Track, TrackKind};
+
+use super::live::LiveStream;
+use super::{StreamEntry, StreamState, DEFAULT_DVR_WINDOW_MS};
+use crate::config::SourceSpec;
+
+/// How long a live push stays online after its publisher left.
+pub const GRACE_PERIOD: Duration = Duration::from_secs(5);
+/// Gap put between the last frame of a publisher and the first of the next one.
+const RECONNECT_GAP_MS: i64 = 40;
+
+/// Why a publish was refused (said to the client; never contains secrets).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishRefusal {
+    #[error("stream is not configured for pushes")]
+    NotPush,
+    #[error("another publisher is already live on this stream")]
+    Busy,
+}
+
+/// The push state of one stream.
+#[derive(Debug, Default)]
+pub struct PushSlot {
+    /// A publisher holds the slot.
+    active: bool,
+    /// Counts publishers; a grace timer only acts if no newer one came.
+    generation: u64,
+    /// The live stream kept through the grace period, and where its timeline ended.
+    kept: Option<(Arc<LiveStream>, i64)>,
+}
+
+impl StreamEntry {
+    /// Takes the publishing slot of this stream.
+    pub fn begin_publish(self: &Arc<Self>) -> Result<Publisher, PublishRefusal> {
+        if self.source != SourceSpec::Push {
+            return Err(PublishRefusal::NotPush);
+        }
+        let mut slot = self.push_slot();
+        if slot.active {
+            return Err(PublishRefusal::Busy);
+        }
+        slot.active = true;
+        slot.generation += 1;
+        let kept = slot.kept.take();
+        Ok(Publisher {
+            entry: self.clone(),
+            generation: slot.generation,
+            tracks: Vec::new(),
+            live: None,
+            kept,
+            offset_ms: None,
+            last_ms: i64::MIN,
+        })
+    }
+
+    fn push_slot(&self) -> std::sync::MutexGuard<'_, PushSlot> {
+        self.push.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A publisher's hold on a push stream; dropping it starts the grace period.
+#[derive(Debug)]
+pub struct Publisher {
+    entry: Arc<StreamEntry>,
+    generation: u64,
+    tracks: Vec<Track>,
+    live: Option<Arc<LiveStream>>,
+    /// The previous publisher's stream, continued if the tracks match.
+    kept: Option<(Arc<LiveStream>, i64)>,
+    /// Added to every timestamp (ms) so a reconnect continues the timeline.
+    offset_ms: Option<i64>,
+    last_ms: i64,
+}
+
+impl Publisher {
+    /// A new or changed track (sequence header).
+    pub fn track(&mut self, track: Track) {
+        let changed = match self.tracks.iter_mut().find(|t| t.id == track.id) {
+            Some(existing) if *existing == track => false,
+            Some(existing) => {
+                *existing = track;
+                true
+            }
+            None => {
+                self.tracks.push(track);
+                true
+            }
+        };
+        if changed && self.live.is_some() {
+            // A new configuration mid-stream (new resolution, codec): start a new
+            // live stream at the next keyframe; players reload on the info push.
+            tracing::info!(stream = %self.entry.name, "track configuration changed; restarting the live stream");
+            if let Some(live) = self.live.take() {
+                self.kept = Some((live, self.last_ms));
+            }
+        }
+    }
+
+    /// One frame from the publisher (timestamps in its track's timescale, ms for FLV).
+    pub fn frame(&mut self, mut frame: Frame) {
+        if self.live.is_none() && !self.go_online(&frame) {
+            return;
+        }
+        let offset = *self.offset_ms.get_or_insert(0);
+        frame.dts += offset;
+        self.last_ms = self.last_ms.max(frame.dts);
+        if let Some(live) = &self.live {
+            live.push(frame);
+        }
+    }
+
+    /// Whether `frame` may start the stream; if so, the stream goes online.
+    fn go_online(&mut self, frame: &Frame) -> bool {
+        let has_video = self.tracks.iter().any(|t| t.kind() == TrackKind::Video);
+        let is_video = self
+            .tracks
+            .iter()
+            .any(|t| t.id == frame.track && t.kind() == TrackKind::Video);
+        if self.tracks.is_empty() || (has_video && !(is_video && frame.keyframe)) {
+            return false;
+        }
+        // Continue the previous publisher's timeline if it is still kept and the
+        // tracks are the same; otherwise start a fresh live stream.
+        let reuse = match self.kept.take() {
+            Some((live, end_ms)) if live.tracks() == self.tracks.as_slice() => Some((live, end_ms)),
+            _ => None,
+        };
+        let live = match reuse {
+            Some((live, end_ms)) => {
+                self.offset_ms = Some(end_ms + RECONNECT_GAP_MS - frame.dts);
+                self.last_ms = end_ms;
+                live
+            }
+            None => {
+                let window = self
+                    .entry
+                    .config
+                    .dvr_window_ms
+                    .unwrap_or(DEFAULT_DVR_WINDOW_MS);
+                match LiveStream::new(self.tracks.clone(), window) {
+                    Ok(live) => {
+                        self.offset_ms = Some(0);
+                        Arc::new(live)
+                    }
+                    Err(err) => {
+                        tracing::warn!(stream = %self.entry.name, %err, "cannot start the live stream");
+                        return false;
+                    }
+                }
+            }
+        };
+        tracing::info!(stream = %self.entry.name, "push stream online");
+        self.entry.set(StreamState::Live(live.clone()));
+        self.live = Some(live);
+        true
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        let entry = self.entry.clone();
+        let generation = self.generation;
+        {
+            let mut slot = entry.push_slot();
+            slot.active = false;
+            slot.kept = self.live.take().map(|live| (live, self.last_ms));
+        }
+        tracing::info!(stream = %entry.name, "publisher left; grace period started");
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            entry.set(StreamState::Offline);
+            return;
+        };
+        runtime.spawn(async move {
+            tokio::time::sleep(GRACE_PERIOD).await;
+            let mut slot = entry.push_slot();
+            if slot.generation == generation && !slot.active {
+                slot.kept = None;
+                drop(slot);
+                tracing::info!(stream = %entry.name, "push stream offline");
+                entry.set(StreamState::Offline);
+            }
+        });
+    }
+}
+
+/// Keeps `Mutex` in scope for the field type in `StreamEntry`.
+pub type PushState = Mutex<PushSlot>;
