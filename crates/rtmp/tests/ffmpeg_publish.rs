@@ -8,11 +8,11 @@
 mod common;
 
 use std::net::TcpListener;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use brume_media::flv::{TagDemuxer, TagEvent};
 use brume_media::Codec;
-use brume_rtmp::{Event, MediaKind};
+use brume_rtmp::{Event, HandshakeMode, MediaKind, ServerSession, SessionConfig};
 use common::*;
 
 /// Checks what a publish of the test pattern must produce: metadata, both
@@ -28,13 +28,19 @@ fn check_publish(events: &[Event], min_video: usize) {
         e,
         Event::PublishRequested { name, app, .. } if name == "test" && app == "live"
     )));
-    assert!(events.iter().any(|e| matches!(e, Event::Metadata { value, .. }
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::Metadata { value, .. }
         if value.get("width").and_then(|v| v.as_number()) .is_some())));
     let media = media(events);
     let video: Vec<_> = media.iter().filter(|m| m.0 == MediaKind::Video).collect();
     let audio: Vec<_> = media.iter().filter(|m| m.0 == MediaKind::Audio).collect();
     // AVC sequence header: keyframe, codec 7, AVCPacketType 0.
-    assert_eq!(&video[0].2[..2], &[0x17, 0x00], "first video is the AVC sequence header");
+    assert_eq!(
+        &video[0].2[..2],
+        &[0x17, 0x00],
+        "first video is the AVC sequence header"
+    );
     // AAC sequence header: sound format 10, AACPacketType 0.
     assert_eq!(audio[0].2[0] >> 4, 10);
     assert_eq!(audio[0].2[1], 0, "first audio is the AAC sequence header");
@@ -43,7 +49,12 @@ fn check_publish(events: &[Event], min_video: usize) {
     assert!(audio.iter().filter(|m| m.2[1] == 1).count() >= min_video);
     for list in [&video, &audio] {
         for pair in list.windows(2) {
-            assert!(pair[0].1 <= pair[1].1, "timestamps go back: {} {}", pair[0].1, pair[1].1);
+            assert!(
+                pair[0].1 <= pair[1].1,
+                "timestamps go back: {} {}",
+                pair[0].1,
+                pair[1].1
+            );
         }
     }
     assert!(events
@@ -53,12 +64,14 @@ fn check_publish(events: &[Event], min_video: usize) {
 
 /// Replays `recorded` in several splits; each gives `expected`'s events.
 fn check_replays(recorded: &[u8], expected: &[Event]) {
-    let splits: [(&str, Vec<usize>); 5] = [
+    // Not the whole recording at once: the caller accepts the publish
+    // between reads, and one read holding the publish and the end of the
+    // stream would see the stream deleted before it was accepted.
+    let splits: [(&str, Vec<usize>); 4] = [
         ("1 byte", vec![1]),
         ("7 bytes", vec![7]),
         ("4096 bytes", vec![4096]),
         ("random", random_sizes(1000)),
-        ("whole", vec![recorded.len()]),
     ];
     for (name, sizes) in splits {
         let events = replay(recorded, &sizes);
@@ -106,7 +119,17 @@ fn ffmpeg_publish_delivers_sequence_headers_and_frames_and_replays() {
 #[test]
 fn the_committed_recording_replays_in_any_split() {
     let recorded = std::fs::read(fixture_path()).expect("the committed recording");
-    let events = replay(&recorded, &[recorded.len()]);
+    // ffmpeg signs its C1: the digest handshake is recognised.
+    let mut session = ServerSession::new(SessionConfig::default(), Instant::now());
+    session
+        .receive(&recorded[..1537], Instant::now())
+        .expect("C0 C1");
+    assert!(
+        matches!(session.handshake_mode(), Some(HandshakeMode::Digest(_))),
+        "{:?}",
+        session.handshake_mode()
+    );
+    let events = replay(&recorded, &[4096]);
     check_publish(&events, 20);
     check_replays(&recorded, &events);
 }
@@ -127,7 +150,10 @@ fn recorded_media_demuxes_into_h264_and_aac_frames() {
         }
     }
     let codecs: Vec<Codec> = tracks.iter().map(|t| t.codec).collect();
-    assert!(codecs.contains(&Codec::H264) && codecs.contains(&Codec::Aac), "{codecs:?}");
+    assert!(
+        codecs.contains(&Codec::H264) && codecs.contains(&Codec::Aac),
+        "{codecs:?}"
+    );
     let video = demuxer.video_track().expect("video track");
     assert!(frames.iter().any(|f| f.track == video.id && f.keyframe));
     assert!(frames.iter().filter(|f| f.track == video.id).count() >= 20);

@@ -66,12 +66,14 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         None => None,
     };
 
+    let rtmp_local = rtmp_listener.local_addr()?;
     let config = Arc::new(config);
     let context = Arc::new(http::HttpContext {
         registry: registry.clone(),
         config: config.clone(),
         scheme: http::Scheme::Http,
         local_port: local.port(),
+        rtmp_port: rtmp_local.port(),
     });
     let mut tasks = Vec::new();
     // The HTTP line comes last: scripts and tests take it to mean "ready".
@@ -83,6 +85,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
             config: config.clone(),
             scheme: http::Scheme::Https,
             local_port: https_local.port(),
+            rtmp_port: rtmp_local.port(),
         });
         tasks.push(tokio::spawn(tls::serve(
             listener,
@@ -94,7 +97,6 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         tracing::info!(path = %socket.path().display(), "HTTP unix socket listening");
         tasks.extend(socket.serve(context.clone()));
     }
-    let rtmp_local = rtmp_listener.local_addr()?;
     tracing::info!(address = %rtmp_local, "RTMP port listening");
     tasks.push(tokio::spawn(rtmp::serve(rtmp_listener, registry)));
     tracing::info!(address = %local, "HTTP media port listening");

@@ -61,14 +61,30 @@ pub async fn serve(listener: TcpListener, registry: Arc<Registry>) {
     }
 }
 
-/// A player's source of FLV bytes (the live stream's shared feed).
+/// Where a player's FLV bytes come from.
+enum Feed {
+    /// A live stream's shared FLV feed.
+    Live(tokio::sync::broadcast::Receiver<LiveChunk>),
+    /// An on-demand file muxed to FLV for this player, one segment at a time.
+    File(tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>),
+}
+
+/// What arrived from a player's feed.
+enum Fed {
+    Live(Result<LiveChunk, RecvError>),
+    File(Option<Result<Bytes, std::io::Error>>),
+}
+
+/// A player's source of FLV bytes.
 struct PlaySource {
     stream_id: u32,
-    receiver: tokio::sync::broadcast::Receiver<LiveChunk>,
+    feed: Feed,
     /// Partial FLV bytes not yet forming a whole tag.
     pending: BytesMut,
     /// After falling behind: skip chunks until a keyframe.
     resyncing: bool,
+    /// The next bytes start with an FLV file header to skip.
+    skip_file_header: bool,
 }
 
 struct Connection {
@@ -106,8 +122,9 @@ impl Connection {
                 }
             };
             let chunk = async {
-                match self.player.as_mut() {
-                    Some(player) => Some(player.receiver.recv().await),
+                match self.player.as_mut().map(|p| &mut p.feed) {
+                    Some(Feed::Live(receiver)) => Some(Fed::Live(receiver.recv().await)),
+                    Some(Feed::File(receiver)) => Some(Fed::File(receiver.recv().await)),
                     None => std::future::pending().await,
                 }
             };
@@ -244,6 +261,22 @@ impl Connection {
         let stream = name.split('?').next().unwrap_or_default();
         let live = match self.registry.get(stream).map(|e| e.state()) {
             Some(StreamState::Live(live)) => live,
+            Some(StreamState::Vod(vod)) => {
+                let (sender, receiver) = tokio::sync::mpsc::channel(2);
+                tokio::spawn(
+                    crate::stream::vod::send_all(vod, Format::Flv, sender).in_current_span(),
+                );
+                self.session.accept_play(stream_id);
+                tracing::info!(stream, "RTMP player started (on demand)");
+                self.player = Some(PlaySource {
+                    stream_id,
+                    feed: Feed::File(receiver),
+                    pending: BytesMut::new(),
+                    resyncing: false,
+                    skip_file_header: true,
+                });
+                return;
+            }
             _ => {
                 self.session
                     .reject_play(stream_id, "The stream is offline or does not exist.");
@@ -271,16 +304,40 @@ impl Connection {
         tracing::info!(stream, "RTMP player started");
         self.player = Some(PlaySource {
             stream_id,
-            receiver: subscription.receiver,
+            feed: Feed::Live(subscription.receiver),
             pending,
             resyncing: false,
+            skip_file_header: false,
         });
         self.send_pending_tags();
     }
 
-    fn forward_to_player(&mut self, received: Result<LiveChunk, RecvError>) -> Result<(), String> {
+    fn forward_to_player(&mut self, received: Fed) -> Result<(), String> {
         let Some(player) = self.player.as_mut() else {
             return Ok(());
+        };
+        let received = match received {
+            Fed::Live(received) => received,
+            Fed::File(Some(Ok(bytes))) => {
+                player.pending.extend_from_slice(&bytes);
+                if player.skip_file_header
+                    && player.pending.len() >= FILE_HEADER_SIZE + PREVIOUS_TAG_SIZE_LEN
+                {
+                    let _ = player
+                        .pending
+                        .split_to(FILE_HEADER_SIZE + PREVIOUS_TAG_SIZE_LEN);
+                    player.skip_file_header = false;
+                }
+                self.send_pending_tags();
+                return Ok(());
+            }
+            Fed::File(Some(Err(err))) => return Err(format!("reading the file failed: {err}")),
+            Fed::File(None) => {
+                let id = player.stream_id;
+                self.player = None;
+                self.session.end_play(id);
+                return Ok(());
+            }
         };
         match received {
             Ok(chunk) => {

@@ -45,6 +45,15 @@ fn published_stream_plays_on_every_output_within_seconds() {
     let _publisher = Publisher::start(&format!("rtmp://{rtmp}/live/cam"), 20);
     let online_after = wait_live(&brume, "cam", Duration::from_secs(4));
     assert!(online_after < Duration::from_secs(4));
+    // Stream info offers RTMP playback on the port RTMP really listens on.
+    let info = get(&brume.url("/json_cam.js")).json();
+    let rtmp_source = info["source"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["type"] == "flash/10")
+        .expect("an RTMP source");
+    assert_eq!(rtmp_source["url"], format!("rtmp://{rtmp}/play/cam"));
     // Within 4 s of the publish the outputs decode (HLS/DASH need a complete
     // segment, i.e. one GOP of 2 s).
     std::thread::sleep(Duration::from_millis(2500));
@@ -230,4 +239,17 @@ fn rtmp_playback_of_a_looped_file() {
     let (frames, errors) = decode_video_frames(&format!("rtmp://{rtmp}/play/demo"), Some(3.0));
     assert_eq!(errors, "");
     assert!(frames >= 60, "{frames}");
+}
+
+#[test]
+fn rtmp_playback_of_an_on_demand_file() {
+    let dir = tempfile::tempdir().unwrap();
+    make_clip(&dir.path().join("clip.mp4"), 3, 30);
+    let brume = Brume::start_in(dir, json!({"vod": {"source": "clip.mp4"}}));
+    let rtmp = brume.rtmp_addr();
+    let (frames, errors) = decode_video_frames(&format!("rtmp://{rtmp}/play/vod"), None);
+    assert_eq!(errors, "");
+    assert!((89..=91).contains(&frames), "{frames} frames of 90");
+    let (_, errors) = decode_video_frames(&format!("rtmp://{rtmp}/play/nosuch"), None);
+    assert!(!errors.is_empty(), "playing an unknown stream must fail");
 }

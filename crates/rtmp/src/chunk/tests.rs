@@ -150,8 +150,8 @@ fn extended_timestamps_repeat_in_fmt3_continuation_chunks() {
 
 #[test]
 fn interleaved_messages_on_two_chunk_streams() {
-    let video = vec![0xAA; 200];
-    let audio = vec![0xBB; 150];
+    let video = [0xAA; 200];
+    let audio = [0xBB; 150];
     let mut data = fmt0(6, 0, 200, 9, 1);
     data.extend_from_slice(&video[..128]);
     data.extend_from_slice(&fmt0(4, 0, 150, 8, 1));

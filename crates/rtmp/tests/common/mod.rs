@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use brume_rtmp::{Event, MediaKind, ServerSession, SessionConfig};
+use brume_rtmp::{Event, HandshakeMode, MediaKind, ServerSession, SessionConfig};
 
 /// A child process, killed (by its pid, through the handle) when dropped.
 pub struct ChildGuard(pub Child);
@@ -59,7 +59,9 @@ pub fn finish(mut child: ChildGuard, limit: Duration) -> (bool, String, String) 
 
 /// Accepts one connection, failing the test after `limit`.
 pub fn accept(listener: &TcpListener, limit: Duration) -> TcpStream {
-    listener.set_nonblocking(true).expect("nonblocking listener");
+    listener
+        .set_nonblocking(true)
+        .expect("nonblocking listener");
     let deadline = Instant::now() + limit;
     loop {
         match listener.accept() {
@@ -84,6 +86,8 @@ pub struct Served {
     pub events: Vec<Event>,
     /// The session error that ended it, if any.
     pub error: Option<String>,
+    /// The handshake variant the client used.
+    pub handshake: Option<HandshakeMode>,
 }
 
 /// Runs a session over `stream` until the client closes it (or `limit`
@@ -134,6 +138,7 @@ pub fn serve(
             break;
         }
     }
+    served.handshake = session.handshake_mode();
     served
 }
 

@@ -188,12 +188,7 @@ pub fn answer(
 /// (also what the stream-info WebSocket pushes).
 pub fn document(context: &HttpContext, resolved: &Resolved, name: &str) -> Value {
     match context.registry.get(name) {
-        Some(entry) => stream_info(
-            name,
-            &entry.state(),
-            &resolved.bases,
-            context.config.rtmp.listen.port(),
-        ),
+        Some(entry) => stream_info(name, &entry.state(), &resolved.bases, context.rtmp_port),
         None => error_doc("Stream is offline"),
     }
 }

@@ -73,6 +73,8 @@ pub struct HttpContext {
     pub scheme: Scheme,
     /// The port this listener serves, for URLs built from a Host header without one.
     pub local_port: u16,
+    /// The port the RTMP listener is bound to, for RTMP URLs in stream info.
+    pub rtmp_port: u16,
 }
 
 /// Accepts TCP connections until the task is dropped.

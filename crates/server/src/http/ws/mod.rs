@@ -265,7 +265,7 @@ pub async fn stream_info(
         registry: Arc::clone(&context.registry),
         name: name.to_owned(),
         bases: resolved.bases,
-        rtmp_port: context.config.rtmp.listen.port(),
+        rtmp_port: context.rtmp_port,
     };
     upgrade(req, accept, "info", name, move |ws| info::run(ws, target))
 }
