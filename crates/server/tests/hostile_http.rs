@@ -1,0 +1,103 @@
+//! Malformed and oversized HTTP requests get 4xx answers for that connection only;
+//! nothing panics and nothing outside the configured sources is served.
+
+// Test code: a panic is a test failure with its message.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+/// Sends raw bytes and returns the status code of the answer (0 if none).
+fn raw_status(addr: &str, request: &[u8]) -> u16 {
+    let mut socket = TcpStream::connect(addr).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = socket.write_all(request);
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        match socket.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&answer)
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn malformed_requests_get_client_errors_and_the_server_keeps_serving() {
+    let mut brume = Brume::start(json!({"demo": {"source": "builtin:demo", "loop": true}}));
+    let addr = brume.addr();
+    let long_url = format!(
+        "GET /{}.mp4 HTTP/1.1\r\nHost: x\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let big_header = format!(
+        "GET /demo.mp4 HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(20_000)
+    );
+    let many_headers = format!(
+        "GET / HTTP/1.1\r\n{}\r\n",
+        (0..200)
+            .map(|i| format!("X-H{i}: v\r\n"))
+            .collect::<String>()
+    );
+    let cases: Vec<(&str, Vec<u8>, &[u16])> = vec![
+        ("a bad request line", b"GARBAGE\r\n\r\n".to_vec(), &[400]),
+        ("a huge URL", long_url.into_bytes(), &[400, 404, 414, 431]),
+        ("a huge header", big_header.into_bytes(), &[431]),
+        ("too many headers", many_headers.into_bytes(), &[400, 431]),
+        (
+            "invalid percent-encoding",
+            b"GET /json_%ZZ.js HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            &[400],
+        ),
+        (
+            "an encoded NUL",
+            b"GET /%00.mp4 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            &[404],
+        ),
+        (
+            "a raw NUL",
+            b"GET /a\x00b.mp4 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            &[400],
+        ),
+        (
+            "dot segments",
+            b"GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            &[404],
+        ),
+        (
+            "encoded dot segments",
+            b"GET /hls/..%2F..%2Fetc/passwd HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            &[404],
+        ),
+        (
+            "a file path as a stream",
+            b"GET /%2Fetc%2Fpasswd.mp4 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            &[404],
+        ),
+    ];
+    for (what, request, allowed) in &cases {
+        let status = raw_status(&addr, request);
+        assert!(
+            allowed.contains(&status),
+            "{what}: answered {status}, expected one of {allowed:?}"
+        );
+    }
+    // The server is still fine.
+    let info = get(&brume.url("/json_demo.js")).json();
+    assert_eq!(info["type"], "live");
+    assert!(brume.child.try_wait().unwrap().is_none(), "brume exited");
+}
