@@ -11,6 +11,7 @@ pub mod frame;
 pub mod index;
 pub mod mp4;
 pub mod mpegts;
+pub mod playlist;
 pub mod read_at;
 
 pub use frame::{scale_ticks, AudioInfo, Codec, Frame, Track, TrackKind, VideoInfo};

@@ -19,19 +19,7 @@ pub enum Media {
     Vod(Arc<VodStream>),
 }
 
-/// A complete segment as listed in playlists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SegmentRef {
-    pub sequence: u64,
-    pub start_ms: i64,
-    pub end_ms: i64,
-}
-
-impl SegmentRef {
-    pub fn duration_secs(&self) -> f64 {
-        (self.end_ms - self.start_ms).max(0) as f64 / 1000.0
-    }
-}
+pub use brume_media::playlist::SegmentRef;
 
 impl Media {
     pub fn tracks(&self) -> &[Track] {
