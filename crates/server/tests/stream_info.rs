@@ -115,12 +115,13 @@ fn a_direct_request_lists_every_output_under_its_host_and_each_url_answers() {
     let http = brume.http.clone();
     let ws = http.replace("http://", "ws://");
     let host = brume.addr().split(':').next().unwrap().to_owned();
+    let rtmp_port = rtmp_port(&brume);
     for source in sources(&doc) {
         let url = source["url"].as_str().unwrap();
         let relurl = source["relurl"].as_str().unwrap();
         match source["type"].as_str().unwrap() {
             "ws/video/mp4" => assert_eq!(url, format!("{ws}/{relurl}")),
-            "flash/10" => assert_eq!(url, format!("rtmp://{host}/play/demo")),
+            "flash/10" => assert_eq!(url, format!("rtmp://{host}:{rtmp_port}/play/demo")),
             _ => {
                 assert_eq!(url, format!("{http}/{relurl}"));
                 // A player following the URL gets the media.
@@ -151,7 +152,7 @@ fn x_mst_path_moves_every_url_under_the_proxy() {
         let relurl = source["relurl"].as_str().unwrap();
         let expected = match source["type"].as_str().unwrap() {
             "ws/video/mp4" => format!("wss://example.com/mistserver/{relurl}"),
-            "flash/10" => "rtmp://example.com/play/demo".to_owned(),
+            "flash/10" => format!("rtmp://example.com:{}/play/demo", rtmp_port(&brume)),
             _ => format!("https://example.com/mistserver/{relurl}"),
         };
         assert_eq!(url, expected);
@@ -181,7 +182,8 @@ fn a_malformed_x_mst_path_is_ignored() {
         assert!(!text.contains("<script>alert"), "{text}");
         for url in urls(&response.json()) {
             assert!(
-                url.contains(&brume.addr()) || url.starts_with("rtmp://127.0.0.1/"),
+                url.contains(&brume.addr())
+                    || url.starts_with(&format!("rtmp://127.0.0.1:{}/", rtmp_port(&brume))),
                 "{bad}: {url}"
             );
         }
@@ -231,8 +233,8 @@ fn configured_public_addresses_are_all_listed_and_sorted() {
                 || url.starts_with("wss://b.example/m/")
                 || url.starts_with("http://a.example/m/")
                 || url.starts_with("https://b.example/m/")
-                || url == "rtmp://a.example/play/demo"
-                || url == "rtmp://b.example/play/demo",
+                || *url == format!("rtmp://a.example:{}/play/demo", rtmp_port(&brume))
+                || *url == format!("rtmp://b.example:{}/play/demo", rtmp_port(&brume)),
             "{url}"
         );
     }
@@ -316,4 +318,9 @@ fn offline_and_unknown_streams_say_so() {
         get(&brume.url("/json_nosuch.js")).json(),
         json!({"error": "Stream is offline"})
     );
+}
+
+/// The port brume's RTMP listener is bound to (RTMP URLs carry it: not 1935 here).
+fn rtmp_port(brume: &Brume) -> String {
+    brume.rtmp_addr().rsplit(':').next().unwrap().to_owned()
 }

@@ -25,53 +25,9 @@ impl Brume {
         Self::start_in(dir, streams)
     }
 
+    /// Starts brume in `dir` (relative sources resolve there) with `streams`.
     pub fn start_in(dir: tempfile::TempDir, streams: serde_json::Value) -> Brume {
-        let config = serde_json::json!({
-            "http": {"listen": "127.0.0.1:0"},
-            "rtmp": {"listen": "127.0.0.1:0"},
-            "api": {"listen": "127.0.0.1:0"},
-            "streams": streams,
-        });
-        let config_path = dir.path().join("brume.json");
-        std::fs::write(&config_path, config.to_string()).expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_brume"))
-            .arg("--config")
-            .arg(&config_path)
-            .args(["--log-format", "json", "--log-level", "info"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start brume");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if let Some(addr) = listening_address(&line) {
-                        let _ = tx.send(addr);
-                    }
-                    log.lock().unwrap().push(line);
-                }
-            });
-        }
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| {
-                panic!(
-                    "brume did not report its HTTP port; log: {:?}",
-                    log.lock().unwrap()
-                )
-            });
-        Brume {
-            child,
-            http: format!("http://{addr}"),
-            dir,
-            config_path,
-            log,
-        }
+        Self::start_with(dir, serde_json::json!({ "streams": streams }))
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -445,54 +401,7 @@ impl Brume {
     /// ephemeral loopback `listen`), e.g. `{"public_address": [...]}`.
     pub fn start_with_http(streams: serde_json::Value, http: serde_json::Value) -> Brume {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut http_section = serde_json::json!({"listen": "127.0.0.1:0"});
-        if let (Some(section), Some(extra)) = (http_section.as_object_mut(), http.as_object()) {
-            section.extend(extra.clone());
-        }
-        let config = serde_json::json!({
-            "http": http_section,
-            "rtmp": {"listen": "127.0.0.1:0"},
-            "api": {"listen": "127.0.0.1:0"},
-            "streams": streams,
-        });
-        let config_path = dir.path().join("brume.json");
-        std::fs::write(&config_path, config.to_string()).expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_brume"))
-            .arg("--config")
-            .arg(&config_path)
-            .args(["--log-format", "json", "--log-level", "info"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start brume");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if let Some(addr) = listening_address(&line) {
-                        let _ = tx.send(addr);
-                    }
-                    log.lock().unwrap().push(line);
-                }
-            });
-        }
-        let Ok(addr) = rx.recv_timeout(Duration::from_secs(20)) else {
-            panic!(
-                "brume did not report its HTTP port; log: {:?}",
-                log.lock().unwrap()
-            );
-        };
-        Brume {
-            child,
-            http: format!("http://{addr}"),
-            dir,
-            config_path,
-            log,
-        }
+        Self::start_with(dir, serde_json::json!({ "streams": streams, "http": http }))
     }
 }
 
