@@ -18,7 +18,8 @@
 //! [`chunk::decode::MAX_CHUNK_SIZE`], [`chunk::decode::MAX_MESSAGE_SIZE`],
 //! [`chunk::decode::MAX_CHUNK_STREAMS`], [`chunk::decode::MAX_PENDING_BYTES`],
 //! [`event::HANDSHAKE_TIMEOUT`], [`event::IDLE_TIMEOUT`],
-//! [`event::MAX_MESSAGE_STREAMS`], [`event::MAX_QUEUED_EVENTS`].
+//! [`event::MAX_MESSAGE_STREAMS`], [`event::MAX_QUEUED_EVENTS`],
+//! [`session::MAX_HELD_BYTES`].
 
 pub mod chunk;
 pub mod command;

@@ -179,7 +179,9 @@ impl Connection {
                     timestamp_ms,
                     payload,
                 } => self.media(stream_id, kind, timestamp_ms, payload),
-                Event::Unpublished { stream_id } | Event::StreamDeleted { stream_id } => {
+                Event::Unpublished { stream_id }
+                | Event::StreamDeleted { stream_id }
+                | Event::PlayStopped { stream_id } => {
                     if self
                         .publisher
                         .as_ref()

@@ -81,6 +81,8 @@ struct Header {
     /// Timestamp or delta field (extended value applied); fmt 0..=2.
     ts_field: u32,
     extended: bool,
+    /// The four bytes read as an extended timestamp after a fmt 3 header.
+    fmt3_extended: Option<[u8; 4]>,
     length: u32,
     type_id: u8,
     stream_id: u32,
@@ -178,7 +180,7 @@ impl ChunkDecoder {
                 continue;
             }
             // Collect header bytes until the header is complete.
-            let needed = self.header_needed()?;
+            let needed = self.header_needed();
             if self.header_len < needed {
                 if rest.is_empty() {
                     return Ok((used, None));
@@ -194,7 +196,7 @@ impl ChunkDecoder {
                 used += take;
                 continue;
             }
-            let header = self.parse_header()?;
+            let header = self.parse_header();
             self.header_len = 0;
             if let Some(message) = self.start_chunk(header)? {
                 return Ok((used, Some(message)));
@@ -204,9 +206,9 @@ impl ChunkDecoder {
 
     /// How many header bytes the chunk being read needs, as far as the bytes
     /// collected so far tell (grows as they arrive; final once reached).
-    fn header_needed(&self) -> Result<usize, RtmpError> {
+    fn header_needed(&self) -> usize {
         let Some(&first) = self.header.first().filter(|_| self.header_len > 0) else {
-            return Ok(1);
+            return 1;
         };
         let basic = match first & 0x3F {
             0 => 2,
@@ -214,7 +216,7 @@ impl ChunkDecoder {
             _ => 1,
         };
         if self.header_len < basic {
-            return Ok(basic);
+            return basic;
         }
         let fmt = first >> 6;
         let message = match fmt {
@@ -225,7 +227,7 @@ impl ChunkDecoder {
         };
         let base = basic + message;
         if self.header_len < base {
-            return Ok(base);
+            return base;
         }
         let extended = if fmt == 3 {
             let csid = self.csid(basic);
@@ -233,7 +235,11 @@ impl ChunkDecoder {
         } else {
             read_u24(self.header.get(basic..basic + 3)) == EXTENDED_TIMESTAMP
         };
-        Ok(if extended { base + 4 } else { base })
+        if extended {
+            base + 4
+        } else {
+            base
+        }
     }
 
     /// The chunk stream id of the collected basic header of `basic` bytes.
@@ -246,7 +252,7 @@ impl ChunkDecoder {
         }
     }
 
-    fn parse_header(&self) -> Result<Header, RtmpError> {
+    fn parse_header(&self) -> Header {
         let h = &self.header;
         let fmt = h[0] >> 6;
         let basic = match h[0] & 0x3F {
@@ -260,6 +266,7 @@ impl ChunkDecoder {
             csid,
             ts_field: 0,
             extended: false,
+            fmt3_extended: None,
             length: 0,
             type_id: 0,
             stream_id: 0,
@@ -284,9 +291,11 @@ impl ChunkDecoder {
             header.extended = true;
             if fmt <= 2 {
                 header.ts_field = u32::from_be_bytes([ext[0], ext[1], ext[2], ext[3]]);
+            } else {
+                header.fmt3_extended = Some([ext[0], ext[1], ext[2], ext[3]]);
             }
         }
-        Ok(header)
+        header
     }
 
     /// Applies a chunk header: starts or continues a message and sets up the
@@ -362,7 +371,27 @@ impl ChunkDecoder {
         }
         let received = state.partial.as_ref().map_or(0, |p| p.len());
         let left = (state.length as usize).saturating_sub(received);
-        let chunk = left.min(self.chunk_size as usize);
+        let mut chunk = left.min(self.chunk_size as usize);
+        // The specification repeats the extended timestamp in fmt 3 chunks,
+        // and ffmpeg, OBS and Flash do; a sender that does not has put payload
+        // there instead, recognisable as not being the timestamp (delta or
+        // absolute). Such bytes go back where they belong.
+        if let Some(bytes) = header.fmt3_extended {
+            let value = u32::from_be_bytes(bytes);
+            if value != state.ts_field && value != state.timestamp {
+                let to_payload = chunk.min(bytes.len());
+                let (payload, next_header) = bytes.split_at(to_payload);
+                if let Some(partial) = state.partial.as_mut() {
+                    partial.extend_from_slice(payload);
+                }
+                chunk -= to_payload;
+                // What is left past this chunk starts the next chunk header.
+                if let Some(dst) = self.header.get_mut(..next_header.len()) {
+                    dst.copy_from_slice(next_header);
+                    self.header_len = next_header.len();
+                }
+            }
+        }
         if chunk == 0 {
             return Ok(self.finish_if_complete(header.csid));
         }

@@ -149,6 +149,32 @@ fn extended_timestamps_repeat_in_fmt3_continuation_chunks() {
 }
 
 #[test]
+fn fmt3_chunks_without_the_repeated_extended_timestamp_still_decode() {
+    // Some senders leave the extended timestamp out of fmt 3 chunks.
+    let ts = 0x0123_4567;
+    let payload: Vec<u8> = (0..300u32).map(|i| (i % 251) as u8 + 1).collect();
+    for chunk_size in [2usize, 3, 128] {
+        let mut data = fmt0(6, ts, 300, 9, 1);
+        let mut chunks = payload.chunks(chunk_size);
+        data.extend_from_slice(chunks.next().unwrap());
+        for part in chunks {
+            data.push(0xC6);
+            data.extend_from_slice(part);
+        }
+        // A conforming message follows on another chunk stream.
+        data.extend_from_slice(&fmt0(4, 5, 2, 8, 1));
+        data.extend_from_slice(b"ok");
+        let mut decoder = ChunkDecoder::new(ChunkLimits::default());
+        decoder.set_chunk_size(chunk_size as u32).unwrap();
+        let messages = decode_all(&mut decoder, &data, 5);
+        assert_eq!(messages.len(), 2, "chunk size {chunk_size}");
+        assert_eq!(&messages[0].payload[..], &payload[..]);
+        assert_eq!(messages[0].timestamp, ts);
+        assert_eq!(&messages[1].payload[..], b"ok");
+    }
+}
+
+#[test]
 fn interleaved_messages_on_two_chunk_streams() {
     let video = [0xAA; 200];
     let audio = [0xBB; 150];

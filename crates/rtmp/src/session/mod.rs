@@ -10,7 +10,7 @@
 //! still holds (it may carry an error status for the client), then close.
 //!
 //! The message handling itself (control messages, commands, data, media)
-//! lives in [`dispatch`](self::dispatch).
+//! lives in the `dispatch` submodule.
 
 mod dispatch;
 #[cfg(test)]
@@ -69,7 +69,8 @@ enum StreamState {
 pub struct ServerSession {
     config: SessionConfig,
     handshake: Handshake,
-    handshake_deadline: Instant,
+    /// `None` when the configured timeout does not fit in an `Instant`.
+    handshake_deadline: Option<Instant>,
     decoder: ChunkDecoder,
     encoder: ChunkEncoder,
     out: BytesMut,
@@ -95,7 +96,7 @@ impl ServerSession {
     /// A session for a connection accepted at `now`.
     pub fn new(config: SessionConfig, now: Instant) -> ServerSession {
         ServerSession {
-            handshake_deadline: now + config.handshake_timeout,
+            handshake_deadline: now.checked_add(config.handshake_timeout),
             decoder: ChunkDecoder::new(config.chunk_limits),
             our_window: config.window_ack_size,
             config,
@@ -182,7 +183,7 @@ impl ServerSession {
             return None;
         }
         if !self.handshake.is_done() {
-            return Some(self.handshake_deadline);
+            return self.handshake_deadline;
         }
         self.idle_deadline()
     }
@@ -195,7 +196,9 @@ impl ServerSession {
         if playing {
             return None;
         }
-        self.config.idle_timeout.map(|t| self.last_receive + t)
+        self.config
+            .idle_timeout
+            .and_then(|t| self.last_receive.checked_add(t))
     }
 
     /// Checks the deadlines at `now`: an unfinished handshake or a silent
@@ -213,7 +216,7 @@ impl ServerSession {
 
     fn check_deadlines(&self, now: Instant) -> Result<(), RtmpError> {
         if !self.handshake.is_done() {
-            if now >= self.handshake_deadline {
+            if self.handshake_deadline.is_some_and(|d| now >= d) {
                 return Err(RtmpError::HandshakeTimeout {
                     seconds: self.config.handshake_timeout.as_secs(),
                 });
