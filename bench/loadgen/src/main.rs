@@ -5,6 +5,8 @@
 //!   fragmented MP4 and reports how many kept up with real time.
 //! * `segments` fetches one URL over and over on many keep-alive connections
 //!   (segments, playlists) and reports requests/s, bytes/s and latency.
+//! * `ingest` publishes a stream over RTMP (through a byte-counting relay) and
+//!   times when its HLS segments appear.
 //! * `probe` waits until a URL serves an init segment and a first fragment.
 //! * `free-port` prints a free TCP port on 127.0.0.1, for scripts.
 //!
@@ -15,6 +17,7 @@
 mod cpu;
 mod hist;
 mod http;
+mod ingest;
 mod mp4;
 mod report;
 mod segments;
@@ -56,8 +59,42 @@ enum Command {
         #[arg(long, default_value_t = 30.0)]
         timeout: f64,
     },
+    /// Publish over RTMP (command after `--`) and time the HLS segments' appearance.
+    Ingest(IngestArgs),
     /// Print a free TCP port on 127.0.0.1.
     FreePort,
+}
+
+#[derive(Debug, Args)]
+struct IngestArgs {
+    /// HLS playlist to poll (master or media).
+    #[arg(long)]
+    url: String,
+    /// The server's RTMP address (host:port).
+    #[arg(long)]
+    rtmp: String,
+    /// RTMP application and stream name.
+    #[arg(long, default_value = "live/bench")]
+    rtmp_path: String,
+    /// Poll period until the first segment is listed, in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    first_poll_ms: u64,
+    /// Poll period afterwards, in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    poll_ms: u64,
+    /// Kill the publisher after this many seconds.
+    #[arg(long, default_value_t = 60.0)]
+    limit: f64,
+    /// Bytes sent by the publisher that mark the first keyframe as sent.
+    #[arg(long, default_value_t = 16384)]
+    media_bytes: u64,
+    /// Seconds of media the publisher sends (its `-t`): the last segment and the
+    /// samples past the media's end are left out of the steady-state figures.
+    #[arg(long)]
+    media_seconds: Option<f64>,
+    /// Publisher command; `{rtmp}` is replaced by the RTMP URL to publish to.
+    #[arg(last = true, required = true)]
+    publisher: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +159,7 @@ fn main() -> ExitCode {
         Command::Fanout(args) => fanout(&args),
         Command::Segments(args) => fetch_segments(&args),
         Command::Probe { url, timeout } => probe(&url, timeout),
+        Command::Ingest(args) => ingest_run(&args),
         Command::FreePort => free_port(),
     };
     match result {
@@ -314,6 +352,22 @@ fn probe(url: &str, timeout: f64) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(200));
     }
     bail!("{url} not serving after {timeout} s: {last_error}")
+}
+
+fn ingest_run(args: &IngestArgs) -> anyhow::Result<()> {
+    let config = ingest::IngestConfig {
+        url: args.url.clone(),
+        upstream: args.rtmp.clone(),
+        rtmp_path: args.rtmp_path.clone(),
+        publisher: args.publisher.clone(),
+        first_poll: Duration::from_millis(args.first_poll_ms.max(1)),
+        poll: Duration::from_millis(args.poll_ms.max(1)),
+        limit: seconds(args.limit, "--limit")?,
+        media_bytes: args.media_bytes,
+        media_seconds: args.media_seconds,
+    };
+    println!("{}", ingest::run(&config)?);
+    Ok(())
 }
 
 fn free_port() -> anyhow::Result<()> {
