@@ -12,6 +12,7 @@ pub mod index;
 pub mod mp4;
 pub mod mpegts;
 pub mod playlist;
+pub mod probe;
 pub mod read_at;
 
 pub use frame::{scale_ticks, AudioInfo, Codec, Frame, Track, TrackKind, VideoInfo};

@@ -639,26 +639,7 @@ fn sniff(src: &(impl ReadAt + ?Sized), file_size: u64) -> Result<FileHeader, Flv
     if head.starts_with(&SIGNATURE) {
         return FileHeader::parse(&head);
     }
-    let mp4_boxes: [&[u8]; 8] = [
-        b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"styp", b"moof",
-    ];
-    let guess = if head.get(4..8).is_some_and(|kind| mp4_boxes.contains(&kind)) {
-        "an MP4 file, "
-    } else if head[0] == 0x47 {
-        "what looks like MPEG-TS, "
-    } else if head.starts_with(&[0x1a, 0x45, 0xdf, 0xa3]) {
-        "a Matroska/WebM file, "
-    } else if head.starts_with(b"RIFF") {
-        "a RIFF (AVI/WAV) file, "
-    } else if head.starts_with(b"ID3") || (head[0] == 0xff && head[1] & 0xe0 == 0xe0) {
-        "what looks like MP3 or ADTS audio, "
-    } else if head.starts_with(b"OggS") {
-        "an Ogg file, "
-    } else if head.starts_with(b"#EXTM3U") {
-        "an HLS playlist, "
-    } else {
-        ""
-    };
+    let guess = crate::probe::guess_container(&head);
     Err(FlvError::NotFlv {
         found: format!(
             "{guess}a file starting with '{}'",

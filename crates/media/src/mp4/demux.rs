@@ -341,23 +341,7 @@ fn sniff(src: &(impl ReadAt + ?Sized), file_size: u64) -> Result<(), Mp4Error> {
     if FIRST_BOX_TYPES.iter().any(|t| **t == kind) {
         return Ok(());
     }
-    let guess = if head.starts_with(b"FLV") {
-        "an FLV file, "
-    } else if head[0] == 0x47 {
-        "what looks like MPEG-TS, "
-    } else if head.starts_with(&[0x1a, 0x45, 0xdf, 0xa3]) {
-        "a Matroska/WebM file, "
-    } else if head.starts_with(b"RIFF") {
-        "a RIFF (AVI/WAV) file, "
-    } else if head.starts_with(b"ID3") || (head[0] == 0xff && head[1] & 0xe0 == 0xe0) {
-        "what looks like MP3, "
-    } else if head.starts_with(b"OggS") {
-        "an Ogg file, "
-    } else if head.starts_with(b"#EXTM3U") {
-        "an HLS playlist, "
-    } else {
-        ""
-    };
+    let guess = crate::probe::guess_container(&head);
     Err(Mp4Error::NotMp4 {
         found: format!(
             "{guess}first box '{}' (file starts with '{}')",
