@@ -235,7 +235,9 @@ impl Config {
         Ok(config)
     }
 
-    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+    /// Checks what serde cannot: stream names, sources, proxies. `path` names the
+    /// file in errors and anchors relative source paths.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         let invalid = |key: String, message: String| ConfigError::Invalid {
             path: path.to_path_buf(),
             key,

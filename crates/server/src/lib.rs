@@ -6,11 +6,16 @@
 //! [`unix_socket`] (the HTTP port's Unix socket), [`net`] (address helpers) and
 //! [`logging`].
 
+pub mod api;
 pub mod config;
+pub mod config_store;
 pub mod http;
 pub mod logging;
+pub mod logs;
+pub mod metrics;
 pub mod net;
 pub mod rtmp;
+pub mod state;
 pub mod stream;
 pub mod tls;
 pub mod unix_socket;
@@ -46,6 +51,14 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     };
 
     let registry = stream::Registry::start(&config, config_path.as_deref());
+    let api_listener = tokio::net::TcpListener::bind(config.api.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen for the management API on {}",
+                config.api.listen
+            )
+        })?;
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", config.http.listen))?;
@@ -67,25 +80,35 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     };
 
     let rtmp_local = rtmp_listener.local_addr()?;
-    let config = Arc::new(config);
+    let api_local = api_listener.local_addr()?;
+    let http_port = config.http.listen.port();
+    let store = Arc::new(config_store::ConfigStore::new(config, config_path));
+    let state = Arc::new(state::ServerState::new(
+        store,
+        registry.clone(),
+        Default::default(),
+        Default::default(),
+    ));
+    state.set_ports(|ports| {
+        ports.http = Some(local);
+        ports.rtmp = Some(rtmp_local);
+        ports.api = Some(api_local);
+    });
     let context = Arc::new(http::HttpContext {
-        registry: registry.clone(),
-        config: config.clone(),
+        state: state.clone(),
         scheme: http::Scheme::Http,
         local_port: local.port(),
-        rtmp_port: rtmp_local.port(),
     });
     let mut tasks = Vec::new();
     // The HTTP line comes last: scripts and tests take it to mean "ready".
     if let (Some(listener), Some(tls_config)) = (https_listener, tls_config) {
         let https_local = listener.local_addr()?;
         tracing::info!(address = %https_local, "HTTPS media port listening");
+        state.set_ports(|ports| ports.https = Some(https_local));
         let https_context = Arc::new(http::HttpContext {
-            registry: registry.clone(),
-            config: config.clone(),
+            state: state.clone(),
             scheme: http::Scheme::Https,
             local_port: https_local.port(),
-            rtmp_port: rtmp_local.port(),
         });
         tasks.push(tokio::spawn(tls::serve(
             listener,
@@ -99,8 +122,10 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     }
     tracing::info!(address = %rtmp_local, "RTMP port listening");
     tasks.push(tokio::spawn(rtmp::serve(rtmp_listener, registry)));
+    tracing::info!(address = %api_local, "management API listening");
+    tasks.push(tokio::spawn(api::serve(api_listener, state.clone())));
     tracing::info!(address = %local, "HTTP media port listening");
-    if local.port() != config.http.listen.port() {
+    if local.port() != http_port {
         // Port 0 asked for any free port: say which one, for scripts and tests.
         tracing::info!(port = local.port(), "HTTP port chosen");
     }

@@ -187,8 +187,8 @@ pub fn answer(
 /// The info document of stream `name` for a request whose bases are `resolved`
 /// (also what the stream-info WebSocket pushes).
 pub fn document(context: &HttpContext, resolved: &Resolved, name: &str) -> Value {
-    match context.registry.get(name) {
-        Some(entry) => stream_info(name, &entry.state(), &resolved.bases, context.rtmp_port),
+    match context.registry().get(name) {
+        Some(entry) => stream_info(name, &entry.state(), &resolved.bases, context.rtmp_port()),
         None => error_doc("Stream is offline"),
     }
 }

@@ -36,6 +36,7 @@ use response::{add_common_headers, empty, not_found, text};
 use router::{Route, RouteError};
 
 use crate::config::Config;
+use crate::state::ServerState;
 use crate::stream::live::feed::Format;
 use crate::stream::media::Media;
 use crate::stream::{Registry, StreamEntry, StreamState};
@@ -66,15 +67,30 @@ impl Scheme {
 /// What every request handler of one listener can reach.
 #[derive(Debug)]
 pub struct HttpContext {
-    pub registry: Arc<Registry>,
-    /// The configuration the server runs with (public addresses, trusted proxies…).
-    pub config: Arc<Config>,
+    /// The running server: configuration (public addresses, trusted proxies…),
+    /// streams, metrics.
+    pub state: Arc<ServerState>,
     /// What this listener speaks.
     pub scheme: Scheme,
     /// The port this listener serves, for URLs built from a Host header without one.
     pub local_port: u16,
+}
+
+impl HttpContext {
+    /// The stream registry.
+    pub fn registry(&self) -> &Registry {
+        &self.state.registry
+    }
+
+    /// The configuration in force now.
+    pub fn config(&self) -> Arc<Config> {
+        self.state.config.current()
+    }
+
     /// The port the RTMP listener is bound to, for RTMP URLs in stream info.
-    pub rtmp_port: u16,
+    pub fn rtmp_port(&self) -> u16 {
+        self.state.rtmp_port()
+    }
 }
 
 /// Accepts TCP connections until the task is dropped.
@@ -236,7 +252,7 @@ async fn progressive_route(
 
 /// The stream's media once its source is open, or the response explaining why not.
 async fn media(context: &HttpContext, name: &str) -> Result<Media, Response<Body>> {
-    let Some(entry) = context.registry.get(name) else {
+    let Some(entry) = context.registry().get(name) else {
         return Err(not_found());
     };
     match entry.settled_state(SOURCE_OPEN_WAIT).await {

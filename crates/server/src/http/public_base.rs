@@ -269,7 +269,7 @@ pub fn for_request(
         peer,
         context.scheme,
         context.local_port,
-        &context.config,
+        &context.config(),
     )
 }
 

@@ -225,7 +225,7 @@ pub async fn mews(req: Request<Incoming>, context: &HttpContext, name: &str) -> 
         Ok(accept) => accept,
         Err(err) => return err.response(),
     };
-    let Some(entry) = context.registry.get(name) else {
+    let Some(entry) = context.registry().get(name) else {
         return not_found();
     };
     let media = match entry.settled_state(MEDIA_OPEN_WAIT).await {
@@ -262,10 +262,10 @@ pub async fn stream_info(
     };
     let resolved = public_base::for_request(req.headers(), peer, context);
     let target = info::InfoTarget {
-        registry: Arc::clone(&context.registry),
+        registry: Arc::clone(&context.state.registry),
         name: name.to_owned(),
         bases: resolved.bases,
-        rtmp_port: context.rtmp_port,
+        rtmp_port: context.rtmp_port(),
     };
     upgrade(req, accept, "info", name, move |ws| info::run(ws, target))
 }

@@ -1,0 +1,170 @@
+//! The configuration the server runs with, shared and editable while it runs.
+//!
+//! [`ConfigStore`] holds the current [`Config`] as an `Arc` (readers take a cheap
+//! snapshot per request), the file it came from, and a watch channel announcing every
+//! new version. [`ConfigStore::update`] is the only way to change it: edits are
+//! serialised, validated, saved atomically (temp file, fsync, rename) and only then
+//! made current, so the file on disk never holds a configuration the server refused,
+//! and a crash at any moment leaves either the old or the new document.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::watch;
+
+use crate::config::{Config, ConfigError};
+
+/// The live configuration and where it is saved.
+#[derive(Debug)]
+pub struct ConfigStore {
+    /// The file the configuration is saved to; `None` runs the built-in default
+    /// without saving (changes then last until the process exits).
+    path: Option<PathBuf>,
+    current: RwLock<Arc<Config>>,
+    changes: watch::Sender<Arc<Config>>,
+    /// Held across read-modify-save-swap so concurrent edits never interleave.
+    edit: Mutex<()>,
+}
+
+/// Why an edit was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError<E> {
+    /// The edit itself refused (its own error type).
+    #[error(transparent)]
+    Edit(E),
+    /// The edited document is not a valid configuration.
+    #[error("at `{key}`: {message}")]
+    Invalid { key: String, message: String },
+    /// The file could not be written; the old file and configuration are intact.
+    #[error("{0}")]
+    Save(ConfigError),
+}
+
+impl ConfigStore {
+    pub fn new(config: Config, path: Option<PathBuf>) -> ConfigStore {
+        let config = Arc::new(config);
+        let (changes, _) = watch::channel(config.clone());
+        ConfigStore {
+            path,
+            current: RwLock::new(config),
+            changes,
+            edit: Mutex::new(()),
+        }
+    }
+
+    /// A snapshot of the configuration now in force.
+    pub fn current(&self) -> Arc<Config> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Wakes on every applied change.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Config>> {
+        self.changes.subscribe()
+    }
+
+    /// The file the configuration is saved to, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The folder relative paths in the configuration are resolved against.
+    pub fn base_dir(&self) -> PathBuf {
+        self.path
+            .as_deref()
+            .and_then(Path::parent)
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+
+    /// Applies `edit` to a copy of the current configuration, validates the result,
+    /// runs `commit` (which may refuse, e.g. when a new port cannot be bound), saves
+    /// the file and makes the result current. Nothing changes if any step fails.
+    pub fn update<E>(
+        &self,
+        edit: impl FnOnce(&mut Config) -> Result<(), E>,
+        commit: impl FnOnce(&Config, &Config) -> Result<(), E>,
+    ) -> Result<Arc<Config>, UpdateError<E>> {
+        let _guard = self.edit.lock().unwrap_or_else(|p| p.into_inner());
+        let old = self.current();
+        let mut new = (*old).clone();
+        edit(&mut new).map_err(UpdateError::Edit)?;
+        let name_path = self
+            .path
+            .clone()
+            .unwrap_or_else(|| self.base_dir().join("(built-in configuration)"));
+        new.validate(&name_path).map_err(|err| match err {
+            ConfigError::Invalid { key, message, .. } => UpdateError::Invalid { key, message },
+            other => UpdateError::Invalid {
+                key: "(top level)".to_owned(),
+                message: other.to_string(),
+            },
+        })?;
+        commit(&old, &new).map_err(UpdateError::Edit)?;
+        if let Some(path) = &self.path {
+            new.save(path).map_err(UpdateError::Save)?;
+        }
+        let new = Arc::new(new);
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = new.clone();
+        self.changes.send_replace(new.clone());
+        Ok(new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_is_saved_then_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("brume.json");
+        let store = ConfigStore::new(Config::default(), Some(path.clone()));
+        let changes = store.subscribe();
+        store
+            .update(
+                |c| {
+                    c.http.public_address = vec!["https://example.com/video/".to_owned()];
+                    Ok::<(), String>(())
+                },
+                |_, _| Ok(()),
+            )
+            .unwrap();
+        assert!(changes.has_changed().unwrap());
+        let on_disk = Config::from_json(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
+        assert_eq!(on_disk, *store.current());
+        assert_eq!(
+            store.current().http.public_address,
+            ["https://example.com/video/"]
+        );
+    }
+
+    #[test]
+    fn an_invalid_or_refused_edit_changes_nothing() {
+        let store = ConfigStore::new(Config::default(), None);
+        let err = store
+            .update(
+                |c| {
+                    c.trusted_proxies.push("10.0.0.0/99".to_owned());
+                    Ok::<(), String>(())
+                },
+                |_, _| Ok(()),
+            )
+            .unwrap_err();
+        assert!(matches!(err, UpdateError::Invalid { ref key, .. } if key == "trusted_proxies[2]"));
+        let err = store
+            .update(
+                |c| {
+                    c.streams.clear();
+                    Ok(())
+                },
+                |_, _| Err("port busy".to_owned()),
+            )
+            .unwrap_err();
+        assert!(matches!(err, UpdateError::Edit(ref m) if m == "port busy"));
+        assert_eq!(*store.current(), Config::default());
+    }
+}

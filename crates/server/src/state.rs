@@ -1,0 +1,72 @@
+//! What the whole running server shares: configuration, streams, metrics, recent
+//! logs and the addresses it is bound to.
+//!
+//! One [`ServerState`] is built at startup and handed (as an `Arc`) to every
+//! listener: the media ports read the current configuration and the registry from
+//! it, the management API edits the configuration through it.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::{Instant, SystemTime};
+
+use crate::config_store::ConfigStore;
+use crate::logs::LogBuffer;
+use crate::metrics::Metrics;
+use crate::stream::Registry;
+
+/// The addresses the listeners are bound to right now (`None`: not listening).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BoundPorts {
+    pub http: Option<SocketAddr>,
+    pub https: Option<SocketAddr>,
+    pub rtmp: Option<SocketAddr>,
+    pub api: Option<SocketAddr>,
+}
+
+/// The running server, shared by every listener and task.
+#[derive(Debug)]
+pub struct ServerState {
+    pub config: Arc<ConfigStore>,
+    pub registry: Arc<Registry>,
+    pub metrics: Arc<Metrics>,
+    pub logs: Arc<LogBuffer>,
+    /// Wall-clock start time (reported by the API).
+    pub started_at: SystemTime,
+    /// Monotonic start time (uptime).
+    pub started: Instant,
+    ports: RwLock<BoundPorts>,
+}
+
+impl ServerState {
+    pub fn new(
+        config: Arc<ConfigStore>,
+        registry: Arc<Registry>,
+        metrics: Arc<Metrics>,
+        logs: Arc<LogBuffer>,
+    ) -> ServerState {
+        ServerState {
+            config,
+            registry,
+            metrics,
+            logs,
+            started_at: SystemTime::now(),
+            started: Instant::now(),
+            ports: RwLock::new(BoundPorts::default()),
+        }
+    }
+
+    /// Where the listeners are bound now.
+    pub fn ports(&self) -> BoundPorts {
+        *self.ports.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a listener's (new) address.
+    pub fn set_ports(&self, change: impl FnOnce(&mut BoundPorts)) {
+        change(&mut self.ports.write().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// The RTMP port, for RTMP URLs in stream info (0 when RTMP is off).
+    pub fn rtmp_port(&self) -> u16 {
+        self.ports().rtmp.map_or(0, |a| a.port())
+    }
+}
