@@ -35,9 +35,22 @@ pub enum UpdateError<E> {
     /// The edited document is not a valid configuration.
     #[error("at `{key}`: {message}")]
     Invalid { key: String, message: String },
+    /// The server cannot run the new document (e.g. a new listen address cannot be
+    /// bound); `key` is the offending key path.
+    #[error("{message}")]
+    Refused { key: String, message: String },
     /// The file could not be written; the old file and configuration are intact.
     #[error("{0}")]
     Save(ConfigError),
+}
+
+/// Why the server cannot run a new configuration (see [`ConfigStore::update`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    /// The key path at fault, e.g. `http.listen`.
+    pub key: String,
+    pub message: String,
 }
 
 impl ConfigStore {
@@ -86,7 +99,7 @@ impl ConfigStore {
     pub fn update<E>(
         &self,
         edit: impl FnOnce(&mut Config) -> Result<(), E>,
-        commit: impl FnOnce(&Config, &Config) -> Result<(), E>,
+        commit: impl FnOnce(&Config, &Config) -> Result<(), Refusal>,
     ) -> Result<Arc<Config>, UpdateError<E>> {
         let _guard = self.edit.lock().unwrap_or_else(|p| p.into_inner());
         let old = self.current();
@@ -103,7 +116,8 @@ impl ConfigStore {
                 message: other.to_string(),
             },
         })?;
-        commit(&old, &new).map_err(UpdateError::Edit)?;
+        commit(&old, &new)
+            .map_err(|Refusal { key, message }| UpdateError::Refused { key, message })?;
         if let Some(path) = &self.path {
             new.save(path).map_err(UpdateError::Save)?;
         }
@@ -159,12 +173,17 @@ mod tests {
             .update(
                 |c| {
                     c.streams.clear();
-                    Ok(())
+                    Ok::<(), String>(())
                 },
-                |_, _| Err("port busy".to_owned()),
+                |_, _| {
+                    Err(Refusal {
+                        key: "http.listen".to_owned(),
+                        message: "port busy".to_owned(),
+                    })
+                },
             )
             .unwrap_err();
-        assert!(matches!(err, UpdateError::Edit(ref m) if m == "port busy"));
+        assert!(matches!(err, UpdateError::Refused { ref key, .. } if key == "http.listen"));
         assert_eq!(*store.current(), Config::default());
     }
 }

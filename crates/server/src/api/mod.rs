@@ -2,6 +2,9 @@
 //!
 //! (Being filled in: see the management API issue.)
 
+pub mod observe;
+pub mod ui;
+
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -10,8 +13,16 @@ use crate::state::ServerState;
 
 /// Serves the API on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, state: Arc<ServerState>) {
-    let app = axum::Router::new().with_state(state);
-    if let Err(err) = axum::serve(listener, app).await {
+    let app = axum::Router::new()
+        .merge(observe::routes())
+        .merge(ui::routes())
+        .with_state(state);
+    if let Err(err) = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await
+    {
         tracing::error!(%err, "management API stopped");
     }
 }

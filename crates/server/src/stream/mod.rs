@@ -82,6 +82,12 @@ impl StreamEntry {
         }
     }
 
+    /// When the stream last came online (`None` while it is not).
+    pub fn online_since(&self) -> Option<std::time::Instant> {
+        // Tracked once runtime stream changes land.
+        None
+    }
+
     /// A receiver that wakes on every state change.
     pub fn watch(&self) -> watch::Receiver<StreamState> {
         self.state.subscribe()

@@ -1,0 +1,12 @@
+//! Observability routes: clients, totals, logs, `/metrics`.
+//!
+//! (Being filled in: see the management API issue.)
+
+use std::sync::Arc;
+
+use crate::state::ServerState;
+
+/// The routes of this module.
+pub fn routes() -> axum::Router<Arc<ServerState>> {
+    axum::Router::new()
+}
