@@ -7,6 +7,9 @@
 //!   (segments, playlists) and reports requests/s, bytes/s and latency.
 //! * `ingest` publishes a stream over RTMP (through a byte-counting relay) and
 //!   times when its HLS segments appear.
+//! * `mews` does the same as `fanout` over MEWS (MP4 over WebSocket): the
+//!   player's command exchange, then fMP4 fragments as binary messages; with
+//!   `--seek-ms` and `--fragments 1` it times a seek into an on-demand file.
 //! * `probe` waits until a URL serves an init segment and a first fragment.
 //! * `free-port` prints a free TCP port on 127.0.0.1, for scripts.
 //!
@@ -18,6 +21,7 @@ mod cpu;
 mod hist;
 mod http;
 mod ingest;
+mod mews;
 mod mp4;
 mod report;
 mod segments;
@@ -32,6 +36,7 @@ use anyhow::{anyhow, bail, Context as _};
 use clap::{Args, Parser, Subcommand};
 
 use crate::http::Target;
+use crate::mews::{MewsConfig, Start};
 use crate::report::{Criteria, Summary};
 use crate::segments::{FetchConfig, FetchReport, FetchSummary};
 use crate::viewer::{ViewerConfig, ViewerReport};
@@ -48,6 +53,8 @@ struct Cli {
 enum Command {
     /// Many concurrent viewers of one live fragmented-MP4 stream.
     Fanout(FanoutArgs),
+    /// Many concurrent MEWS (MP4 over WebSocket) viewers of one stream.
+    Mews(MewsArgs),
     /// Fetch one URL repeatedly on keep-alive connections (no pipelining).
     Segments(SegmentsArgs),
     /// Wait until a URL answers 200 with an init segment and one video fragment.
@@ -129,6 +136,43 @@ struct FanoutArgs {
 }
 
 #[derive(Debug, Args)]
+struct MewsArgs {
+    /// Stream URL (ws://host:port/S.mp4; http:// is taken as ws://).
+    #[arg(long)]
+    url: String,
+    /// Number of concurrent viewers.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    viewers: u32,
+    /// How long to read after the ramp, in seconds.
+    #[arg(long, default_value_t = 20.0)]
+    seconds: f64,
+    /// Spread the connections evenly over this many milliseconds.
+    #[arg(long, default_value_t = 0)]
+    ramp_ms: u64,
+    /// Print one JSON line on stdout (the human summary goes to stderr).
+    #[arg(long)]
+    json: bool,
+    /// Runtime threads: 1 runs everything on the calling thread.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    threads: u16,
+    /// WebSocket read buffer per connection, in KiB.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(4..=4096))]
+    buf_kib: u32,
+    /// A viewer lagging more than this many seconds is not at real time.
+    #[arg(long, default_value_t = 1.0)]
+    max_lag: f64,
+    /// A viewer with a gap between messages longer than this many seconds stalled.
+    #[arg(long, default_value_t = 2.0)]
+    stall: f64,
+    /// Play from this media time in milliseconds (on demand) instead of live.
+    #[arg(long)]
+    seek_ms: Option<u64>,
+    /// Each viewer stops, successfully, after this many video fragments.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    fragments: Option<u64>,
+}
+
+#[derive(Debug, Args)]
 struct SegmentsArgs {
     /// URL to fetch (http://host:port/path).
     #[arg(long)]
@@ -157,6 +201,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Fanout(args) => fanout(&args),
+        Command::Mews(args) => mews_fanout(&args),
         Command::Segments(args) => fetch_segments(&args),
         Command::Probe { url, timeout } => probe(&url, timeout),
         Command::Ingest(args) => ingest_run(&args),
@@ -201,59 +246,125 @@ fn seconds(value: f64, what: &str) -> anyhow::Result<Duration> {
 fn fanout(args: &FanoutArgs) -> anyhow::Result<()> {
     let target = Target::parse(&args.url).map_err(|e| anyhow!(e))?;
     let run_for = seconds(args.seconds, "--seconds")?;
-    let criteria = Criteria {
-        max_lag_s: args.max_lag,
-        max_gap_s: args.stall,
-    };
     let config = Arc::new(ViewerConfig {
         addr: resolve(&target)?,
         request: target.request().into_bytes(),
         buf_size: args.buf_kib as usize * 1024,
         stop_after_fragments: None,
     });
-    let rt = runtime(args.threads)?;
-    let viewers = args.viewers;
-    let ramp = Duration::from_millis(args.ramp_ms);
-    let cpu_before = cpu::process_cpu_time();
-    let t0 = Instant::now();
-    let deadline = t0 + ramp + run_for;
-    let reports: Vec<ViewerReport> = rt.block_on(async {
-        let handles: Vec<_> = (0..viewers)
-            .map(|i| {
-                let config = Arc::clone(&config);
-                let start = t0 + ramp.mul_f64(f64::from(i) / f64::from(viewers));
-                tokio::spawn(async move { viewer::run(&config, start, deadline).await })
-            })
-            .collect();
-        let mut reports = Vec::with_capacity(handles.len());
-        for handle in handles {
-            reports.push(handle.await.unwrap_or_else(|e| ViewerReport {
-                error: Some(format!("viewer task failed: {e}")),
-                ..ViewerReport::default()
-            }));
-        }
-        reports
-    });
-    let wall = t0.elapsed();
-    let cpu = match (cpu_before, cpu::process_cpu_time()) {
-        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
-        _ => None,
+    let run = Run {
+        url: args.url.clone(),
+        viewers: args.viewers,
+        ramp_ms: args.ramp_ms,
+        run_for,
+        threads: args.threads,
+        criteria: Criteria {
+            max_lag_s: args.max_lag,
+            max_gap_s: args.stall,
+        },
+        json: args.json,
     };
-    drop(rt);
+    run.go(move |start, deadline| {
+        let config = Arc::clone(&config);
+        async move { viewer::run(&config, start, deadline).await }
+    })
+}
 
-    let mut summary = Summary::new(&reports, criteria);
-    summary.url = args.url.clone();
-    summary.seconds = args.seconds;
-    summary.ramp_ms = args.ramp_ms;
-    summary.wall_s = wall.as_secs_f64();
-    summary.cpu = cpu;
-    if args.json {
-        eprint!("{}", summary.human());
-        println!("{}", summary.to_json());
-    } else {
-        print!("{}", summary.human());
+fn mews_fanout(args: &MewsArgs) -> anyhow::Result<()> {
+    let ws_url = match args.url.split_once("://") {
+        Some(("ws" | "http", rest)) => format!("ws://{rest}"),
+        _ => bail!("--url must be ws://HOST:PORT/PATH"),
+    };
+    let target =
+        Target::parse(&format!("http://{}", &ws_url["ws://".len()..])).map_err(|e| anyhow!(e))?;
+    let run_for = seconds(args.seconds, "--seconds")?;
+    let config = Arc::new(MewsConfig {
+        addr: resolve(&target)?,
+        url: ws_url.clone(),
+        start: args.seek_ms.map_or(Start::Live, Start::At),
+        stop_after_fragments: args.fragments,
+        read_buffer: args.buf_kib as usize * 1024,
+    });
+    let run = Run {
+        url: ws_url,
+        viewers: args.viewers,
+        ramp_ms: args.ramp_ms,
+        run_for,
+        threads: args.threads,
+        criteria: Criteria {
+            max_lag_s: args.max_lag,
+            max_gap_s: args.stall,
+        },
+        json: args.json,
+    };
+    run.go(move |start, deadline| {
+        let config = Arc::clone(&config);
+        async move { mews::run(&config, start, deadline).await }
+    })
+}
+
+/// One fan-out run, whatever the protocol of its viewers.
+struct Run {
+    url: String,
+    viewers: u32,
+    ramp_ms: u64,
+    run_for: Duration,
+    threads: u16,
+    criteria: Criteria,
+    json: bool,
+}
+
+impl Run {
+    /// Starts the viewers spread over the ramp, waits for all of them and prints
+    /// the summary.
+    fn go<F, Fut>(self, viewer: F) -> anyhow::Result<()>
+    where
+        F: Fn(Instant, Instant) -> Fut,
+        Fut: std::future::Future<Output = ViewerReport> + Send + 'static,
+    {
+        let rt = runtime(self.threads)?;
+        let viewers = self.viewers;
+        let ramp = Duration::from_millis(self.ramp_ms);
+        let cpu_before = cpu::process_cpu_time();
+        let t0 = Instant::now();
+        let deadline = t0 + ramp + self.run_for;
+        let reports: Vec<ViewerReport> = rt.block_on(async {
+            let handles: Vec<_> = (0..viewers)
+                .map(|i| {
+                    let start = t0 + ramp.mul_f64(f64::from(i) / f64::from(viewers));
+                    tokio::spawn(viewer(start, deadline))
+                })
+                .collect();
+            let mut reports = Vec::with_capacity(handles.len());
+            for handle in handles {
+                reports.push(handle.await.unwrap_or_else(|e| ViewerReport {
+                    error: Some(format!("viewer task failed: {e}")),
+                    ..ViewerReport::default()
+                }));
+            }
+            reports
+        });
+        let wall = t0.elapsed();
+        let cpu = match (cpu_before, cpu::process_cpu_time()) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+            _ => None,
+        };
+        drop(rt);
+
+        let mut summary = Summary::new(&reports, self.criteria);
+        summary.url = self.url;
+        summary.seconds = self.run_for.as_secs_f64();
+        summary.ramp_ms = self.ramp_ms;
+        summary.wall_s = wall.as_secs_f64();
+        summary.cpu = cpu;
+        if self.json {
+            eprint!("{}", summary.human());
+            println!("{}", summary.to_json());
+        } else {
+            print!("{}", summary.human());
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 fn fetch_segments(args: &SegmentsArgs) -> anyhow::Result<()> {

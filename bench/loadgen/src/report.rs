@@ -26,13 +26,19 @@ impl Criteria {
         v.max_gap_s > self.max_gap_s.max(1.25 * v.max_fragment_s)
     }
 
-    /// Got a 200, no error, lag within bounds and no stall.
+    /// Got a 200 (or, over WebSocket, a 101 upgrade), no error, lag within bounds
+    /// and no stall.
     pub fn at_realtime(&self, v: &ViewerReport) -> bool {
-        v.status == Some(200)
+        is_ok(v)
             && v.error.is_none()
             && v.lag_s.is_some_and(|lag| lag <= self.max_lag_s)
             && !self.stalled(v)
     }
+}
+
+/// Whether the server accepted the viewer: HTTP 200, or 101 for a WebSocket.
+fn is_ok(v: &ViewerReport) -> bool {
+    matches!(v.status, Some(200 | 101))
 }
 
 /// The aggregate of one run.
@@ -103,7 +109,7 @@ impl Summary {
         };
         let mut lags = Vec::with_capacity(reports.len());
         for v in reports {
-            s.ok += usize::from(v.status == Some(200));
+            s.ok += usize::from(is_ok(v));
             s.at_realtime += usize::from(criteria.at_realtime(v));
             s.total_bytes += v.bytes;
             s.fragments += v.fragments;
@@ -175,8 +181,8 @@ impl Summary {
             "lag_median_s": lag(0),
             "lag_p95_s": lag(1),
             "lag_max_s": lag(2),
-            "first_fragment_median_s": self.first_fragment_s.map(|f| round(f[0])),
-            "first_fragment_p95_s": self.first_fragment_s.map(|f| round(f[1])),
+            "first_fragment_median_s": self.first_fragment_s.map(|f| (f[0] * 1e6).round() / 1e6),
+            "first_fragment_p95_s": self.first_fragment_s.map(|f| (f[1] * 1e6).round() / 1e6),
             "burst_median_s": round(self.burst_median_s),
             "media_median_s": round(self.media_median_s),
             "max_gap_s": round(self.max_gap_s),

@@ -89,10 +89,10 @@ pub struct ViewerReport {
     pub error: Option<String>,
 }
 
-/// Media-time bookkeeping for the video track.
+/// Media-time bookkeeping for the video track (shared with the MEWS viewer).
 #[derive(Debug)]
-struct Clock {
-    timescale: f64,
+pub(crate) struct Clock {
+    pub(crate) timescale: f64,
     first: Option<(u64, Instant)>,
     last_decode_time: u64,
     best_offset: f64,
@@ -100,11 +100,11 @@ struct Clock {
     media_s: f64,
     wall_s: f64,
     max_fragment_s: f64,
-    fragments: u64,
+    pub(crate) fragments: u64,
 }
 
 impl Clock {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             timescale: 1.0,
             first: None,
@@ -118,7 +118,7 @@ impl Clock {
         }
     }
 
-    fn on_fragment(&mut self, f: Fragment, now: Instant) -> Result<(), Failure> {
+    pub(crate) fn on_fragment(&mut self, f: Fragment, now: Instant) -> Result<(), Failure> {
         let (first_time, first_wall) = *self.first.get_or_insert((f.decode_time, now));
         if self.fragments > 0 && f.decode_time < self.last_decode_time {
             return Err(Failure(format!(
@@ -271,7 +271,7 @@ async fn session(
     let (mut from, mut to, mut now) = (head_len, filled, Instant::now());
     loop {
         let fed = body.feed(&buf[from..to], now);
-        copy_progress(report, &body, sent);
+        copy_progress(report, &body.boxes, &body.clock, sent);
         if fed? {
             return Err(Failure(format!(
                 "response body ended after {:.1} s",
@@ -306,7 +306,12 @@ async fn session(
     }
 }
 
-fn note_read(report: &mut ViewerReport, last_read: &mut Instant, n: usize, now: Instant) {
+pub(crate) fn note_read(
+    report: &mut ViewerReport,
+    last_read: &mut Instant,
+    n: usize,
+    now: Instant,
+) {
     report.max_gap_s = report
         .max_gap_s
         .max(now.duration_since(*last_read).as_secs_f64());
@@ -314,9 +319,14 @@ fn note_read(report: &mut ViewerReport, last_read: &mut Instant, n: usize, now: 
     report.bytes += n as u64;
 }
 
-fn copy_progress(report: &mut ViewerReport, body: &Body, sent: Instant) {
-    let clock = &body.clock;
-    report.video = body.boxes.video();
+/// Copies the scanner's and the clock's progress into the report.
+pub(crate) fn copy_progress(
+    report: &mut ViewerReport,
+    boxes: &BoxReader,
+    clock: &Clock,
+    sent: Instant,
+) {
+    report.video = boxes.video();
     report.fragments = clock.fragments;
     if clock.fragments > 0 {
         report.media_s = clock.media_s;
