@@ -36,6 +36,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format, &cli.log_level);
+    brume::http::connection::raise_fd_limit();
     let config = match &cli.config {
         Some(path) => match Config::load_or_create(path) {
             Ok((config, created)) => {

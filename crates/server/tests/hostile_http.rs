@@ -101,3 +101,77 @@ fn malformed_requests_get_client_errors_and_the_server_keeps_serving() {
     assert_eq!(info["type"], "live");
     assert!(brume.child.try_wait().unwrap().is_none(), "brume exited");
 }
+
+/// Sends raw bytes and returns the whole answer (status line, headers, body).
+fn raw_answer(addr: &str, request: &[u8]) -> String {
+    let mut socket = TcpStream::connect(addr).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = socket.write_all(request);
+    let mut answer = Vec::new();
+    let _ = socket.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn traversal_attempts_never_reach_files_beside_the_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    make_clip(&dir.path().join("clip.mp4"), 2, 30);
+    std::fs::write(dir.path().join("secret.txt"), "TOPSECRET-beside-the-clip").unwrap();
+    let brume = Brume::start_in(dir, json!({"clip": {"source": "clip.mp4"}}));
+    let addr = brume.addr();
+    // The configuration file (brume.json) and secret.txt sit beside clip.mp4.
+    let paths = [
+        "/secret.txt",
+        "/brume.json",
+        "/../secret.txt",
+        "/clip.mp4/../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E%2Fsecret.txt",
+        "/%2e%2e%2fsecret.txt.mp4",
+        "/..%2fsecret.txt",
+        "/..%2fclip.mp4",
+        "/%252e%252e%252fsecret.txt",
+        "/..\\secret.txt",
+        "/..%5csecret.txt.mp4",
+        "/%5c..%5csecret.txt",
+        "/hls/..%2f..%2fsecret.txt/index.m3u8",
+        "/hls/%2e%2e/secret.txt",
+        "/hls/clip/..%2f..%2fsecret.txt",
+        "/hls/clip/%2e%2e%5csecret.txt",
+        "/cmaf/..\\..\\brume.json/index.mpd",
+        "/cmaf/clip/%2e%2e/init.mp4",
+        "/json_..%2fsecret.js",
+        "/json_%2e%2e.js",
+        "/..%00.mp4",
+        "/clip%00.mp4",
+        "/clip.mp4%00.txt",
+        "/embed_..%2fbrume.js",
+        "/%2fetc%2fpasswd",
+        "/C:%5cWindows%5cwin.ini",
+    ];
+    for path in paths {
+        let answer = raw_answer(
+            &addr,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
+        let status: u16 = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        assert!(
+            status == 400 || status == 404,
+            "{path}: answered {status}, expected 400 or 404"
+        );
+        assert!(
+            !answer.contains("TOPSECRET") && !answer.contains("\"streams\""),
+            "{path}: a file beside the source leaked: {answer}"
+        );
+    }
+    // The real stream is still served.
+    let clip = get(&brume.url("/clip.mp4"));
+    assert_eq!(clip.status, 200);
+    assert!(clip.body.len() > 10_000);
+}

@@ -7,6 +7,7 @@
 //! responses) and [`segmented`] (HLS, CMAF, DASH).
 
 pub mod body;
+pub mod connection;
 pub mod info;
 pub mod pages;
 pub mod playlists;
@@ -41,10 +42,14 @@ use crate::stream::live::feed::Format;
 use crate::stream::media::Media;
 use crate::stream::{Registry, StreamEntry, StreamState};
 
-/// Keep-alive connections idle this long are closed.
+/// Keep-alive connections idle this long are closed (hyper's header-read timer,
+/// which starts when a connection waits for its next request). A request head that
+/// has started must also be complete within [`connection::HEAD_READ_TIMEOUT`].
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Request headers bigger than this are refused.
+/// Request headers bigger than this are refused (431).
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Requests with more header fields than this are refused (431).
+pub const MAX_HEADERS: usize = 100;
 /// How long a media request waits for a source that is still opening.
 const SOURCE_OPEN_WAIT: Duration = Duration::from_secs(10);
 
@@ -112,10 +117,19 @@ pub async fn serve(listener: TcpListener, context: Arc<HttpContext>) {
 
 /// Serves HTTP/1.1 on one accepted connection (TCP, TLS or Unix socket) in its own
 /// task. `peer` is `None` for a Unix-socket peer (a local proxy).
+///
+/// Beyond [`connection::MAX_CONNECTIONS`] open connections the new one is closed at
+/// once. The connection's IO is wrapped in [`connection::GuardedIo`]: a request
+/// head must be complete within [`connection::HEAD_READ_TIMEOUT`] of its first
+/// byte, and a connection that accepts no data for the write timeout is closed.
 pub fn serve_connection<I>(io: I, context: Arc<HttpContext>, peer: Option<SocketAddr>)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let Some(slot) = connection::ConnectionSlot::acquire() else {
+        // Dropping the IO closes it.
+        return;
+    };
     static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
     let id = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
     let span = match peer {
@@ -131,14 +145,27 @@ where
     };
     tokio::spawn(
         async move {
+            let _slot = slot;
+            let (io, tracker) = connection::GuardedIo::new(io);
             let service = hyper::service::service_fn(move |req| {
                 let context = context.clone();
-                async move { Ok::<_, Infallible>(handle(req, &context, peer).await) }
+                let tracker = tracker.clone();
+                let in_flight = tracker.begin();
+                async move {
+                    let response = handle(req, &context, peer).await;
+                    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                        tracker.upgraded();
+                    }
+                    Ok::<_, Infallible>(
+                        response.map(|body| connection::TrackedBody::new(body, in_flight)),
+                    )
+                }
             });
             let result = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .keep_alive(true)
                 .header_read_timeout(IDLE_TIMEOUT)
+                .max_headers(MAX_HEADERS)
                 .max_buf_size(MAX_HEADER_BYTES.max(8192))
                 .serve_connection(TokioIo::new(io), service)
                 .with_upgrades()

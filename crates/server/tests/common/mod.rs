@@ -440,12 +440,22 @@ impl Brume {
     /// or `{"http": {"unix_socket": ...}}`. Relative paths in `extra` resolve against
     /// `dir`, where the config file is written.
     pub fn start_with(dir: tempfile::TempDir, extra: serde_json::Value) -> Brume {
+        Self::start_with_env(dir, extra, &[])
+    }
+
+    /// Like [`Brume::start_with`], with extra environment variables for the process.
+    pub fn start_with_env(
+        dir: tempfile::TempDir,
+        extra: serde_json::Value,
+        env: &[(&str, &str)],
+    ) -> Brume {
         let config_path = dir.path().join("brume.json");
         std::fs::write(&config_path, config_with(&extra).to_string()).expect("write config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_brume"))
             .arg("--config")
             .arg(&config_path)
             .args(["--log-format", "json", "--log-level", "info"])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

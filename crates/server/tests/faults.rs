@@ -1,0 +1,262 @@
+//! Hostile load and faults on the media ports: idle connections and a slowloris
+//! client do not stop a viewer; a viewer that stops reading is dropped without
+//! growing the server.
+
+// Test code: a panic is a test failure with its message.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+/// The server's resident memory in bytes (`VmRSS` of /proc/PID/status).
+fn rss_bytes(brume: &Brume) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", brume.child.id())).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kib: u64 = line
+        .trim_start_matches("VmRSS:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kib * 1024
+}
+
+/// Reads one response's status line on a raw connection (0 if none came).
+fn status_on(socket: &mut TcpStream, request: &str) -> u16 {
+    socket.write_all(request.as_bytes()).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        match socket.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&answer)
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The first URI line of a playlist, resolved against `base` (a directory URL).
+fn first_uri(playlist: &str, base: &str) -> String {
+    let line = playlist
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or_else(|| panic!("no URI in playlist:\n{playlist}"));
+    format!("{base}{line}")
+}
+
+/// Sends a request head one byte per second (slowloris) until the server closes
+/// the connection; returns how long it held on, or `None` if still open at `limit`.
+fn slowloris(addr: SocketAddr, limit: Duration) -> Option<Duration> {
+    let head = b"GET /demo.mp4 HTTP/1.1\r\nHost: slow\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let mut socket = TcpStream::connect(addr).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let start = Instant::now();
+    let mut buf = [0u8; 512];
+    for byte in head.iter().cycle() {
+        if start.elapsed() > limit {
+            return None;
+        }
+        if socket.write_all(&[*byte]).is_err() {
+            return Some(start.elapsed());
+        }
+        // Waits up to a second: the pacing, and the server's close if it comes.
+        match socket.read(&mut buf) {
+            Ok(_) => return Some(start.elapsed()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return Some(start.elapsed()),
+        }
+    }
+    None
+}
+
+#[test]
+fn idle_connections_and_a_slowloris_client_do_not_stop_a_viewer() {
+    let brume = Brume::start(json!({"demo": {"source": "builtin:demo", "loop": true}}));
+    let addr: SocketAddr = brume.addr().parse().unwrap();
+    // The test holds 1000 sockets itself.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+
+    let slow = std::thread::spawn(move || slowloris(addr, Duration::from_secs(50)));
+    let idle: Vec<TcpStream> = (0..1000)
+        .map(|i| TcpStream::connect(addr).unwrap_or_else(|e| panic!("idle connection {i}: {e}")))
+        .collect();
+
+    // A viewer plays the live stream at real time meanwhile.
+    let started = Instant::now();
+    let (frames, errors) = decode_video_frames(&brume.url("/demo.mp4"), Some(3.0));
+    let took = started.elapsed();
+    assert!(errors.is_empty(), "ffmpeg errors: {errors}");
+    assert!(
+        frames >= 75,
+        "only {frames} frames decoded from 3 s of /demo.mp4"
+    );
+    assert!(took < Duration::from_secs(15), "3 s of video took {took:?}");
+
+    // And fetches an HLS segment in normal time.
+    let started = Instant::now();
+    let master = get(&brume.url("/hls/demo/index.m3u8"));
+    assert_eq!(master.status, 200);
+    let media_url = first_uri(
+        &String::from_utf8_lossy(&master.body),
+        &brume.url("/hls/demo/"),
+    );
+    let media = get(&media_url);
+    assert_eq!(media.status, 200, "{media_url}");
+    let segment_url = first_uri(
+        &String::from_utf8_lossy(&media.body),
+        &media_url[..media_url.rfind('/').unwrap() + 1],
+    );
+    let segment = get(&segment_url);
+    let took = started.elapsed();
+    assert_eq!(segment.status, 200, "{segment_url}");
+    assert!(
+        segment.body.len() > 1000,
+        "segment of {} bytes",
+        segment.body.len()
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "playlist + segment took {took:?}"
+    );
+
+    // The slowloris client is dropped by the head deadline (20 s from its first
+    // byte), not served forever.
+    let held = slow.join().unwrap();
+    let held = held.expect("the slowloris connection was still open after 50 s");
+    eprintln!("slowloris dropped after {held:?}; viewer decoded {frames} frames");
+    assert!(
+        held >= Duration::from_secs(15),
+        "slowloris dropped after only {held:?}"
+    );
+
+    // Idle keep-alive connections are not cut by that deadline: one that waited
+    // all along still gets an answer.
+    let mut first = idle.into_iter().next().unwrap();
+    let status = status_on(
+        &mut first,
+        "GET /json_demo.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(
+        status, 200,
+        "an idle connection was closed before its request"
+    );
+}
+
+/// Opens a connection with a tiny receive buffer, asks for the live MP4 and never
+/// reads.
+fn stalled_viewer(addr: SocketAddr) -> TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let socket = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket.connect(addr).await.unwrap()
+    });
+    let mut socket = socket.into_std().unwrap();
+    socket.set_nonblocking(false).unwrap();
+    socket
+        .write_all(b"GET /demo.mp4 HTTP/1.1\r\nHost: stalled\r\n\r\n")
+        .unwrap();
+    socket
+}
+
+#[test]
+fn a_viewer_that_stops_reading_is_dropped_and_others_keep_real_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut brume = Brume::start_with_env(dir, json!({}), &[("BRUME_WRITE_TIMEOUT_MS", "2000")]);
+    let addr: SocketAddr = brume.addr().parse().unwrap();
+    // Warm up: the first viewer makes the stream's buffers exist.
+    let (frames, _) = decode_video_frames(&brume.url("/demo.mp4"), Some(1.0));
+    assert!(frames > 0);
+    let baseline = rss_bytes(&brume);
+
+    let mut stalled = stalled_viewer(addr);
+
+    // Another viewer keeps real time while the stalled one fills its buffers.
+    let started = Instant::now();
+    let (frames, errors) = decode_video_frames(&brume.url("/demo.mp4"), Some(4.0));
+    let took = started.elapsed();
+    assert!(errors.is_empty(), "ffmpeg errors: {errors}");
+    assert!(
+        (105..=135).contains(&frames),
+        "{frames} frames decoded from 4 s at 30 fps"
+    );
+    assert!(took < Duration::from_secs(12), "4 s of video took {took:?}");
+
+    // The server notices that the stalled viewer takes nothing and drops it;
+    // its memory stays bounded meanwhile.
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let mut peak = rss_bytes(&brume);
+    let dropped_after = loop {
+        peak = peak.max(rss_bytes(&brume));
+        let dropped = brume
+            .log_lines()
+            .iter()
+            .any(|l| l.contains("closing a connection that accepted no data"));
+        if dropped {
+            break started.elapsed();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stalled viewer was not dropped within 45 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        peak < baseline + 48 * 1024 * 1024,
+        "RSS grew from {baseline} to {peak} bytes with one stalled viewer"
+    );
+
+    // The stalled socket drains what was in flight, then reads the end.
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut drained = 0usize;
+    let mut buf = vec![0u8; 64 * 1024];
+    let drain_deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match stalled.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
+        assert!(
+            Instant::now() < drain_deadline,
+            "the stalled connection is still streaming ({drained} bytes read) {dropped_after:?} after the request"
+        );
+    }
+    assert!(drained > 0, "the stalled viewer got no bytes at all");
+    eprintln!(
+        "stalled viewer dropped {dropped_after:?} after the request; RSS {baseline} -> peak {peak}; {drained} bytes drained"
+    );
+    assert!(
+        drained < 32 * 1024 * 1024,
+        "{drained} bytes were queued for a viewer that read nothing"
+    );
+    assert!(
+        brume.child.try_wait().is_ok_and(|s| s.is_none()),
+        "brume exited"
+    );
+}
