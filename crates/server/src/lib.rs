@@ -86,8 +86,8 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     let state = Arc::new(state::ServerState::new(
         store,
         registry.clone(),
-        Default::default(),
-        Default::default(),
+        metrics::global().clone(),
+        logs::global().clone(),
     ));
     state.set_ports(|ports| {
         ports.http = Some(local);

@@ -251,6 +251,7 @@ impl Connection {
         if *id != stream_id {
             return;
         }
+        crate::metrics::global().bytes_in(publisher.stream_name(), payload.len() as u64);
         match demuxer.push_tag_bytes(kind.tag_type(), timestamp_ms, payload) {
             Ok(Some(TagEvent::Track(track))) => publisher.track(track),
             Ok(Some(TagEvent::Frame(frame))) => publisher.frame(frame),

@@ -6,6 +6,8 @@
 //!   fragments from the stream's broadcast. A viewer that lags behind skips to the
 //!   next keyframe fragment instead of making anything buffer more.
 //! * [`Body::Channel`]: chunks produced by a task (VoD reads on blocking threads).
+//! * [`Body::Counted`]: any of those, counting the bytes sent to a viewer session
+//!   (the session ends when the body is dropped: finished, or the client left).
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -18,6 +20,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::Stream;
 
+use crate::metrics::Viewer;
 use crate::stream::live::feed::{LiveChunk, Subscription};
 
 #[derive(Debug)]
@@ -28,11 +31,18 @@ pub enum Body {
     Channel(mpsc::Receiver<Result<Bytes, std::io::Error>>),
     /// Like `Channel`, with the total length known up front (Content-Length).
     Sized(mpsc::Receiver<Result<Bytes, std::io::Error>>, u64),
+    /// A body whose bytes count for a viewer session.
+    Counted(Box<Body>, Viewer),
 }
 
 impl Body {
     pub fn full(bytes: impl Into<Bytes>) -> Body {
         Body::Full(Some(bytes.into()))
+    }
+
+    /// `body`, counting what is sent of it for `viewer`.
+    pub fn counted(body: Body, viewer: Viewer) -> Body {
+        Body::Counted(Box::new(body), viewer)
     }
 }
 
@@ -96,6 +106,15 @@ impl http_body::Body for Body {
             Body::Channel(rx) | Body::Sized(rx, _) => rx
                 .poll_recv(cx)
                 .map(|item| item.map(|r| r.map(Frame::data))),
+            Body::Counted(inner, viewer) => {
+                let polled = http_body::Body::poll_frame(Pin::new(inner.as_mut()), cx);
+                if let Poll::Ready(Some(Ok(frame))) = &polled {
+                    if let Some(data) = frame.data_ref() {
+                        viewer.sent(data.len() as u64);
+                    }
+                }
+                polled
+            }
         }
     }
 
@@ -103,6 +122,7 @@ impl http_body::Body for Body {
         match self {
             Body::Empty => true,
             Body::Full(bytes) => bytes.is_none(),
+            Body::Counted(inner, _) => http_body::Body::is_end_stream(inner.as_ref()),
             _ => false,
         }
     }
@@ -112,6 +132,7 @@ impl http_body::Body for Body {
             Body::Empty => SizeHint::with_exact(0),
             Body::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
             Body::Sized(_, len) => SizeHint::with_exact(*len),
+            Body::Counted(inner, _) => http_body::Body::size_hint(inner.as_ref()),
             _ => SizeHint::default(),
         }
     }

@@ -180,10 +180,14 @@ where
 
 /// Answers one request.
 pub async fn handle(
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     context: &HttpContext,
     peer: Option<SocketAddr>,
 ) -> Response<Body> {
+    let metrics = crate::metrics::global();
+    metrics.request();
+    // Media GETs: which stream, protocol and client, for the viewer sessions.
+    let viewed = crate::metrics::ViewedRequest::start(&mut req, context, peer);
     let method = req.method().clone();
     // A Uri clone shares its bytes: no allocation per request for the log line.
     let uri = req.uri().clone();
@@ -193,6 +197,10 @@ pub async fn handle(
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
     };
     tracing::debug!(%method, path = uri.path(), status = response.status().as_u16(), "request");
+    metrics.response(response.status().as_u16());
+    if let Some(viewed) = viewed {
+        viewed.finish(&mut response);
+    }
     add_common_headers(&mut response);
     if method == Method::HEAD {
         // Headers only, but with the length a GET would have.

@@ -70,13 +70,20 @@ impl RenderCache {
                 .clone()
         };
         let mut value = slot.lock().unwrap_or_else(|p| p.into_inner());
+        let is_segment = matches!(rendition, Rendition::Ts | Rendition::Cmaf(_));
         if let Some(bytes) = value.as_ref() {
             self.lock().hits += 1;
+            if is_segment {
+                crate::metrics::global().segment_cache_hit();
+            }
             return Ok(bytes.clone());
         }
         let bytes = render()?;
         *value = Some(bytes.clone());
         drop(value);
+        if is_segment {
+            crate::metrics::global().segment_cache_miss();
+        }
         let mut inner = self.lock();
         inner.misses += 1;
         // The slot may have been evicted meanwhile; count it only if still held.

@@ -87,6 +87,11 @@ pub struct Publisher {
 }
 
 impl Publisher {
+    /// The name of the stream this publisher pushes to.
+    pub fn stream_name(&self) -> &str {
+        &self.entry.name
+    }
+
     /// A new or changed track (sequence header).
     pub fn track(&mut self, track: Track) {
         let changed = match self.tracks.iter_mut().find(|t| t.id == track.id) {

@@ -39,6 +39,7 @@ use tokio_tungstenite::WebSocketStream;
 use super::command::{parse_command, Command, PlayRate, SeekTarget};
 use super::playback::{fragment_start_ms, LiveSource, Selection, VodEvent, VodSource};
 use super::{close, send, send_json, SessionError, PEER_TIMEOUT, PING_INTERVAL};
+use crate::metrics::Viewer;
 use crate::stream::media::Media;
 use crate::stream::{StreamEntry, StreamState};
 
@@ -46,7 +47,7 @@ use crate::stream::{StreamEntry, StreamState};
 pub const ON_TIME_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Runs one MEWS connection until the client stops or leaves.
-pub async fn run<S>(ws: WebSocketStream<S>, entry: Arc<StreamEntry>, media: Media)
+pub async fn run<S>(ws: WebSocketStream<S>, entry: Arc<StreamEntry>, media: Media, viewer: Viewer)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -68,6 +69,7 @@ where
         announce: false,
         on_time,
         last_heard: Instant::now(),
+        viewer,
     };
     let result = session.serve().await;
     let frame = match &result {
@@ -137,6 +139,8 @@ struct MewsSession<S> {
     announce: bool,
     on_time: Interval,
     last_heard: Instant,
+    /// This socket's viewer session (bytes sent; ends with the socket).
+    viewer: Viewer,
 }
 
 impl<S> MewsSession<S>
@@ -316,7 +320,9 @@ where
                 }
             },
         };
+        let len = init.len() as u64;
         send(&mut self.ws, Message::Binary(init)).await?;
+        self.viewer.sent(len);
         self.init_sent = true;
         Ok(true)
     }
@@ -437,6 +443,7 @@ where
         match output {
             Output::Live(Some(bytes)) => {
                 send(&mut self.ws, Message::Binary(bytes.clone())).await?;
+                self.viewer.sent(bytes.len() as u64);
                 self.last_live = Some(bytes);
             }
             Output::Live(None) => {
@@ -444,7 +451,9 @@ where
                 return Ok(Flow::Stop);
             }
             Output::Vod(VodEvent::Fragment(fragment)) => {
+                let len = fragment.bytes.len() as u64;
                 send(&mut self.ws, Message::Binary(fragment.bytes)).await?;
+                self.viewer.sent(len);
                 self.current_ms = Some(fragment.start_ms);
             }
             Output::Vod(VodEvent::End) => {

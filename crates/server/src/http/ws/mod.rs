@@ -32,6 +32,7 @@ use super::body::Body;
 use super::public_base;
 use super::response::{empty, not_found, set, set_owned, text};
 use super::HttpContext;
+use crate::metrics::Protocol;
 use crate::stream::media::Media;
 use crate::stream::StreamState;
 
@@ -244,8 +245,11 @@ pub async fn mews(req: Request<Incoming>, context: &HttpContext, name: &str) -> 
             return text(StatusCode::SERVICE_UNAVAILABLE, "stream is offline\n")
         }
     };
+    // One viewer session for the socket's lifetime.
+    let ip = crate::metrics::request_client_ip(&req);
+    let viewer = crate::metrics::global().open_viewer(name, Protocol::Mews, ip);
     upgrade(req, accept, "mews", name, move |ws| async move {
-        mews::run(ws, entry, media).await;
+        mews::run(ws, entry, media, viewer).await;
     })
 }
 

@@ -1,0 +1,108 @@
+//! The media port's hooks into the metrics: which stream and protocol a GET
+//! serves, the client's address (through trusted proxies), and the viewer
+//! accounting of the response.
+//!
+//! [`ViewedRequest::start`] runs before routing, [`ViewedRequest::finish`] on the
+//! response: a progressive response gets a [`super::Viewer`] that counts its body
+//! bytes and ends with it; a playlist or segment refreshes its polling session.
+//! A WebSocket upgrade of `/S.mp4` is marked with [`ClientIp`] so the MEWS session
+//! (opened by the WebSocket code) knows who it serves.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use http::{Method, Request, Response, StatusCode};
+
+use super::{global, Protocol};
+use crate::http::body::Body;
+use crate::http::router::{route, Route};
+use crate::http::{is_websocket_upgrade, public_base, HttpContext};
+
+/// The client address of a request (set on WebSocket upgrades of media URLs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+/// The client address recorded on `req` by [`ViewedRequest::start`], or the
+/// unspecified address when none was.
+pub fn request_client_ip<B>(req: &Request<B>) -> IpAddr {
+    req.extensions()
+        .get::<ClientIp>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0)
+}
+
+/// A GET of a media URL, being answered.
+#[derive(Debug)]
+pub struct ViewedRequest {
+    stream: String,
+    kind: Kind,
+    ip: IpAddr,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// One session per response.
+    Progressive(Protocol),
+    /// One session per (stream, protocol, IP); `true`: a CMAF segment that HLS
+    /// (fMP4) and DASH share.
+    Polled(Protocol, bool),
+}
+
+impl ViewedRequest {
+    /// What a request serves and to whom, if it is a GET of a media URL.
+    pub fn start<B>(
+        req: &mut Request<B>,
+        context: &HttpContext,
+        peer: Option<SocketAddr>,
+    ) -> Option<ViewedRequest> {
+        if req.method() != Method::GET {
+            return None;
+        }
+        let (stream, kind) = match route(req.uri().path()).ok()? {
+            Route::Mp4(name) => (name, Kind::Progressive(Protocol::Mp4)),
+            Route::Ts(name) => (name, Kind::Progressive(Protocol::Ts)),
+            Route::Flv(name) => (name, Kind::Progressive(Protocol::Flv)),
+            Route::HlsMaster(name) | Route::HlsMedia(name) | Route::HlsSegment(name, _) => {
+                (name, Kind::Polled(Protocol::Hls, false))
+            }
+            Route::CmafMaster(name) | Route::CmafMedia(name, _) => {
+                (name, Kind::Polled(Protocol::Cmaf, false))
+            }
+            Route::CmafInit(name, _) | Route::CmafSegment(name, _, _) => {
+                (name, Kind::Polled(Protocol::Cmaf, true))
+            }
+            Route::Dash(name) => (name, Kind::Polled(Protocol::Dash, false)),
+            _ => return None,
+        };
+        let trusted = public_base::trusted_proxies(&context.config());
+        let ip = public_base::client_ip(req.headers(), peer, &trusted);
+        if matches!(kind, Kind::Progressive(Protocol::Mp4)) && is_websocket_upgrade(req.headers()) {
+            // MEWS: the WebSocket code opens the session for the socket's lifetime.
+            req.extensions_mut().insert(ClientIp(ip));
+            return None;
+        }
+        Some(ViewedRequest { stream, kind, ip })
+    }
+
+    /// Accounts the response: opens the viewer session of a progressive body, or
+    /// refreshes the polling session.
+    pub fn finish(self, response: &mut Response<Body>) {
+        let status = response.status();
+        match self.kind {
+            Kind::Progressive(protocol)
+                if status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT =>
+            {
+                let viewer = global().open_viewer(&self.stream, protocol, self.ip);
+                let body = std::mem::replace(response.body_mut(), Body::Empty);
+                *response.body_mut() = Body::counted(body, viewer);
+            }
+            Kind::Polled(protocol, shared)
+                if status.is_success() || status == StatusCode::NOT_MODIFIED =>
+            {
+                let bytes = http_body::Body::size_hint(response.body())
+                    .exact()
+                    .unwrap_or(0);
+                global().polled(self.stream, protocol, self.ip, bytes, shared);
+            }
+            _ => {}
+        }
+    }
+}
