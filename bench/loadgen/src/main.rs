@@ -29,6 +29,7 @@ mod viewer;
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -133,6 +134,10 @@ struct FanoutArgs {
     /// A viewer with a gap between reads longer than this many seconds stalled.
     #[arg(long, default_value_t = 2.0)]
     stall: f64,
+    /// Every this many seconds, print a progress line to stderr
+    /// (`progress {"elapsed_s":…,"errors":…,"ended":…}`); 0: none.
+    #[arg(long, default_value_t = 0)]
+    progress: u64,
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +175,10 @@ struct MewsArgs {
     /// Each viewer stops, successfully, after this many video fragments.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     fragments: Option<u64>,
+    /// Every this many seconds, print a progress line to stderr
+    /// (`progress {"elapsed_s":…,"errors":…,"ended":…}`); 0: none.
+    #[arg(long, default_value_t = 0)]
+    progress: u64,
 }
 
 #[derive(Debug, Args)]
@@ -263,6 +272,7 @@ fn fanout(args: &FanoutArgs) -> anyhow::Result<()> {
             max_gap_s: args.stall,
         },
         json: args.json,
+        progress: args.progress,
     };
     run.go(move |start, deadline| {
         let config = Arc::clone(&config);
@@ -296,6 +306,7 @@ fn mews_fanout(args: &MewsArgs) -> anyhow::Result<()> {
             max_gap_s: args.stall,
         },
         json: args.json,
+        progress: args.progress,
     };
     run.go(move |start, deadline| {
         let config = Arc::clone(&config);
@@ -312,6 +323,7 @@ struct Run {
     threads: u16,
     criteria: Criteria,
     json: bool,
+    progress: u64,
 }
 
 impl Run {
@@ -328,11 +340,38 @@ impl Run {
         let cpu_before = cpu::process_cpu_time();
         let t0 = Instant::now();
         let deadline = t0 + ramp + self.run_for;
+        let errors = Arc::new(AtomicU64::new(0));
+        let ended = Arc::new(AtomicU64::new(0));
         let reports: Vec<ViewerReport> = rt.block_on(async {
+            if self.progress > 0 {
+                let (errors, ended) = (Arc::clone(&errors), Arc::clone(&ended));
+                let every = Duration::from_secs(self.progress);
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval_at((t0 + every).into(), every);
+                    loop {
+                        tick.tick().await;
+                        eprintln!(
+                            "progress {{\"elapsed_s\":{:.1},\"errors\":{},\"ended\":{}}}",
+                            t0.elapsed().as_secs_f64(),
+                            errors.load(Ordering::Relaxed),
+                            ended.load(Ordering::Relaxed)
+                        );
+                    }
+                });
+            }
             let handles: Vec<_> = (0..viewers)
                 .map(|i| {
                     let start = t0 + ramp.mul_f64(f64::from(i) / f64::from(viewers));
-                    tokio::spawn(viewer(start, deadline))
+                    let task = viewer(start, deadline);
+                    let (errors, ended) = (Arc::clone(&errors), Arc::clone(&ended));
+                    tokio::spawn(async move {
+                        let report = task.await;
+                        ended.fetch_add(1, Ordering::Relaxed);
+                        if report.error.is_some() {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        report
+                    })
                 })
                 .collect();
             let mut reports = Vec::with_capacity(handles.len());
