@@ -8,7 +8,8 @@
 //! tag bodies, demuxed into frames of the stream. A player (`rtmp://host/play/S`,
 //! any app) receives the stream's shared FLV feed, re-framed into RTMP messages
 //! (no media muxing per player). Anything a peer does wrong closes that connection
-//! only.
+//! only. When the stream a connection publishes or plays is removed or restarted,
+//! the connection is closed.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +27,7 @@ use tracing::Instrument;
 
 use crate::stream::live::feed::{Format, LiveChunk};
 use crate::stream::publish::Publisher;
-use crate::stream::{Registry, StreamState};
+use crate::stream::{Registry, StreamEntry, StreamState};
 
 /// Bytes read from a socket at a time.
 const READ_BUFFER: usize = 64 * 1024;
@@ -93,6 +94,8 @@ struct Connection {
     session: ServerSession,
     publisher: Option<(u32, Publisher, TagDemuxer)>,
     player: Option<PlaySource>,
+    /// The stream published or played: its removal closes the connection.
+    attached: Option<Arc<StreamEntry>>,
 }
 
 impl Connection {
@@ -103,6 +106,7 @@ impl Connection {
             session: ServerSession::new(SessionConfig::default(), std::time::Instant::now()),
             publisher: None,
             player: None,
+            attached: None,
         }
     }
 
@@ -118,6 +122,13 @@ impl Connection {
             let sleep = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let attached = self.attached.clone();
+            let removed = async {
+                match &attached {
+                    Some(entry) => entry.stopped().await,
                     None => std::future::pending().await,
                 }
             };
@@ -143,6 +154,7 @@ impl Connection {
                         .handle_timeout(std::time::Instant::now())
                         .map_err(|e| e.to_string())?;
                 }
+                () = removed => return Err("the stream was removed".to_owned()),
                 received = chunk => {
                     if let Some(received) = received {
                         self.forward_to_player(received)?;
@@ -196,6 +208,9 @@ impl Connection {
                     {
                         self.player = None;
                     }
+                    if self.publisher.is_none() && self.player.is_none() {
+                        self.attached = None;
+                    }
                 }
                 _ => {}
             }
@@ -233,6 +248,7 @@ impl Connection {
                 tracing::info!(stream, "publisher connected");
                 self.session.accept_publish(stream_id);
                 self.publisher = Some((stream_id, publisher, TagDemuxer::new()));
+                self.attached = Some(entry);
                 Ok(())
             }
             Err(refusal) => {
@@ -262,7 +278,8 @@ impl Connection {
 
     fn play(&mut self, stream_id: u32, name: &str) {
         let stream = name.split('?').next().unwrap_or_default();
-        let live = match self.registry.get(stream).map(|e| e.state()) {
+        let entry = self.registry.get(stream);
+        let live = match entry.as_ref().map(|e| e.state()) {
             Some(StreamState::Live(live)) => live,
             Some(StreamState::Vod(vod)) => {
                 let (sender, receiver) = tokio::sync::mpsc::channel(2);
@@ -270,6 +287,7 @@ impl Connection {
                     crate::stream::vod::send_all(vod, Format::Flv, sender).in_current_span(),
                 );
                 self.session.accept_play(stream_id);
+                self.attached = entry;
                 tracing::info!(stream, "RTMP player started (on demand)");
                 self.player = Some(PlaySource {
                     stream_id,
@@ -292,6 +310,7 @@ impl Connection {
             return;
         };
         self.session.accept_play(stream_id);
+        self.attached = entry;
         let mut pending = BytesMut::new();
         // The FLV header carries metadata and sequence headers; skip the file
         // header, keep the tags.

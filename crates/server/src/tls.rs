@@ -12,7 +12,8 @@
 //! most [`MAX_CONCURRENT_HANDSHAKES`] handshakes run at once (further connections
 //! wait in the kernel's backlog), so a flood of half-open handshakes cannot grow
 //! memory without bound. A failed handshake closes that connection only. ALPN offers
-//! `http/1.1` alone.
+//! `http/1.1` alone. The certificate can be replaced while the port runs: [`serve`]
+//! reads the current [`ServerConfig`] from a watch channel for each new connection.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -170,8 +171,12 @@ fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 
 /// Accepts TCP connections, completes TLS handshakes and serves HTTP/1.1 over them
 /// with `context` (whose scheme is [`http::Scheme::Https`]), until the task is dropped.
-pub async fn serve(listener: TcpListener, config: Arc<ServerConfig>, context: Arc<HttpContext>) {
-    let acceptor = TlsAcceptor::from(config);
+/// Each connection uses the certificate in `config` at the moment it is accepted.
+pub async fn serve(
+    listener: TcpListener,
+    config: tokio::sync::watch::Receiver<Arc<ServerConfig>>,
+    context: Arc<HttpContext>,
+) {
     let handshakes = Arc::new(Semaphore::new(MAX_CONCURRENT_HANDSHAKES));
     loop {
         // Never closed, so acquiring only waits.
@@ -187,7 +192,7 @@ pub async fn serve(listener: TcpListener, config: Arc<ServerConfig>, context: Ar
             }
         };
         let _ = stream.set_nodelay(true);
-        let acceptor = acceptor.clone();
+        let acceptor = TlsAcceptor::from(config.borrow().clone());
         let context = context.clone();
         tokio::spawn(
             async move {

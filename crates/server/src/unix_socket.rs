@@ -13,6 +13,8 @@
 //! file from an earlier run is removed, but only when it is a socket and nothing
 //! answers on it; any other file at the path is an error. The file is removed again
 //! when the listener is dropped (at shutdown), if it is still the one we created.
+//! The HTTP context comes through a watch channel, so a new HTTP port number is
+//! followed without rebinding the socket.
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -20,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::UnixListener;
+use tokio::sync::watch;
 
 use crate::http::{self, HttpContext};
 
@@ -60,9 +63,13 @@ impl BoundSocket {
         &self.path
     }
 
-    /// Starts serving HTTP on the socket in a task; the returned handle stops it when
-    /// aborted. The socket file stays until `self` is dropped.
-    pub fn serve(&mut self, context: Arc<HttpContext>) -> Option<tokio::task::JoinHandle<()>> {
+    /// Starts serving HTTP on the socket in a task, each connection with the context
+    /// current when it is accepted; the returned handle stops it when aborted. The
+    /// socket file stays until `self` is dropped.
+    pub fn serve(
+        &mut self,
+        context: watch::Receiver<Arc<HttpContext>>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
         let listener = self.listener.take()?;
         Some(tokio::spawn(serve(listener, context)))
     }
@@ -116,10 +123,13 @@ pub fn bind(path: &Path) -> Result<BoundSocket, UnixSocketError> {
 }
 
 /// Accepts connections on the socket and serves HTTP/1.1 with `peer = None`.
-async fn serve(listener: UnixListener, context: Arc<HttpContext>) {
+async fn serve(listener: UnixListener, context: watch::Receiver<Arc<HttpContext>>) {
     loop {
         match listener.accept().await {
-            Ok((stream, _)) => http::serve_connection(stream, context.clone(), None),
+            Ok((stream, _)) => {
+                let context = context.borrow().clone();
+                http::serve_connection(stream, context, None);
+            }
             Err(err) => {
                 tracing::warn!(%err, "accept failed on the HTTP unix socket");
                 tokio::time::sleep(Duration::from_millis(50)).await;

@@ -6,6 +6,13 @@
 //! [`LiveStream`] fed by the [`looper`]; a plain file becomes a [`VodStream`]; a push
 //! source waits offline for a publisher. A source that fails puts its stream in
 //! [`StreamState::Error`] with the reason; nothing else is affected.
+//!
+//! The registry changes while the server runs ([`Registry::reconcile`] follows a new
+//! configuration): a removed or replaced entry is *stopped* — its cancellation token
+//! fires (source task, publisher, RTMP players, WebSocket viewers all watch it), its
+//! live feeds are closed (progressive viewers' bodies end) and its on-demand file
+//! stops feeding downloads. A stopped entry never comes back; a restart is a new
+//! entry under the same name.
 
 pub mod cache;
 pub mod live;
@@ -18,10 +25,12 @@ pub mod vod;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
 use brume_media::index::tracks_of;
 use tokio::sync::watch;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::config::{Config, SourceSpec, StreamConfig};
 use live::LiveStream;
@@ -61,6 +70,10 @@ pub struct StreamEntry {
     state: watch::Sender<StreamState>,
     /// Who publishes to a push stream (unused for file sources).
     push: publish::PushState,
+    /// Fires when the entry is removed or replaced.
+    stop: CancellationToken,
+    /// When the state last became Live or Vod (`None` while it is neither).
+    online: Mutex<Option<Instant>>,
 }
 
 impl StreamEntry {
@@ -82,10 +95,57 @@ impl StreamEntry {
         }
     }
 
-    /// When the stream last came online (`None` while it is not).
-    pub fn online_since(&self) -> Option<std::time::Instant> {
-        // Tracked once runtime stream changes land.
-        None
+    /// A new entry in [`StreamState::Starting`]; nothing runs until it is started.
+    fn new(name: &str, config: &StreamConfig, base: &Path) -> Result<StreamEntry, String> {
+        let source = SourceSpec::parse(&config.source, base)?;
+        let (state, _) = watch::channel(StreamState::Starting);
+        Ok(StreamEntry {
+            name: name.to_owned(),
+            config: config.clone(),
+            source,
+            state,
+            push: Default::default(),
+            stop: CancellationToken::new(),
+            online: Mutex::new(None),
+        })
+    }
+
+    /// When the stream last came online (became live or on-demand); `None` while
+    /// it is not.
+    pub fn online_since(&self) -> Option<Instant> {
+        *self.online.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the entry was removed or replaced.
+    pub fn is_stopped(&self) -> bool {
+        self.stop.is_cancelled()
+    }
+
+    /// Completes when the entry is removed or replaced: everything attached to it
+    /// (viewers, publisher, source task) ends then.
+    pub fn stopped(&self) -> WaitForCancellationFuture<'_> {
+        self.stop.cancelled()
+    }
+
+    /// Stops the entry: fires its token, closes its live feeds (progressive viewers'
+    /// bodies end) and on-demand downloads, and leaves it offline for good.
+    fn shut_down(&self) {
+        self.stop.cancel();
+        self.state.send_modify(|state| {
+            close_media(state);
+            *state = StreamState::Offline;
+        });
+        self.mark_online(false);
+        self.push_slot_clear();
+    }
+
+    fn mark_online(&self, online: bool) {
+        let mut since = self.online.lock().unwrap_or_else(|p| p.into_inner());
+        match (online, since.is_some()) {
+            (true, false) => *since = Some(Instant::now()),
+            (false, true) => *since = None,
+            _ => {}
+        }
     }
 
     /// A receiver that wakes on every state change.
@@ -93,8 +153,26 @@ impl StreamEntry {
         self.state.subscribe()
     }
 
+    /// Publishes a new state; on a stopped entry the new state's media is closed
+    /// instead (a source that finished opening after the entry was removed).
     fn set(&self, state: StreamState) {
-        self.state.send_replace(state);
+        // Checked under the watch's lock, which `shut_down` also takes after
+        // cancelling: a state set concurrently is either seen and closed by
+        // `shut_down`, or sees the cancellation here.
+        let mut state = Some(state);
+        self.state.send_if_modified(|current| {
+            let Some(mut new) = state.take() else {
+                return false;
+            };
+            if self.stop.is_cancelled() {
+                close_media(&mut new);
+                return false;
+            }
+            let online = matches!(new, StreamState::Live(_) | StreamState::Vod(_));
+            *current = new;
+            self.mark_online(online);
+            true
+        });
     }
 
     /// The current VoD index, reopened first if the file changed on disk.
@@ -125,10 +203,29 @@ impl StreamEntry {
     }
 }
 
+/// Closes what a state's media serves from: live feeds end, downloads stop.
+fn close_media(state: &mut StreamState) {
+    match state {
+        StreamState::Live(live) => live.close(),
+        StreamState::Vod(vod) => vod.close(),
+        _ => {}
+    }
+}
+
 /// Every configured stream, by name.
 #[derive(Debug, Default)]
 pub struct Registry {
     streams: RwLock<HashMap<String, Arc<StreamEntry>>>,
+    /// The folder relative source paths resolve against.
+    base: PathBuf,
+}
+
+/// What [`Registry::reconcile`] did, by stream name.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Reconciled {
+    pub started: Vec<String>,
+    pub restarted: Vec<String>,
+    pub stopped: Vec<String>,
 }
 
 impl Registry {
@@ -139,28 +236,86 @@ impl Registry {
             .and_then(Path::parent)
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
-        let registry = Arc::new(Registry::default());
+        let registry = Arc::new(Registry {
+            streams: RwLock::default(),
+            base,
+        });
         for (name, stream) in &config.streams {
-            let source = match SourceSpec::parse(&stream.source, &base) {
-                Ok(source) => source,
-                Err(message) => {
-                    // Config validation makes this unreachable; keep the stream visible.
-                    tracing::error!(stream = %name, %message, "bad source");
-                    continue;
-                }
-            };
-            let (state, _) = watch::channel(StreamState::Starting);
-            let entry = Arc::new(StreamEntry {
-                name: name.clone(),
-                config: stream.clone(),
-                source,
-                state,
-                push: Default::default(),
-            });
-            registry.write().insert(name.clone(), entry.clone());
-            tokio::spawn(run_source(entry));
+            registry.insert(name, stream);
         }
         registry
+    }
+
+    /// Starts stream `name` with `config`, replacing (and stopping) any entry of
+    /// that name. Returns the new entry (in [`StreamState::Starting`] until its
+    /// source opens), or `None` when the source cannot be parsed (which config
+    /// validation rules out). Must run inside the tokio runtime.
+    pub fn insert(&self, name: &str, config: &StreamConfig) -> Option<Arc<StreamEntry>> {
+        let entry = match StreamEntry::new(name, config, &self.base) {
+            Ok(entry) => Arc::new(entry),
+            Err(message) => {
+                tracing::error!(stream = %name, %message, "bad source");
+                return None;
+            }
+        };
+        let old = self.write().insert(name.to_owned(), entry.clone());
+        if let Some(old) = old {
+            old.shut_down();
+        }
+        let running = entry.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = run_source(running.clone()) => {}
+                () = running.stopped() => {}
+            }
+        });
+        Some(entry)
+    }
+
+    /// Removes stream `name` and disconnects everything attached to it.
+    pub fn remove(&self, name: &str) -> Option<Arc<StreamEntry>> {
+        let entry = self.write().remove(name)?;
+        entry.shut_down();
+        Some(entry)
+    }
+
+    /// Makes the registry follow `config`: new streams start, removed ones stop,
+    /// changed ones (any setting) restart; unchanged ones are left alone. Returns
+    /// once every new entry is registered (in `Starting` at least).
+    pub fn reconcile(&self, config: &Config) -> Reconciled {
+        let mut done = Reconciled::default();
+        let current: Vec<(String, Arc<StreamEntry>)> = self
+            .read()
+            .iter()
+            .map(|(n, e)| (n.clone(), e.clone()))
+            .collect();
+        for (name, entry) in &current {
+            if !config.streams.contains_key(name) {
+                self.remove(name);
+                tracing::info!(stream = %name, "stream removed");
+                done.stopped.push(name.clone());
+            } else if config.streams.get(name) != Some(&entry.config) {
+                done.restarted.push(name.clone());
+            }
+        }
+        for (name, stream) in &config.streams {
+            let known = current.iter().any(|(n, _)| n == name);
+            if known && !done.restarted.contains(name) {
+                continue;
+            }
+            if self.insert(name, stream).is_some() {
+                if known {
+                    tracing::info!(stream = %name, "stream settings changed; restarted");
+                } else {
+                    tracing::info!(stream = %name, "stream added");
+                    done.started.push(name.clone());
+                }
+            }
+        }
+        done.started.sort();
+        done.restarted.sort();
+        done.stopped.sort();
+        done
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<StreamEntry>> {
@@ -258,5 +413,176 @@ async fn run_looped(entry: &Arc<StreamEntry>, opened: Result<OpenedFile, String>
     entry.set(StreamState::Live(live.clone()));
     if let Err(reason) = looper::run(file, live).await {
         entry.set(StreamState::Error(reason));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use live::feed::Format;
+
+    fn stream(source: &str, looped: bool) -> StreamConfig {
+        StreamConfig {
+            source: source.to_owned(),
+            looped,
+            password: None,
+            dvr_window_ms: None,
+        }
+    }
+
+    fn config(streams: &[(&str, StreamConfig)]) -> Config {
+        Config {
+            streams: streams
+                .iter()
+                .map(|(n, s)| ((*n).to_owned(), s.clone()))
+                .collect(),
+            ..Config::default()
+        }
+    }
+
+    async fn live_of(entry: &StreamEntry) -> Arc<LiveStream> {
+        match entry.settled_state(Duration::from_secs(10)).await {
+            StreamState::Live(live) => live,
+            other => panic!("not live: {other:?}"),
+        }
+    }
+
+    /// Polls `check` until it holds (or fails after 10 s).
+    async fn eventually(what: &str, check: impl Fn() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !check() {
+            assert!(tokio::time::Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn reconcile_starts_restarts_and_stops_streams() {
+        let registry = Registry::start(
+            &config(&[
+                ("a", stream("builtin:demo", true)),
+                ("b", stream("builtin:demo", false)),
+                ("c", stream("push://", false)),
+            ]),
+            None,
+        );
+        let (a, b, c) = (
+            registry.get("a").unwrap(),
+            registry.get("b").unwrap(),
+            registry.get("c").unwrap(),
+        );
+        let done = registry.reconcile(&config(&[
+            ("b", stream("builtin:demo", true)),
+            ("c", stream("push://", false)),
+            ("d", stream("push://", false)),
+        ]));
+        assert_eq!(
+            done,
+            Reconciled {
+                started: vec!["d".to_owned()],
+                restarted: vec!["b".to_owned()],
+                stopped: vec!["a".to_owned()],
+            }
+        );
+        assert_eq!(registry.names(), ["b", "c", "d"]);
+        assert!(a.is_stopped() && b.is_stopped() && !c.is_stopped());
+        assert!(
+            Arc::ptr_eq(&c, &registry.get("c").unwrap()),
+            "unchanged: kept"
+        );
+        let new_b = registry.get("b").unwrap();
+        assert!(new_b.config.looped);
+        assert!(matches!(
+            new_b.settled_state(Duration::from_secs(10)).await,
+            StreamState::Live(_)
+        ));
+        assert!(matches!(
+            registry
+                .get("d")
+                .unwrap()
+                .settled_state(Duration::from_secs(10))
+                .await,
+            StreamState::Offline
+        ));
+    }
+
+    #[tokio::test]
+    async fn removing_a_looped_stream_ends_its_viewers_and_its_task() {
+        let registry = Registry::start(&config(&[("demo", stream("builtin:demo", true))]), None);
+        let entry = registry.get("demo").unwrap();
+        let live = live_of(&entry).await;
+        let since = entry.online_since().expect("online once live");
+        assert!(since.elapsed() < Duration::from_secs(10));
+        let mut viewer = live.subscribe(Format::Mp4).unwrap();
+        let removed = registry.remove("demo").unwrap();
+        assert!(Arc::ptr_eq(&removed, &entry));
+        assert!(registry.get("demo").is_none());
+        assert!(entry.is_stopped());
+        assert!(entry.online_since().is_none());
+        assert!(matches!(entry.state(), StreamState::Offline));
+        // The viewer reaches the end after what was already sent.
+        loop {
+            match viewer.receiver.recv().await {
+                Ok(_) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            }
+        }
+        assert!(live.subscribe(Format::Ts).is_none());
+        // The looping task let go of the stream: only this test holds it.
+        eventually("the looping task ended", || Arc::strong_count(&live) == 1).await;
+    }
+
+    #[tokio::test]
+    async fn a_removed_push_stream_refuses_publishers() {
+        let registry = Registry::start(&config(&[("in", stream("push://", false))]), None);
+        let entry = registry.get("in").unwrap();
+        let publisher = entry.begin_publish().unwrap();
+        registry.remove("in");
+        drop(publisher);
+        assert!(matches!(
+            entry.begin_publish(),
+            Err(publish::PublishRefusal::Removed)
+        ));
+        assert!(matches!(entry.state(), StreamState::Offline));
+    }
+
+    #[tokio::test]
+    async fn removing_an_on_demand_stream_ends_downloads_in_flight() {
+        let registry = Registry::start(&config(&[("file", stream("builtin:demo", false))]), None);
+        let entry = registry.get("file").unwrap();
+        let StreamState::Vod(vod) = entry.settled_state(Duration::from_secs(10)).await else {
+            panic!("not on demand");
+        };
+        assert!(entry.online_since().is_some());
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(1);
+        let download = tokio::spawn(vod::send_all(vod.clone(), Format::Ts, sender));
+        // The header arrives; the download then waits for this reader.
+        assert!(matches!(receiver.recv().await, Some(Ok(_))));
+        registry.remove("file");
+        assert!(vod.is_closed());
+        while receiver.recv().await.is_some() {}
+        tokio::time::timeout(Duration::from_secs(10), download)
+            .await
+            .expect("the download task ended")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_source_that_opens_after_removal_is_closed() {
+        let entry = StreamEntry::new("x", &stream("builtin:demo", true), Path::new(".")).unwrap();
+        entry.shut_down();
+        let demo = source::open_builtin_demo().unwrap();
+        let tracks = tracks_of(&*demo.index)
+            .into_iter()
+            .map(|(t, _)| t.clone())
+            .collect();
+        let live = Arc::new(LiveStream::new(tracks, 1000).unwrap());
+        entry.set(StreamState::Live(live.clone()));
+        assert!(live.is_closed());
+        assert!(matches!(entry.state(), StreamState::Offline));
+        assert!(entry.online_since().is_none());
     }
 }

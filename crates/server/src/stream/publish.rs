@@ -30,6 +30,8 @@ pub enum PublishRefusal {
     NotPush,
     #[error("another publisher is already live on this stream")]
     Busy,
+    #[error("the stream was removed")]
+    Removed,
 }
 
 /// The push state of one stream.
@@ -50,6 +52,9 @@ impl StreamEntry {
             return Err(PublishRefusal::NotPush);
         }
         let mut slot = self.push_slot();
+        if self.is_stopped() {
+            return Err(PublishRefusal::Removed);
+        }
         if slot.active {
             return Err(PublishRefusal::Busy);
         }
@@ -69,6 +74,13 @@ impl StreamEntry {
 
     fn push_slot(&self) -> std::sync::MutexGuard<'_, PushSlot> {
         self.push.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drops the live stream kept through a grace period (the entry stopped).
+    pub(super) fn push_slot_clear(&self) {
+        if let Some((live, _)) = self.push_slot().kept.take() {
+            live.close();
+        }
     }
 }
 
@@ -135,7 +147,10 @@ impl Publisher {
             .tracks
             .iter()
             .any(|t| t.id == frame.track && t.kind() == TrackKind::Video);
-        if self.tracks.is_empty() || (has_video && !(is_video && frame.keyframe)) {
+        if self.tracks.is_empty()
+            || (has_video && !(is_video && frame.keyframe))
+            || self.entry.is_stopped()
+        {
             return false;
         }
         // Continue the previous publisher's timeline if it is still kept and the
@@ -179,6 +194,15 @@ impl Drop for Publisher {
     fn drop(&mut self) {
         let entry = self.entry.clone();
         let generation = self.generation;
+        if entry.is_stopped() {
+            // Removed or replaced: nothing to keep, nobody to wait for.
+            if let Some(live) = self.live.take() {
+                live.close();
+            }
+            entry.push_slot().active = false;
+            tracing::info!(stream = %entry.name, "publisher disconnected (stream removed)");
+            return;
+        }
         {
             let mut slot = entry.push_slot();
             slot.active = false;
@@ -190,7 +214,11 @@ impl Drop for Publisher {
             return;
         };
         runtime.spawn(async move {
-            tokio::time::sleep(GRACE_PERIOD).await;
+            tokio::select! {
+                () = tokio::time::sleep(GRACE_PERIOD) => {}
+                // `shut_down` already dropped what was kept.
+                () = entry.stopped() => return,
+            }
             let mut slot = entry.push_slot();
             if slot.generation == generation && !slot.active {
                 slot.kept = None;

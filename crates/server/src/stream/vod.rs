@@ -4,6 +4,7 @@
 //! cut into segments at video keyframes (whole GOPs of at least
 //! [`MIN_SEGMENT_MS`]), capped in bytes. Segments serve HLS/DASH and, one after
 //! another, the progressive outputs; each is read on a blocking thread when needed.
+//! [`VodStream::close`] (the stream was removed) ends every download in flight.
 
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
@@ -53,6 +54,8 @@ pub struct VodStream {
     pub instance: u64,
     /// The seekable MP4 layout, computed on first use.
     progressive: OnceLock<Result<Arc<ProgressiveMp4>, String>>,
+    /// Fires when the stream is removed: downloads in flight end.
+    closed: tokio_util::sync::CancellationToken,
 }
 
 impl VodStream {
@@ -116,7 +119,23 @@ impl VodStream {
             cache: RenderCache::new(VOD_CACHE_BYTES),
             instance: super::next_instance(),
             progressive: OnceLock::new(),
+            closed: Default::default(),
         })
+    }
+
+    /// Ends every download of this file in flight (the stream was removed).
+    pub fn close(&self) {
+        self.closed.cancel();
+    }
+
+    /// Whether [`VodStream::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+
+    /// Completes once the stream is closed.
+    pub fn closed(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.closed.cancelled()
     }
 
     pub fn tracks(&self) -> &[Track] {
@@ -219,8 +238,21 @@ impl VodStream {
 }
 
 /// Streams a whole on-demand file in `format` into `sender`, one segment at a time
-/// (read and muxed on a blocking thread); stops early when the receiver is gone.
+/// (read and muxed on a blocking thread); stops early when the receiver is gone or
+/// the stream is closed (the response then ends).
 pub async fn send_all(
+    vod: Arc<VodStream>,
+    format: Format,
+    sender: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+) {
+    let watched = vod.clone();
+    tokio::select! {
+        () = send_all_segments(vod, format, sender) => {}
+        () = watched.closed() => {}
+    }
+}
+
+async fn send_all_segments(
     vod: Arc<VodStream>,
     format: Format,
     sender: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
@@ -270,8 +302,23 @@ pub async fn send_all(
 /// Bytes per blocking read when streaming the seekable MP4.
 const PROGRESSIVE_CHUNK: u64 = 512 * 1024;
 
-/// Streams bytes `[start, end)` of the seekable MP4 into `sender`.
+/// Streams bytes `[start, end)` of the seekable MP4 into `sender`; stops early
+/// when the receiver is gone or the stream is closed.
 pub async fn send_progressive_range(
+    vod: Arc<VodStream>,
+    layout: Arc<ProgressiveMp4>,
+    start: u64,
+    end: u64,
+    sender: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+) {
+    let watched = vod.clone();
+    tokio::select! {
+        () = send_range(vod, layout, start, end, sender) => {}
+        () = watched.closed() => {}
+    }
+}
+
+async fn send_range(
     vod: Arc<VodStream>,
     layout: Arc<ProgressiveMp4>,
     start: u64,

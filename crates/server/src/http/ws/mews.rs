@@ -20,6 +20,8 @@
 //! fragment of a play or seek) with the media time of the last fragment sent and the
 //! available window. The end of a file is followed by `on_stop`. A bad command is
 //! answered with `error` and the connection stays; an oversize message closes it.
+//! When the stream is removed or restarted, `on_stop` is sent and the socket closed
+//! (close code 1001, "stream removed").
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,6 +75,10 @@ where
     };
     let result = session.serve().await;
     let frame = match &result {
+        Ok(()) if session.entry.is_stopped() => Some(CloseFrame {
+            code: CloseCode::Away,
+            reason: "stream removed".into(),
+        }),
         Ok(()) => None,
         Err(SessionError::Socket(WsError::Capacity(err))) => {
             tracing::debug!(%err, "client message over the limits; closing");
@@ -151,8 +157,14 @@ where
         let mut ping = tokio::time::interval(PING_INTERVAL);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         ping.tick().await;
+        let entry = self.entry.clone();
         loop {
             let flow = tokio::select! {
+                // Removed or restarted: say so, then close (see `run`).
+                () = entry.stopped() => {
+                    let _ = send_json(&mut self.ws, &json!({"type": "on_stop"})).await;
+                    Flow::Stop
+                }
                 incoming = self.ws.next() => match incoming {
                     None => return Ok(()),
                     Some(Err(err)) => return Err(err.into()),

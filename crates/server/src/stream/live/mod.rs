@@ -52,6 +52,8 @@ struct Inner {
     epoch_unix_ms: Option<i64>,
     /// Frames dropped because their timestamps did not advance.
     dropped: u64,
+    /// The stream was closed: no more frames, no new viewers.
+    closed: bool,
 }
 
 impl LiveStream {
@@ -69,6 +71,7 @@ impl LiveStream {
                 feeds,
                 epoch_unix_ms: None,
                 dropped: 0,
+                closed: false,
             }),
             has_video,
             tracks,
@@ -96,6 +99,9 @@ impl LiveStream {
         let ms = scale_ticks(frame.dts, track.timescale, 1000);
         let mut guard = self.lock();
         let inner = &mut *guard;
+        if inner.closed {
+            return;
+        }
         if inner.epoch_unix_ms.is_none() {
             inner.epoch_unix_ms = Some(crate::util::unix_ms() - ms);
         }
@@ -151,7 +157,22 @@ impl LiveStream {
         inner.ready.clear();
     }
 
-    /// Starts a progressive viewer of `format` at the latest keyframe.
+    /// Ends the stream for everyone: the feeds' senders are dropped, so every
+    /// progressive viewer (HTTP body, RTMP player, WebSocket) reaches its end after
+    /// the chunks already sent; later frames are ignored and new viewers refused.
+    pub fn close(&self) {
+        let mut inner = self.lock();
+        inner.closed = true;
+        inner.feeds.clear();
+    }
+
+    /// Whether [`LiveStream::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Starts a progressive viewer of `format` at the latest keyframe (`None`
+    /// once the stream is closed).
     pub fn subscribe(&self, format: Format) -> Option<Subscription> {
         let inner = self.lock();
         inner
@@ -318,6 +339,25 @@ mod tests {
         live.push(frame(50, false));
         live.push(frame(100, false));
         assert_eq!(live.ring_len(), 1);
+    }
+
+    #[test]
+    fn closing_ends_every_viewer_and_refuses_new_ones() {
+        let live = LiveStream::new(vec![video_track()], 50_000).unwrap();
+        for i in 0..4i64 {
+            live.push(frame(i * 40, i == 0));
+        }
+        let mut sub = live.subscribe(Format::Ts).unwrap();
+        live.close();
+        assert!(live.is_closed());
+        assert!(matches!(
+            sub.receiver.try_recv(),
+            Err(tokio::sync::broadcast::error::TryRecvError::Closed)
+        ));
+        assert!(live.subscribe(Format::Mp4).is_none());
+        assert_eq!(live.viewer_count(), 0);
+        live.push(frame(400, true));
+        assert_eq!(live.ring_len(), 4);
     }
 
     #[test]
