@@ -112,7 +112,8 @@ pub struct ListenConfig {
     pub listen: SocketAddr,
 }
 
-/// The management API (kept for the API listener; not served yet).
+/// The management API: where it listens, and its accounts (name -> argon2 PHC
+/// hash string, as `brume passwd` and `PUT /api/v1/accounts/{name}` store them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
@@ -260,6 +261,11 @@ impl Config {
                     "must be greater than 0".to_owned(),
                 ));
             }
+        }
+        for (name, hash) in &self.api.accounts {
+            crate::api::password::check_account_name(name)
+                .and_then(|()| crate::api::password::check_stored_hash(hash))
+                .map_err(|m| invalid(format!("api.accounts.{name}"), m))?;
         }
         for (i, cidr) in self.trusted_proxies.iter().enumerate() {
             crate::net::Cidr::parse(cidr)

@@ -1,6 +1,8 @@
-//! The `brume` command: parses options, loads the configuration, runs the server.
+//! The `brume` command: parses options, loads the configuration, runs the server;
+//! `brume passwd` sets an account password in a config file.
 
-use std::path::PathBuf;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -18,6 +20,9 @@ use brume::logging::{self, LogFormat};
 #[derive(Debug, Parser)]
 #[command(name = "brume", version, about, long_about)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// JSON configuration file. If it does not exist, the default configuration is
     /// written there and used.
     #[arg(short, long, value_name = "PATH")]
@@ -33,8 +38,36 @@ struct Cli {
     log_level: String,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Sets the password of a management API account, read as one line from stdin,
+    /// and stores its argon2 hash in the config file's `api.accounts` (the file is
+    /// created with the defaults if missing). A running server picks the account
+    /// up when restarted.
+    Passwd {
+        /// The JSON configuration file to store the account in.
+        #[arg(short, long, value_name = "PATH")]
+        config: PathBuf,
+        /// The account name.
+        #[arg(short, long, default_value = "admin", value_name = "NAME")]
+        user: String,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Passwd { config, user }) = &cli.command {
+        return match passwd(config, user) {
+            Ok(()) => {
+                println!("password set for user {user}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("brume passwd: {err}");
+                ExitCode::from(2)
+            }
+        };
+    }
     logging::init(cli.log_format, &cli.log_level);
     brume::http::connection::raise_fd_limit();
     let config = match &cli.config {
@@ -75,4 +108,26 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `brume passwd`: reads one line from stdin, hashes it, saves it in `path`.
+fn passwd(path: &Path, user: &str) -> anyhow::Result<()> {
+    use brume::api::password;
+    password::check_account_name(user).map_err(anyhow::Error::msg)?;
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| anyhow::anyhow!("cannot read the password from stdin: {e}"))?;
+    let secret = line.strip_suffix('\n').unwrap_or(&line);
+    let secret = secret.strip_suffix('\r').unwrap_or(secret);
+    if secret.is_empty() {
+        anyhow::bail!("no password given: write it as one line on stdin");
+    }
+    let hash = password::hash(secret)?;
+    let (mut config, _) = Config::load_or_create(path)?;
+    config.api.accounts.insert(user.to_owned(), hash);
+    config.validate(path)?;
+    config.save(path)?;
+    Ok(())
 }

@@ -1,0 +1,175 @@
+//! Routes for signing in and managing accounts: `POST /api/v1/login`,
+//! `POST /api/v1/logout`, `GET /api/v1/session`, `GET /api/v1/accounts`,
+//! `PUT/DELETE /api/v1/accounts/{name}`.
+//!
+//! Accounts are stored in the configuration (`api.accounts`, name → argon2 hash)
+//! through `update_config`, so they are saved atomically like every other change.
+//! Hashes and passwords never appear in answers or logs.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::{self, Verdict, COOKIE};
+use super::error::{parse_json, ApiError};
+use super::{password, ApiState};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    username: String,
+    password: String,
+}
+
+/// `POST /api/v1/login`: checks the password, starts a session, sets the cookie.
+pub async fn login(
+    State(api): State<ApiState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if let Some(wait) = api.auth.limited(peer.ip()) {
+        return Ok(auth::too_many(wait));
+    }
+    let LoginBody { username, password } = parse_json(&body)?;
+    let stored = api
+        .server
+        .config
+        .current()
+        .api
+        .accounts
+        .get(&username)
+        .cloned();
+    if !api.auth.check_password(peer.ip(), stored, password).await {
+        tracing::info!(peer = %peer, user = %username, "wrong username or password at login");
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "wrong username or password",
+        ));
+    }
+    let token = api.auth.open_session(&username);
+    tracing::info!(peer = %peer, user = %username, "logged in");
+    let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
+    let mut response = Json(json!({ "username": username })).into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+/// `POST /api/v1/logout`: forgets the session and clears the cookie.
+pub async fn logout(State(api): State<ApiState>, headers: HeaderMap) -> Response {
+    if let Some(token) = auth::session_cookie(&headers) {
+        api.auth.close_session(token);
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("brume_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+    );
+    response
+}
+
+/// `GET /api/v1/session`: whether the caller is signed in, and as whom.
+pub async fn session(
+    State(api): State<ApiState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let setup_mode = api.server.config.current().api.accounts.is_empty();
+    let (authenticated, username) = match auth::identify(&api, peer, &headers).await {
+        Verdict::Setup => (true, None),
+        Verdict::User(user) => (true, Some(user)),
+        Verdict::Limited(wait) => return auth::too_many(wait),
+        Verdict::SetupRemote | Verdict::Unauthenticated => (false, None),
+    };
+    Json(json!({
+        "authenticated": authenticated,
+        "username": username,
+        "setup_mode": setup_mode,
+    }))
+    .into_response()
+}
+
+/// `GET /api/v1/accounts`: account names.
+pub async fn list(State(api): State<ApiState>) -> Json<serde_json::Value> {
+    let config = api.server.config.current();
+    let names: Vec<&String> = config.api.accounts.keys().collect();
+    Json(json!({ "accounts": names }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountBody {
+    password: String,
+}
+
+/// `PUT /api/v1/accounts/{name}` `{"password"}`: creates (201) or changes (200).
+pub async fn put(
+    State(api): State<ApiState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    password::check_account_name(&name).map_err(|m| ApiError::bad_field("name", m))?;
+    let AccountBody { password: secret } = parse_json(&body)?;
+    password::check(&secret).map_err(|e| ApiError::bad_field("password", e.to_string()))?;
+    let hash = tokio::task::spawn_blocking(move || password::hash(&secret))
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot hash the password: {e}")))?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let server = api.server.clone();
+    let account = name.clone();
+    let created = super::blocking(move || {
+        let mut created = false;
+        server
+            .update_config(|config| {
+                created = config.api.accounts.insert(account, hash).is_none();
+                Ok::<(), ApiError>(())
+            })
+            .map(|_| created)
+    })
+    .await?
+    .map_err(|e| ApiError::from_update(e, account_field))?;
+    tracing::info!(user = %name, created, "account password set");
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(json!({ "username": name }))).into_response())
+}
+
+/// `DELETE /api/v1/accounts/{name}`: 204, or 404. Deleting the last account
+/// returns the server to setup mode.
+pub async fn delete(
+    State(api): State<ApiState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let server = api.server.clone();
+    let account = name.clone();
+    super::blocking(move || {
+        server.update_config(|config| match config.api.accounts.remove(&account) {
+            Some(_) => Ok(()),
+            None => Err(ApiError::not_found(format!("no account named {account:?}"))),
+        })
+    })
+    .await?
+    .map_err(|e| ApiError::from_update(e, account_field))?;
+    api.auth.close_sessions_of(&name);
+    tracing::info!(user = %name, "account deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Config key `api.accounts.NAME` → the route's fields.
+fn account_field(key: &str) -> String {
+    if key.starts_with("api.accounts") {
+        "name".to_owned()
+    } else {
+        key.to_owned()
+    }
+}
