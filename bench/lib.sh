@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/lib.sh — shell helpers shared by bench/run, bench/fanout, bench/proxy,
 # bench/vod and bench/soak (sourced, not run). Linux only: reads /proc.
 #
@@ -14,6 +15,7 @@ brume=${BRUME_BIN:-$target_dir/release/brume}
 loadgen=${LOADGEN_BIN:-$target_dir/release/brume-loadgen}
 cache=${BENCH_CACHE:-$root/bench/.cache}
 clk_tck=$(getconf CLK_TCK)
+export clk_tck # read by the sourcing scripts
 
 log() { printf '%s: %s\n' "$bench_name" "$*" >&2; }
 die() {
