@@ -1,8 +1,9 @@
 //! Headless Chromium for the integration tests, driven over the Chrome DevTools
 //! Protocol: a browser process per test (own profile dir, killed when dropped), pages
 //! opened as targets, navigation, script evaluation, screenshots saved under
-//! `target/screenshots/`, console and log messages and requested URLs collected, and
-//! a check that a page's `<video>` really plays.
+//! `target/screenshots/`, console and log messages and requested URLs collected, a
+//! check that a page's `<video>` really plays, and what a UI test needs: mouse clicks,
+//! typing, waiting for an element or a condition, phone-sized viewports.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
@@ -377,6 +378,137 @@ impl Page {
         playback
     }
 
+    /// Polls `expression` until it is truthy (not `null`, `false`, `0`, `""`), and
+    /// returns that value; panics after `timeout` saying `what` did not happen, with
+    /// the page's console and the last value seen.
+    pub fn wait_for(&mut self, what: &str, expression: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let value = self.eval(expression);
+            let truthy = match &value {
+                Value::Null => false,
+                Value::Bool(b) => *b,
+                Value::Number(n) => n.as_f64().is_some_and(|n| n != 0.0),
+                Value::String(s) => !s.is_empty(),
+                _ => true,
+            };
+            if truthy {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not within {timeout:?} (last value {value}); console:\n{}",
+                self.messages.join("\n")
+            );
+            self.pump(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until an element matching `selector` exists and is shown (has a box).
+    pub fn wait_for_selector(&mut self, selector: &str, timeout: Duration) {
+        let expression = format!(
+            "(() => {{ const e = document.querySelector({}); \
+             return !!e && e.getClientRects().length > 0; }})()",
+            js_literal(selector)
+        );
+        self.wait_for(&format!("`{selector}` shown"), &expression, timeout);
+    }
+
+    /// Whether an element matching `selector` exists and is shown.
+    pub fn is_visible(&mut self, selector: &str) -> bool {
+        let expression = format!(
+            "(() => {{ const e = document.querySelector({}); \
+             return !!e && e.getClientRects().length > 0; }})()",
+            js_literal(selector)
+        );
+        self.eval(&expression).as_bool().unwrap_or(false)
+    }
+
+    /// The text of the first element matching `selector` (`value` for form fields),
+    /// `None` if there is none.
+    pub fn text(&mut self, selector: &str) -> Option<String> {
+        let expression = format!(
+            "(() => {{ const e = document.querySelector({}); if (!e) return null; \
+             return ('value' in e && typeof e.value === 'string' && e.tagName !== 'BUTTON') \
+               ? e.value : e.innerText; }})()",
+            js_literal(selector)
+        );
+        self.eval(&expression).as_str().map(str::to_owned)
+    }
+
+    /// Clicks the middle of the first element matching `selector` with the mouse, as
+    /// a user would (scrolled into view first). Waits up to 5 s while something
+    /// else covers that point (a toast); panics if the element is not shown or stays
+    /// covered.
+    pub fn click(&mut self, selector: &str) {
+        let expression = format!(
+            "(() => {{ const e = document.querySelector({}); if (!e) return {{why: 'no such element'}}; \
+             e.scrollIntoView({{block: 'center', inline: 'center'}}); \
+             const r = e.getBoundingClientRect(); \
+             if (!r.width || !r.height) return {{why: 'not shown'}}; \
+             const x = r.left + r.width / 2, y = r.top + r.height / 2; \
+             const top = document.elementFromPoint(x, y); \
+             if (top && top !== e && !e.contains(top)) \
+               return {{why: 'covered by <' + top.tagName.toLowerCase() + ' class=\"' + top.className + '\">'}}; \
+             return {{x, y}}; }})()",
+            js_literal(selector)
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let (x, y) = loop {
+            let point = self.eval(&expression);
+            if let (Some(x), Some(y)) = (point["x"].as_f64(), point["y"].as_f64()) {
+                break (x, y);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cannot click `{selector}`: {}; console:\n{}",
+                point["why"],
+                self.messages.join("\n")
+            );
+            self.pump(Duration::from_millis(100));
+        };
+        for kind in ["mousePressed", "mouseReleased"] {
+            self.call(
+                "Input.dispatchMouseEvent",
+                json!({"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1}),
+            );
+        }
+    }
+
+    /// Replaces the contents of the field matching `selector` with `text`, typed
+    /// as input events (focus, select all, insert).
+    pub fn type_into(&mut self, selector: &str, text: &str) {
+        let expression = format!(
+            "(() => {{ const e = document.querySelector({}); if (!e) return false; \
+             e.focus(); if (e.select) e.select(); return document.activeElement === e; }})()",
+            js_literal(selector)
+        );
+        assert!(
+            self.eval(&expression).as_bool().unwrap_or(false),
+            "cannot type into `{selector}`: no such field, or it cannot take focus"
+        );
+        self.call("Input.insertText", json!({"text": text}));
+        let value = self.text(selector).unwrap_or_default();
+        assert_eq!(
+            value, text,
+            "typing into `{selector}` left a different value"
+        );
+    }
+
+    /// Emulates a screen of `width`×`height` CSS pixels; `mobile` also gives a
+    /// phone's viewport meta handling and touch.
+    pub fn set_viewport(&mut self, width: u32, height: u32, mobile: bool) {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": if mobile { 2 } else { 1 },
+                   "mobile": mobile}),
+        );
+        self.call(
+            "Emulation.setTouchEmulationEnabled",
+            json!({"enabled": mobile}),
+        );
+    }
+
     /// Console errors the Brume player logged (`[brume]` in the text).
     pub fn player_errors(&self) -> Vec<String> {
         self.messages
@@ -385,6 +517,11 @@ impl Page {
             .cloned()
             .collect()
     }
+}
+
+/// `text` as a JavaScript string literal (JSON is a subset).
+pub fn js_literal(text: &str) -> String {
+    Value::String(text.to_owned()).to_string()
 }
 
 /// The cargo target dir (where the test binary lives: `target/debug/deps/…`).
