@@ -274,3 +274,63 @@ fn a_taken_port_is_refused_and_the_old_one_kept() {
     let saved_after = std::fs::read_to_string(&brume.config_path).unwrap();
     assert_eq!(saved_before, saved_after, "the file is untouched");
 }
+
+#[tokio::test]
+async fn restarting_a_stream_closes_its_websocket_viewers_and_the_new_one_plays() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let brume = Brume::start_with(
+        tempfile::tempdir().unwrap(),
+        json!({"streams": {"clip": {"source": "builtin:demo", "loop": true}}}),
+    );
+    let api = api_addr(&brume);
+    let url = format!("ws://{}/clip.mp4", brume.addr());
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .unwrap();
+    ws.send(Message::text(json!({"type": "play"}).to_string()))
+        .await
+        .unwrap();
+    let limit = Duration::from_secs(20);
+    let playing = tokio::time::timeout(limit, async {
+        while let Some(Ok(message)) = ws.next().await {
+            if matches!(message, Message::Binary(_)) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(playing, Ok(true), "media over the MP4 websocket");
+
+    // New settings restart the stream.
+    let (status, body) = call(
+        &api,
+        "PUT",
+        "/api/v1/streams/clip",
+        Some(&json!({"source": "builtin:demo", "loop": true, "dvr_window_ms": 20000})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["dvr_window_ms"], 20000);
+
+    let closed = tokio::time::timeout(limit, async {
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Close(frame) = message {
+                return frame.map(|f| f.code);
+            }
+        }
+        None
+    })
+    .await;
+    assert_eq!(closed, Ok(Some(CloseCode::Away)), "close frame 1001");
+
+    let codecs = tokio::task::spawn_blocking({
+        let url = brume.url("/clip.mp4");
+        move || probe_codecs(&url)
+    })
+    .await
+    .unwrap();
+    assert_eq!(codecs, ["aac", "h264"], "the restarted stream plays");
+}
