@@ -306,11 +306,11 @@
   /* ---------- Charts ---------- */
 
   function drawCharts() {
-    drawChart($('#chart-viewers'), [{key: 'viewers', color: '#4aa3ff'}], function (v) { return String(Math.round(v)); });
+    drawChart($('#chart-viewers'), [{key: 'viewers', color: '#4aa3ff'}], function (v) { return String(Math.round(v * 10) / 10); }, 2);
     drawChart($('#chart-bandwidth'), [{key: 'out', color: '#4aa3ff'}, {key: 'in', color: '#f0a040'}], B.formatBits);
   }
 
-  function drawChart(canvas, series, label) {
+  function drawChart(canvas, series, label, least) {
     if (!canvas || canvas.offsetParent === null) return;
     var ratio = window.devicePixelRatio || 1;
     var width = canvas.clientWidth, height = canvas.clientHeight;
@@ -325,7 +325,7 @@
     var points = state.history;
     var max = 0;
     points.forEach(function (p) { series.forEach(function (s) { max = Math.max(max, p[s.key]); }); });
-    max = niceMax(max);
+    max = Math.max(niceMax(max), least || 0);
     var left = 8, right = width - 8, top = 18, bottom = height - 18;
     g.font = '11px system-ui, sans-serif';
     g.fillStyle = ink;
@@ -461,7 +461,7 @@
           inputs.proxies,
           h('div', {class: 'field-error', role: 'alert', hidden: true}))),
       h('div', {class: 'buttons'}, save,
-        h('button', {type: 'button', text: 'Undo changes', onclick: function () {
+        h('button', {type: 'button', id: 'protocols-undo', text: 'Undo changes', onclick: function () {
           state.protocolsDirty = false;
           renderProtocols(body, state.config);
         }})));

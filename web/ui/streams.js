@@ -83,7 +83,10 @@
     slot.textContent = message;
     slot.hidden = false;
     best.classList.add('invalid');
-    var input = B.$('input, textarea, select', best);
+    // `list[2]`: the third entry of a list field.
+    var index = /\[(\d+)\]/.exec(key.slice(bestLength));
+    var inputs = best.querySelectorAll('input, textarea, select');
+    var input = inputs[index ? Number(index[1]) : 0] || inputs[0];
     if (input) { input.setAttribute('aria-invalid', 'true'); input.focus(); }
     return true;
   };

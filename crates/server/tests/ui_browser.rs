@@ -221,6 +221,26 @@ fn manage_a_stream_from_login_to_embed_code() {
     // Protocols: a public address; the embed code follows it.
     page.click("#nav a[data-view=protocols]");
     page.wait_for_selector("#p-http-public .add", STEP);
+    // An address that cannot be bound is refused, in words, beside the field.
+    page.type_into("#p-http-listen", "192.0.2.1:80");
+    page.click("#protocols-save");
+    page.wait_for_selector("[data-field='http.listen'] .field-error", STEP);
+    let refused = page
+        .text("[data-field='http.listen'] .field-error")
+        .unwrap();
+    assert!(
+        refused.contains("cannot listen for HTTP on 192.0.2.1:80"),
+        "bind refusal: {refused}"
+    );
+    banner(&mut page, "error", "cannot listen for HTTP");
+    page.screenshot("ui-protocols-refused-desktop");
+    dismiss_banners(&mut page);
+    page.click("#protocols-undo");
+    page.wait_for(
+        "the form shows the saved listen address again",
+        "document.querySelector('#p-http-listen').value === '127.0.0.1:0'",
+        STEP,
+    );
     page.click("#p-http-public .add");
     page.type_into("#p-http-public input", PUBLIC);
     page.click("#protocols-save");
@@ -247,6 +267,16 @@ fn manage_a_stream_from_login_to_embed_code() {
         assert!(urls.contains(url), "{url} missing from\n{urls}");
     }
     assert!(urls.contains("rtmp://media.example.com:"), "{urls}");
+
+    // Logs: the server's recent lines.
+    page.click("#nav a[data-view=logs]");
+    page.wait_for(
+        "the logs show the API starting",
+        "[...document.querySelectorAll('#logs-box .log-line')] \
+         .some(l => l.textContent.includes('management API listening'))",
+        STEP,
+    );
+    page.screenshot("ui-logs-desktop");
 
     // A phone-sized screen: one column, still usable.
     page.set_viewport(390, 844, true);
