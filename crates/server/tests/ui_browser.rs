@@ -268,6 +268,21 @@ fn manage_a_stream_from_login_to_embed_code() {
     }
     assert!(urls.contains("rtmp://media.example.com:"), "{urls}");
 
+    // Edit: a DVR window; the form shows it when opened again.
+    page.click("#view-stream a.button[href$='/edit']");
+    page.wait_for_selector("#stream-dvr", STEP);
+    assert_eq!(page.text("#stream-name").as_deref(), Some("cam1"));
+    page.type_into("#stream-dvr", "30");
+    page.click("#stream-save");
+    banner(&mut page, "ok", "saved");
+    go(&mut page, "#/streams/cam1/edit");
+    page.wait_for(
+        "the edit form shows the new DVR window",
+        "(document.querySelector('#stream-dvr') || {}).value === '30'",
+        STEP,
+    );
+    dismiss_banners(&mut page);
+
     // Logs: the server's recent lines.
     page.click("#nav a[data-view=logs]");
     page.wait_for(
@@ -297,6 +312,13 @@ fn manage_a_stream_from_login_to_embed_code() {
     go(&mut page, "#/overview");
     page.wait_for_selector("#chart-viewers", STEP);
     page.screenshot("ui-overview-phone");
+
+    // Delete, after a confirmation.
+    go(&mut page, "#/streams");
+    page.wait_for_selector("tr[data-stream=cam1] button.danger", STEP);
+    let question = page.click_and_accept_dialog("tr[data-stream=cam1] button.danger");
+    assert!(question.contains("cam1"), "confirmation: {question}");
+    page.wait_for_selector("#streams-table tr.empty", STEP);
 
     // The server goes away: the UI says so in words.
     drop(brume);

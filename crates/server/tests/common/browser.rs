@@ -475,6 +475,56 @@ impl Page {
         }
     }
 
+    /// Clicks like [`Page::click`] and accepts the confirmation dialog (`confirm()`)
+    /// the click opens; returns the dialog's message. Panics if none opens.
+    pub fn click_and_accept_dialog(&mut self, selector: &str) -> String {
+        let point = self.eval(&format!(
+            "(() => {{ const e = document.querySelector({}); if (!e) return null; \
+             e.scrollIntoView({{block: 'center', inline: 'center'}}); \
+             const r = e.getBoundingClientRect(); \
+             return (r.width && r.height) ? {{x: r.left + r.width / 2, y: r.top + r.height / 2}} : null; }})()",
+            js_literal(selector)
+        ));
+        let (Some(x), Some(y)) = (point["x"].as_f64(), point["y"].as_f64()) else {
+            panic!("cannot click `{selector}`: no such element shown");
+        };
+        self.call(
+            "Input.dispatchMouseEvent",
+            json!({"type": "mousePressed", "x": x, "y": y, "button": "left", "clickCount": 1}),
+        );
+        // The release runs the click handler, which waits in confirm() until the
+        // dialog is answered: answer it, then wait for the release to complete.
+        let release = self.send(
+            "Input.dispatchMouseEvent",
+            json!({"type": "mouseReleased", "x": x, "y": y, "button": "left", "clickCount": 1}),
+        );
+        let deadline = Instant::now() + CALL_TIMEOUT;
+        let mut dialog = None;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "clicking `{selector}` did not finish (dialog: {dialog:?})"
+            );
+            let Some(message) = self.next_message() else {
+                continue;
+            };
+            if message["method"] == "Page.javascriptDialogOpening" {
+                dialog = Some(
+                    message["params"]["message"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned(),
+                );
+                self.send("Page.handleJavaScriptDialog", json!({"accept": true}));
+            } else if message["id"].as_u64() == Some(release) {
+                break;
+            } else {
+                self.note_event(&message);
+            }
+        }
+        dialog.unwrap_or_else(|| panic!("clicking `{selector}` opened no dialog"))
+    }
+
     /// Replaces the contents of the field matching `selector` with `text`, typed
     /// as input events (focus, select all, insert).
     pub fn type_into(&mut self, selector: &str, text: &str) {
