@@ -1,6 +1,7 @@
 //! Hostile load and faults on the media ports: idle connections and a slowloris
 //! client do not stop a viewer; a viewer that stops reading is dropped without
-//! growing the server.
+//! growing the server; publishers that connect and leave over and over leave no
+//! tasks or memory behind.
 
 // Test code: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used)]
@@ -9,6 +10,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -96,6 +98,18 @@ fn idle_connections_and_a_slowloris_client_do_not_stop_a_viewer() {
     let addr: SocketAddr = brume.addr().parse().unwrap();
     // The test holds 1000 sockets itself.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
+    // The server raised its open-file soft limit to the hard limit.
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", brume.child.id())).unwrap();
+    let open_files: Vec<&str> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        open_files[3], open_files[4],
+        "soft and hard open-file limits: {open_files:?}"
+    );
 
     let slow = std::thread::spawn(move || slowloris(addr, Duration::from_secs(50)));
     let idle: Vec<TcpStream> = (0..1000)
@@ -163,8 +177,8 @@ fn idle_connections_and_a_slowloris_client_do_not_stop_a_viewer() {
     );
 }
 
-/// Opens a connection with a tiny receive buffer, asks for the live MP4 and never
-/// reads.
+/// Opens a connection with a tiny receive buffer, asks for the live stream
+/// `heavy` and never reads.
 fn stalled_viewer(addr: SocketAddr) -> TcpStream {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -178,18 +192,69 @@ fn stalled_viewer(addr: SocketAddr) -> TcpStream {
     let mut socket = socket.into_std().unwrap();
     socket.set_nonblocking(false).unwrap();
     socket
-        .write_all(b"GET /demo.mp4 HTTP/1.1\r\nHost: stalled\r\n\r\n")
+        .write_all(b"GET /heavy.mp4 HTTP/1.1\r\nHost: stalled\r\n\r\n")
         .unwrap();
     socket
+}
+
+/// A 4 s clip at about 5 Mbit/s (lossless H.264), so that a stalled viewer's
+/// socket buffers fill in seconds.
+fn make_heavy_clip(path: &std::path::Path) {
+    let out = run_tool(
+        "ffmpeg",
+        &[
+            "-hide_banner",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=1000:sample_rate=44100",
+            "-t",
+            "4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-qp",
+            "0",
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "64k",
+            path.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "ffmpeg could not make the clip: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn a_viewer_that_stops_reading_is_dropped_and_others_keep_real_time() {
     let dir = tempfile::tempdir().unwrap();
-    let mut brume = Brume::start_with_env(dir, json!({}), &[("BRUME_WRITE_TIMEOUT_MS", "2000")]);
+    make_heavy_clip(&dir.path().join("heavy.mp4"));
+    let streams = json!({"heavy": {"source": "heavy.mp4", "loop": true, "dvr_window_ms": 4000}});
+    let mut brume = Brume::start_with_env(
+        dir,
+        json!({ "streams": streams }),
+        &[("BRUME_WRITE_TIMEOUT_MS", "2000")],
+    );
     let addr: SocketAddr = brume.addr().parse().unwrap();
+    let url = brume.url("/heavy.mp4");
     // Warm up: the first viewer makes the stream's buffers exist.
-    let (frames, _) = decode_video_frames(&brume.url("/demo.mp4"), Some(1.0));
+    let (frames, _) = decode_video_frames(&url, Some(1.0));
     assert!(frames > 0);
     let baseline = rss_bytes(&brume);
 
@@ -197,7 +262,7 @@ fn a_viewer_that_stops_reading_is_dropped_and_others_keep_real_time() {
 
     // Another viewer keeps real time while the stalled one fills its buffers.
     let started = Instant::now();
-    let (frames, errors) = decode_video_frames(&brume.url("/demo.mp4"), Some(4.0));
+    let (frames, errors) = decode_video_frames(&url, Some(4.0));
     let took = started.elapsed();
     assert!(errors.is_empty(), "ffmpeg errors: {errors}");
     assert!(
@@ -259,4 +324,115 @@ fn a_viewer_that_stops_reading_is_dropped_and_others_keep_real_time() {
         brume.child.try_wait().is_ok_and(|s| s.is_none()),
         "brume exited"
     );
+}
+
+/// `brume_tasks_alive` from the management API's `/metrics`.
+fn tasks_alive(api: &str) -> u64 {
+    let metrics = get(&format!("http://{api}/metrics"));
+    assert_eq!(metrics.status, 200, "GET /metrics");
+    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix("brume_tasks_alive "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+        .unwrap_or_else(|| panic!("no brume_tasks_alive in /metrics:\n{text}"))
+}
+
+/// Publishes `clip` to `url` for half a second at real time; whether ffmpeg
+/// succeeded, and its error output.
+fn publish_briefly(clip: &str, url: &str) -> (bool, String) {
+    let out = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-v",
+            "error",
+            "-re",
+            "-i",
+            clip,
+            "-t",
+            "0.5",
+            "-c",
+            "copy",
+            "-f",
+            "flv",
+            url,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("ffmpeg is required by this test ({e})"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn publishers_flapping_fifty_times_leave_no_tasks_or_memory_behind() {
+    const STREAMS: usize = 5;
+    const CYCLES: usize = 10;
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.flv");
+    make_clip_as(&clip, 2, 30, "flv");
+    let clip = clip.to_str().unwrap().to_owned();
+    let streams: serde_json::Map<String, serde_json::Value> = (0..STREAMS)
+        .map(|i| (format!("flap{i}"), json!({"source": "push://"})))
+        .collect();
+    let brume = Brume::start_with(dir, json!({ "streams": streams }));
+    let api = brume
+        .logged_field("management API listening", "address")
+        .unwrap();
+    let rtmp = brume.rtmp_addr();
+    let tasks_before = tasks_alive(&api);
+
+    let cycle = |i: usize| publish_briefly(&clip, &format!("rtmp://{rtmp}/live/flap{i}"));
+    // Warm-up: one publish per stream, so lazily made things exist.
+    for i in 0..STREAMS {
+        let (ok, err) = cycle(i);
+        assert!(ok, "warm-up publish to flap{i} failed: {err}");
+    }
+    let rss_warm = rss_bytes(&brume);
+
+    // 50 connect/publish/disconnect cycles: 10 in a row on each of 5 streams.
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..STREAMS)
+            .map(|i| {
+                let cycle = &cycle;
+                scope.spawn(move || {
+                    (0..CYCLES)
+                        .filter_map(|n| {
+                            let (ok, err) = cycle(i);
+                            (!ok).then(|| format!("flap{i} cycle {n}: {err}"))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert!(failures.is_empty(), "refused publishes: {failures:#?}");
+
+    // After the grace period (5 s) every stream has gone offline and its tasks
+    // have ended: back to the count before any publisher came.
+    let deadline = Instant::now() + Duration::from_secs(25);
+    let mut tasks = tasks_alive(&api);
+    while tasks > tasks_before + 2 {
+        assert!(
+            Instant::now() < deadline,
+            "{tasks} tasks alive after the publishers left; {tasks_before} before any came"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+        tasks = tasks_alive(&api);
+    }
+    let rss_after = rss_bytes(&brume);
+    eprintln!("tasks {tasks_before} -> {tasks}; RSS {rss_warm} -> {rss_after}");
+    assert!(
+        rss_after < rss_warm + 24 * 1024 * 1024,
+        "RSS {rss_warm} bytes after the first publishes, {rss_after} after 50 more"
+    );
+    // The streams still take a publisher.
+    let (ok, err) = cycle(0);
+    assert!(ok, "publishing after the flapping failed: {err}");
 }
