@@ -71,11 +71,19 @@ impl Client {
 
     /// One request on its own connection; reads the whole answer.
     pub fn send(&self, method: &str, path: &str, body: Option<&str>) -> Response {
-        let mut stream = TcpStream::connect(&self.addr)
-            .unwrap_or_else(|e| panic!("cannot connect to the API at {}: {e}", self.addr));
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
+        self.try_send(method, path, body)
+            .unwrap_or_else(|e| panic!("{method} {path} to the API at {}: {e}", self.addr))
+    }
+
+    /// Like [`Client::send`], with I/O errors returned (a server that was killed).
+    pub fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> std::io::Result<Response> {
+        let mut stream = TcpStream::connect(&self.addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
             self.addr
@@ -92,12 +100,15 @@ impl Client {
         head.push_str("\r\n");
         let mut request = head.into_bytes();
         request.extend_from_slice(body.unwrap_or("").as_bytes());
-        stream.write_all(&request).unwrap();
+        stream.write_all(&request)?;
         let mut raw = Vec::new();
-        stream
-            .read_to_end(&mut raw)
-            .unwrap_or_else(|e| panic!("{method} {path}: reading the answer failed: {e}"));
-        parse_http_response(&raw, method == "HEAD")
+        stream.read_to_end(&mut raw)?;
+        if !raw.windows(4).any(|w| w == b"\r\n\r\n") {
+            return Err(std::io::Error::other(
+                "the connection closed without an answer",
+            ));
+        }
+        Ok(parse_http_response(&raw, method == "HEAD"))
     }
 }
 
