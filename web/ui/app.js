@@ -40,8 +40,12 @@
     B.clearFieldErrors(form);
     var setup = mode === 'setup';
     $('#login-repeat-field').hidden = !setup;
+    // From elsewhere in setup mode there is nothing to fill in: only "check again".
+    var remote = mode === 'setup-remote';
+    $('[data-field=username]', form).hidden = remote;
+    $('[data-field=password]', form).hidden = remote;
     $('#login-password').setAttribute('autocomplete', setup ? 'new-password' : 'current-password');
-    $('#login-submit').textContent = setup ? 'Create account and log in' : 'Log in';
+    $('#login-submit').textContent = setup ? 'Create account and log in' : remote ? 'Check again' : 'Log in';
     $('#login-intro').textContent = mode === 'setup'
       ? 'Welcome. This server has no account yet: create the first one. It can do everything, so pick a strong password.'
       : mode === 'setup-remote'
@@ -56,6 +60,7 @@
     event.preventDefault();
     var form = $('#login-form');
     B.clearFieldErrors(form);
+    if (loginMode === 'setup-remote') { boot(); return; }
     var username = $('#login-username').value.trim();
     var password = $('#login-password').value;
     if (!username) { B.showFieldError(form, 'username', 'Enter a username.'); return; }

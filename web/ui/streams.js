@@ -15,35 +15,64 @@
     return h('span', {class: 'badge ' + status, 'data-status': status}, words);
   }
 
-  function streamRow(stream) {
-    var link = '#/streams/' + B.segment(stream.name);
+  /** Fills the cells that change (status, viewers, bitrate) of a stream's row. */
+  function fillRow(cells, stream) {
+    B.clear(cells.status).appendChild(statusBadge(stream));
+    if (stream.error) cells.status.appendChild(h('div', {class: 'reason', text: stream.error}));
+    cells.viewers.textContent = String(stream.viewers || 0);
     var bitrate = stream.bitrate_in_bps !== null && stream.bitrate_in_bps !== undefined
       ? B.formatBits(stream.bitrate_in_bps) + ' in' : '—';
-    return h('tr', {'data-stream': stream.name},
-      h('td', {class: 'name', 'data-label': 'Stream'}, h('a', {href: link, text: stream.name}),
-        h('div', {class: 'source muted', text: stream.source})),
-      h('td', {class: 'status', 'data-label': 'Status'}, statusBadge(stream),
-        stream.error ? h('div', {class: 'reason', text: stream.error}) : null),
-      h('td', {class: 'viewers num', 'data-label': 'Viewers', text: String(stream.viewers || 0)}),
-      h('td', {class: 'bitrate num', 'data-label': 'Bitrate'}, bitrate,
-        h('div', {class: 'muted', text: B.formatBits(stream.bitrate_out_bps || 0) + ' out'})),
+    B.clear(cells.bitrate).appendChild(document.createTextNode(bitrate));
+    cells.bitrate.appendChild(h('div', {class: 'muted', text: B.formatBits(stream.bitrate_out_bps || 0) + ' out'}));
+    cells.source.textContent = stream.source;
+  }
+
+  function streamRow(stream) {
+    var name = stream.name;
+    var link = '#/streams/' + B.segment(name);
+    var cells = {
+      source: h('div', {class: 'source muted'}),
+      status: h('td', {class: 'status', 'data-label': 'Status'}),
+      viewers: h('td', {class: 'viewers num', 'data-label': 'Viewers'}),
+      bitrate: h('td', {class: 'bitrate num', 'data-label': 'Bitrate'})
+    };
+    var row = h('tr', {'data-stream': name},
+      h('td', {class: 'name', 'data-label': 'Stream'}, h('a', {href: link, text: name}), cells.source),
+      cells.status, cells.viewers, cells.bitrate,
       h('td', {class: 'actions'},
         h('a', {class: 'button small', href: link, text: 'Preview & embed'}),
         h('a', {class: 'button small', href: link + '/edit', text: 'Edit'}),
         h('button', {type: 'button', class: 'small danger', text: 'Delete',
-          onclick: function () { B.deleteStream(stream.name); }})));
+          onclick: function () { B.deleteStream(name); }})));
+    row.brumeCells = cells;
+    return row;
   }
 
-  /** Renders the streams view from `streams` (the API's list). */
+  /** Renders the streams view from `streams` (the API's list). Rows are updated in
+   * place, so a button being clicked is never replaced under the pointer. */
   B.renderStreams = function (view, streams) {
     var body = B.$('tbody', view);
-    B.clear(body);
+    var old = {};
+    Array.prototype.forEach.call(body.querySelectorAll('tr[data-stream]'), function (row) {
+      old[row.getAttribute('data-stream')] = row;
+    });
     if (!streams.length) {
-      body.appendChild(h('tr', {class: 'empty'}, h('td', {colspan: 5},
+      B.clear(body).appendChild(h('tr', {class: 'empty'}, h('td', {colspan: 5},
         'No streams yet. ', h('a', {href: '#/streams/new', text: 'Add one'}), '.')));
       return;
     }
-    streams.forEach(function (s) { body.appendChild(streamRow(s)); });
+    var empty = B.$('tr.empty', body);
+    if (empty) body.removeChild(empty);
+    var previous = null;
+    streams.forEach(function (stream) {
+      var row = old[stream.name] || streamRow(stream);
+      delete old[stream.name];
+      fillRow(row.brumeCells, stream);
+      var wanted = previous ? previous.nextSibling : body.firstChild;
+      if (row !== wanted) body.insertBefore(row, wanted);
+      previous = row;
+    });
+    Object.keys(old).forEach(function (name) { body.removeChild(old[name]); });
   };
 
   B.deleteStream = async function (name) {
