@@ -193,6 +193,7 @@ fn an_mp4_viewer_is_listed_while_it_plays_and_counted_in_metrics() {
         },
     );
     assert_eq!(totals["viewers"], 1);
+    assert!(totals["connections"].as_u64() >= Some(1), "{totals}");
     assert!(totals["bytes_out"].as_u64() > Some(first));
     assert!(totals["requests"].as_u64() >= Some(1));
     assert_eq!(totals["streams"], 1);
@@ -347,4 +348,42 @@ fn recent_logs_show_the_startup_lines_and_since_returns_only_newer_ones() {
     let bad = get(&api(&brume, "/api/v1/logs?since=yesterday"));
     assert_eq!(bad.status, 400);
     assert_eq!(bad.json()["field"], "since");
+}
+
+#[test]
+fn a_mews_viewer_is_one_session_for_the_life_of_its_socket() {
+    use tungstenite::stream::MaybeTlsStream;
+    use tungstenite::Message;
+
+    let brume = start();
+    let (mut ws, _) = tungstenite::connect(format!("ws://{}/demo.mp4", brume.addr())).unwrap();
+    if let MaybeTlsStream::Plain(socket) = ws.get_ref() {
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+    }
+    ws.send(Message::text(
+        json!({"type": "play", "seek_time": "live"}).to_string(),
+    ))
+    .unwrap();
+    let mut binary = 0;
+    while binary < 2 {
+        if let Message::Binary(_) = ws.read().unwrap() {
+            binary += 1;
+        }
+    }
+    let session = wait_for(Duration::from_secs(20), "a MEWS session with bytes", || {
+        clients(&brume)
+            .into_iter()
+            .find(|c| c["protocol"] == "MEWS" && c["bytes"].as_u64() > Some(0))
+    });
+    assert_eq!(session["stream"], "demo");
+    assert_eq!(session["ip"], "127.0.0.1");
+    assert_eq!(clients(&brume).len(), 1);
+
+    // The player goes away: the session ends with the socket.
+    drop(ws);
+    wait_for(Duration::from_secs(30), "the MEWS session to end", || {
+        clients(&brume).is_empty().then_some(())
+    });
 }

@@ -288,9 +288,17 @@ impl Metrics {
             bytes_in: self.bytes_in_by_stream().values().sum(),
             bandwidth_out_bps: rates.total_out,
             bandwidth_in_bps: rates.total_in,
-            connections: self.connections.load(Ordering::Relaxed),
+            connections: self.connections(),
             requests: self.requests.load(Ordering::Relaxed),
         }
+    }
+
+    /// Open HTTP connections: those counted with [`Metrics::connection_opened`], or
+    /// the media port's own connection-limit count, whichever is larger (so each
+    /// listener may use either without double counting).
+    fn connections(&self) -> u64 {
+        let guarded = self.connections.load(Ordering::Relaxed);
+        guarded.max(crate::http::connection::open_connections() as u64)
     }
 
     fn bytes_out_by_stream(&self) -> HashMap<String, u64> {

@@ -113,7 +113,7 @@ pub fn render(metrics: &Metrics, counts: StreamCounts) -> String {
             "brume_connections",
             "gauge",
             "Open HTTP connections on the media ports.",
-            metrics.connections.load(Ordering::Relaxed),
+            metrics.connections(),
         ),
         (
             "brume_requests_total",

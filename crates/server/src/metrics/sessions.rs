@@ -15,6 +15,9 @@ use super::{Metrics, Traffic};
 
 /// A polling session without a request for this long is over.
 pub const POLL_EXPIRY: std::time::Duration = std::time::Duration::from_secs(30);
+/// Most polling sessions tracked at once; past it (a flood of client addresses)
+/// requests still count in the byte totals, without a session of their own.
+pub const MAX_POLLED_SESSIONS: usize = 100_000;
 
 /// How a viewer receives a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -195,6 +198,11 @@ impl Sessions {
         }
         let session = match polled.get(&key) {
             Some(session) if live(Some(session), now) => session.clone(),
+            _ if polled.len() >= MAX_POLLED_SESSIONS && !polled.contains_key(&key) => {
+                drop(polled);
+                metrics.traffic(&key.0, key.1).add(bytes);
+                return;
+            }
             _ => {
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
                 let traffic = metrics.traffic(&key.0, key.1);
