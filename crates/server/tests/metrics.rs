@@ -387,3 +387,23 @@ fn a_mews_viewer_is_one_session_for_the_life_of_its_socket() {
         clients(&brume).is_empty().then_some(())
     });
 }
+
+#[test]
+fn an_rtmp_publisher_shows_in_the_publisher_count_and_bytes_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let brume = Brume::start_with(dir, json!({"streams": {"cam": {"source": "push://"}}}));
+    let rtmp = brume.rtmp_addr();
+    let _publisher = Publisher::start(&format!("rtmp://{rtmp}/live/cam"), 20);
+    let samples = wait_for(Duration::from_secs(20), "a live publisher", || {
+        let samples = scrape(&brume);
+        (metric(&samples, "brume_publishers") == Some(1.0)).then_some(samples)
+    });
+    assert!(metric(&samples, r#"brume_bytes_received_total{stream="cam"}"#) > Some(0.0));
+    let totals = wait_for(Duration::from_secs(20), "an input bitrate", || {
+        let totals = api_json(&brume, "/api/v1/totals");
+        (totals["bandwidth_in_bps"].as_u64() > Some(0)).then_some(totals)
+    });
+    assert_eq!(totals["publishers"], 1);
+    assert_eq!(totals["streams_online"], 1);
+    assert!(totals["bytes_in"].as_u64() > Some(0));
+}
