@@ -73,6 +73,7 @@
   B.forget = function (key) { if (keyed[key]) keyed[key](); };
   /** Shows an error (an ApiError or anything thrown) in words. */
   B.showError = function (err, prefix) {
+    if (err && err.handled) return;
     var text = (err && err.message) ? err.message : String(err);
     notify((prefix ? prefix + ': ' : '') + text, 'error', err && err.key);
   };
@@ -137,7 +138,8 @@
       }
       var err = new ApiError(response.status, message, data && data.field);
       if (response.status === 401 && B.onUnauthorized && path.indexOf('/api/v1/login') !== 0) {
-        B.onUnauthorized(err);
+        // The login form comes back and says why; no second message for this one.
+        err.handled = B.onUnauthorized(err) === true;
       }
       throw err;
     }

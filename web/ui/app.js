@@ -103,10 +103,12 @@
     }
   }
 
+  /** A 401 while the app is shown: back to the login form. True when handled. */
   B.onUnauthorized = function () {
-    if ($('#app').hidden) return;
+    if ($('#app').hidden) return false;
     B.notify('Your session has ended: log in again.', 'error', 'session');
     showLogin('login', 'Your session has ended: log in again.');
+    return true;
   };
 
   function startApp(username) {
