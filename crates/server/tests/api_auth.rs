@@ -355,3 +355,45 @@ fn brume_passwd_stores_an_account_the_server_accepts() {
         401
     );
 }
+
+#[test]
+fn sessions_survive_moving_the_api_to_another_port() {
+    let (_brume, api) = start();
+    assert_eq!(
+        api.put("/api/v1/accounts/admin", r#"{"password": "pw"}"#)
+            .status,
+        201
+    );
+    let login = api.post(
+        "/api/v1/login",
+        r#"{"username": "admin", "password": "pw"}"#,
+    );
+    let pair = login
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let moved = api.with("Cookie", &pair).patch(
+        "/api/v1/config",
+        &json!({"api": {"listen": free.to_string()}}).to_string(),
+    );
+    assert_eq!(moved.status, 200, "{}", body(&moved));
+    let there = Client::new(&free.to_string()).with("Cookie", &pair);
+    let answer = api_client::wait_for(
+        std::time::Duration::from_secs(10),
+        "the new API port",
+        || there.try_send("GET", "/api/v1/session", None).ok(),
+    );
+    assert_eq!(answer.json()["username"], "admin");
+    assert_eq!(there.get("/api/v1/streams").status, 200);
+    assert!(
+        api.try_send("GET", "/api/v1/session", None).is_err(),
+        "old port still open"
+    );
+}

@@ -131,8 +131,8 @@ pub fn table() -> Table {
 /// The whole management port: API, metrics and UI.
 pub fn router(server: Arc<ServerState>) -> Router {
     let api = Arc::new(Api {
+        auth: auth_state_of(&server),
         server: server.clone(),
-        auth: auth::new_state(),
     });
     let Table {
         public, protected, ..
@@ -150,6 +150,25 @@ pub fn router(server: Arc<ServerState>) -> Router {
         .with_state(api)
         .layer(axum::middleware::from_fn(error::json_errors))
         .layer(DefaultBodyLimit::max(error::BODY_LIMIT))
+}
+
+/// The auth state (sessions, failure counts) of `server`: one per server, kept
+/// when the API listener is rebound to a new address (a new router is built then),
+/// so sessions and the wrong-password limit survive it.
+fn auth_state_of(server: &Arc<ServerState>) -> Arc<auth::AuthState> {
+    type Known = Vec<(std::sync::Weak<ServerState>, Arc<auth::AuthState>)>;
+    static KNOWN: std::sync::Mutex<Known> = std::sync::Mutex::new(Vec::new());
+    let mut known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
+    known.retain(|(server, _)| server.strong_count() > 0);
+    if let Some((_, auth)) = known
+        .iter()
+        .find(|(known, _)| std::ptr::eq(known.as_ptr(), Arc::as_ptr(server)))
+    {
+        return auth.clone();
+    }
+    let auth = auth::new_state();
+    known.push((Arc::downgrade(server), auth.clone()));
+    auth
 }
 
 /// Runs `work` (a configuration change: validation, fsync, rename) on the
