@@ -558,7 +558,7 @@
       h('span', {class: 'time', text: B.formatTime(line.time_ms)}),
       h('span', {class: 'level', text: level}),
       h('span', {class: 'target', text: line.target || ''}),
-      h('span', {class: 'message', text: line.message || ''}),
+      h('span', {class: 'msg', text: line.message || ''}),
       fields ? h('span', {class: 'fields', text: fields}) : null);
   }
 
