@@ -334,3 +334,87 @@ async fn restarting_a_stream_closes_its_websocket_viewers_and_the_new_one_plays(
     .unwrap();
     assert_eq!(codecs, ["aac", "h264"], "the restarted stream plays");
 }
+
+/// `curl -k` of an HTTPS URL: the status, or 0 when nothing answered.
+fn https_status(url: &str) -> u16 {
+    let out = Command::new("curl")
+        .args([
+            "-k",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "10",
+            url,
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("curl is required by this test ({e})"));
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[test]
+fn https_is_turned_on_and_off_at_runtime_and_a_bad_key_is_refused() {
+    let brume = Brume::start_with(tempfile::tempdir().unwrap(), json!({}));
+    let api = api_addr(&brume);
+    let made =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    std::fs::write(brume.dir.path().join("cert.pem"), made.cert.pem()).unwrap();
+    std::fs::write(
+        brume.dir.path().join("key.pem"),
+        made.signing_key.serialize_pem(),
+    )
+    .unwrap();
+    let address = format!("127.0.0.1:{}", free_port());
+
+    // A key file that is not there: refused, naming the key; nothing listens.
+    let (status, body) = call(
+        &api,
+        "PATCH",
+        "/api/v1/config",
+        Some(&json!({"https": {"listen": address, "cert": "cert.pem", "key": "absent.pem"}})),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["field"], "https.key", "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("absent.pem"),
+        "{body}"
+    );
+    assert!(TcpStream::connect(&address).is_err());
+
+    let (status, body) = call(
+        &api,
+        "PATCH",
+        "/api/v1/config",
+        Some(&json!({"https": {"listen": address, "cert": "cert.pem", "key": "key.pem"}})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        https_status(&format!("https://{address}/json_demo.js")),
+        200
+    );
+    let (_, server) = call(&api, "GET", "/api/v1/server", None);
+    assert_eq!(server["ports"]["https"], address.as_str(), "{server}");
+
+    let (status, body) = call(
+        &api,
+        "PATCH",
+        "/api/v1/config",
+        Some(&json!({"https": null})),
+    );
+    assert_eq!(status, 200, "{body}");
+    wait_for("the HTTPS port closes", Duration::from_secs(5), || {
+        TcpStream::connect(&address).is_err()
+    });
+    let (_, server) = call(&api, "GET", "/api/v1/server", None);
+    assert!(server["ports"]["https"].is_null(), "{server}");
+    assert_eq!(get(&brume.url("/json_demo.js")).status, 200);
+}
