@@ -269,9 +269,13 @@ fn protocol_settings_are_read_and_patched() {
 #[test]
 fn server_info_reports_version_ports_and_config_path() {
     let (brume, api) = start();
-    let response = api.get("/api/v1/server");
-    assert_eq!(response.status, 200);
-    let info = response.json();
+    // The HTTP port is recorded just after its "listening" line is logged.
+    let info = wait_for(Duration::from_secs(10), "the HTTP port in /server", || {
+        let response = api.get("/api/v1/server");
+        assert_eq!(response.status, 200);
+        let info = response.json();
+        info["ports"]["http"].is_string().then_some(info)
+    });
     assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
     assert!(info["uptime_s"].as_f64().unwrap() >= 0.0);
     assert!(info["started_at_ms"].as_u64().unwrap() > 1_600_000_000_000);
