@@ -18,6 +18,8 @@ pub const POLL_EXPIRY: std::time::Duration = std::time::Duration::from_secs(30);
 /// Most polling sessions tracked at once; past it (a flood of client addresses)
 /// requests still count in the byte totals, without a session of their own.
 pub const MAX_POLLED_SESSIONS: usize = 100_000;
+/// Locks the polling sessions are spread over.
+const SHARDS: usize = 16;
 
 /// How a viewer receives a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -125,7 +127,9 @@ type PolledKey = (String, Protocol, IpAddr);
 #[derive(Debug, Default)]
 pub(super) struct Sessions {
     open: Mutex<HashMap<u64, Arc<Session>>>,
-    polled: Mutex<HashMap<PolledKey, Arc<Session>>>,
+    /// Sharded by client address, so concurrent segment requests rarely meet on
+    /// one lock; a client's sessions (HLS, CMAF, DASH) share a shard.
+    polled: [Mutex<HashMap<PolledKey, Arc<Session>>>; SHARDS],
     next_id: AtomicU64,
 }
 
@@ -185,7 +189,7 @@ impl Sessions {
         shared_segment: bool,
     ) {
         let now = Instant::now();
-        let mut polled = self.polled.lock().unwrap_or_else(|p| p.into_inner());
+        let mut polled = self.shard(ip).lock().unwrap_or_else(|p| p.into_inner());
         let mut key = (stream, protocol, ip);
         if shared_segment && !live(polled.get(&key), now) {
             // A CMAF segment fetched by a DASH player counts for DASH.
@@ -198,7 +202,7 @@ impl Sessions {
         }
         let session = match polled.get(&key) {
             Some(session) if live(Some(session), now) => session.clone(),
-            _ if polled.len() >= MAX_POLLED_SESSIONS && !polled.contains_key(&key) => {
+            _ if polled.len() >= MAX_POLLED_SESSIONS / SHARDS && !polled.contains_key(&key) => {
                 drop(polled);
                 metrics.traffic(&key.0, key.1).add(bytes);
                 return;
@@ -219,10 +223,20 @@ impl Sessions {
 
     /// Drops polling sessions that went quiet.
     pub(super) fn expire(&self, now: Instant) {
-        self.polled
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, s| live(Some(s), now));
+        for shard in &self.polled {
+            shard
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|_, s| live(Some(s), now));
+        }
+    }
+
+    fn shard(&self, ip: IpAddr) -> &Mutex<HashMap<PolledKey, Arc<Session>>> {
+        use std::hash::BuildHasher;
+        static SEED: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+            std::sync::OnceLock::new();
+        let hash = SEED.get_or_init(Default::default).hash_one(ip);
+        &self.polled[hash as usize % SHARDS]
     }
 
     /// Live sessions whose stream matches.
@@ -258,14 +272,16 @@ impl Sessions {
             .filter(|s| keep(s))
             .cloned()
             .collect();
-        all.extend(
-            self.polled
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .values()
-                .filter(|s| live(Some(s), now) && keep(s))
-                .cloned(),
-        );
+        for shard in &self.polled {
+            all.extend(
+                shard
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .values()
+                    .filter(|s| live(Some(s), now) && keep(s))
+                    .cloned(),
+            );
+        }
         all
     }
 }
