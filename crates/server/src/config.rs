@@ -291,15 +291,22 @@ impl Config {
         }
     }
 
+    /// The document as [`Config::save`] writes it.
+    pub fn render(&self) -> Result<String, serde_json::Error> {
+        let mut text = serde_json::to_string_pretty(self)?;
+        text.push('\n');
+        Ok(text)
+    }
+
     /// Writes the configuration atomically: temp file, fsync, rename, fsync folder.
     pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
         let write_err = |source| ConfigError::Write {
             path: path.to_path_buf(),
             source,
         };
-        let mut text =
-            serde_json::to_string_pretty(self).map_err(|e| write_err(std::io::Error::other(e)))?;
-        text.push('\n');
+        let text = self
+            .render()
+            .map_err(|e| write_err(std::io::Error::other(e)))?;
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),

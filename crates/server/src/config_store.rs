@@ -24,6 +24,9 @@ pub struct ConfigStore {
     changes: watch::Sender<Arc<Config>>,
     /// Held across read-modify-save-swap so concurrent edits never interleave.
     edit: Mutex<()>,
+    /// The file's text as last loaded, saved or seen, to notice edits made to the
+    /// file by someone else (`brume passwd`, an editor).
+    known_text: Mutex<Option<String>>,
 }
 
 /// Why an edit was not applied.
@@ -57,12 +60,32 @@ impl ConfigStore {
     pub fn new(config: Config, path: Option<PathBuf>) -> ConfigStore {
         let config = Arc::new(config);
         let (changes, _) = watch::channel(config.clone());
+        let known_text = path
+            .as_deref()
+            .and_then(|path| std::fs::read_to_string(path).ok());
         ConfigStore {
             path,
             current: RwLock::new(config),
             changes,
             edit: Mutex::new(()),
+            known_text: Mutex::new(known_text),
         }
+    }
+
+    /// The file's new contents if someone other than this store changed it since
+    /// it was last loaded, saved or looked at: `None` when unchanged (or
+    /// unreadable, or there is no file), else the parsed document or why it does
+    /// not parse. Each distinct text is reported once.
+    pub fn changed_on_disk(&self) -> Option<Result<Config, ConfigError>> {
+        let path = self.path.as_deref()?;
+        let text = std::fs::read_to_string(path).ok()?;
+        let mut known = self.known_text.lock().unwrap_or_else(|p| p.into_inner());
+        if known.as_deref() == Some(text.as_str()) {
+            return None;
+        }
+        let parsed = Config::from_json(&text, path);
+        *known = Some(text);
+        Some(parsed)
     }
 
     /// A snapshot of the configuration now in force.
@@ -120,6 +143,7 @@ impl ConfigStore {
             .map_err(|Refusal { key, message }| UpdateError::Refused { key, message })?;
         if let Some(path) = &self.path {
             new.save(path).map_err(UpdateError::Save)?;
+            *self.known_text.lock().unwrap_or_else(|p| p.into_inner()) = new.render().ok();
         }
         let new = Arc::new(new);
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = new.clone();
@@ -154,6 +178,33 @@ mod tests {
             store.current().http.public_address,
             ["https://example.com/video/"]
         );
+    }
+
+    #[test]
+    fn edits_by_others_are_noticed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("brume.json");
+        Config::default().save(&path).unwrap();
+        let store = ConfigStore::new(Config::default(), Some(path.clone()));
+        assert!(store.changed_on_disk().is_none());
+        // Our own save is not someone else's edit.
+        store
+            .update(
+                |c| {
+                    c.trusted_proxies.clear();
+                    Ok::<(), String>(())
+                },
+                |_, _| Ok(()),
+            )
+            .unwrap();
+        assert!(store.changed_on_disk().is_none());
+        std::fs::write(&path, r#"{"streams": {}}"#).unwrap();
+        let seen = store.changed_on_disk().unwrap().unwrap();
+        assert!(seen.streams.is_empty());
+        assert!(store.changed_on_disk().is_none());
+        std::fs::write(&path, r#"{"streams": "#).unwrap();
+        assert!(store.changed_on_disk().unwrap().is_err());
+        assert!(store.changed_on_disk().is_none());
     }
 
     #[test]

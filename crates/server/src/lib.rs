@@ -48,6 +48,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         logs::global().clone(),
     ));
     state.listeners.start(&state, prepared);
+    tokio::spawn(state::follow_config_file(state.clone()));
 
     shutdown_signal().await;
     tracing::info!("shutting down");

@@ -264,8 +264,8 @@ impl Listeners {
 
         if let Some(listener) = rtmp {
             if let Ok(address) = listener.local_addr() {
-                tracing::info!(%address, "RTMP port listening");
                 server.set_ports(|ports| ports.rtmp = Some(address));
+                tracing::info!(%address, "RTMP port listening");
                 let task = tokio::spawn(crate::rtmp::serve(listener, server.registry.clone()));
                 running.rtmp = Some(Serving { address, task });
             }
@@ -273,8 +273,8 @@ impl Listeners {
 
         if let Some(listener) = api {
             if let Ok(address) = listener.local_addr() {
-                tracing::info!(%address, "management API listening");
                 server.set_ports(|ports| ports.api = Some(address));
+                tracing::info!(%address, "management API listening");
                 let task = tokio::spawn(crate::api::serve(listener, server.clone()));
                 running.api = Some(Serving { address, task });
             }
@@ -282,13 +282,14 @@ impl Listeners {
 
         if let (Some((listener, address)), Some(context)) = (http, &running.http_context) {
             let context = context.borrow().clone();
+            // Ports first: a script that saw the line may ask the API for them.
+            server.set_ports(|ports| ports.http = Some(address));
             tracing::info!(%address, "HTTP media port listening");
             let asked = server.config.current().http.listen.port();
             if asked == 0 {
                 // Port 0 asked for any free port: say which one, for scripts and tests.
                 tracing::info!(port = address.port(), "HTTP port chosen");
             }
-            server.set_ports(|ports| ports.http = Some(address));
             let task = tokio::spawn(http::serve(listener, context));
             running.http = Some(Serving { address, task });
         }
@@ -314,8 +315,8 @@ fn start_https(
             return;
         }
     };
-    tracing::info!(%address, "HTTPS media port listening");
     server.set_ports(|ports| ports.https = Some(address));
+    tracing::info!(%address, "HTTPS media port listening");
     let context = Arc::new(HttpContext {
         state: server.clone(),
         scheme: Scheme::Https,

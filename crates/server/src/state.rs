@@ -111,3 +111,50 @@ impl ServerState {
         self.ports().rtmp.map_or(0, |a| a.port())
     }
 }
+
+/// How often the configuration file is checked for edits made outside the API.
+const CONFIG_FILE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Applies edits that others make to the configuration file (an account added by
+/// `brume passwd`, a hand edit) as if they came through the API: validated, bound,
+/// streams reconciled. Without this, the next API change would save the running
+/// configuration over them. A file that does not parse is reported once and the
+/// running configuration kept.
+pub async fn follow_config_file(state: Arc<ServerState>) {
+    if state.config.path().is_none() {
+        return;
+    }
+    let mut tick = tokio::time::interval(CONFIG_FILE_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let checked = {
+            let state = state.clone();
+            tokio::task::spawn_blocking(move || {
+                let disk = state.config.changed_on_disk()?;
+                Some(disk.map(|disk| {
+                    state.update_config(|config| {
+                        *config = disk;
+                        Ok::<(), std::convert::Infallible>(())
+                    })
+                }))
+            })
+            .await
+        };
+        match checked {
+            Ok(None) => {}
+            Ok(Some(Ok(Ok(_)))) => {
+                tracing::info!("configuration file changed on disk; applied")
+            }
+            Ok(Some(Ok(Err(err)))) => tracing::warn!(
+                %err,
+                "configuration file changed on disk but cannot be applied; keeping the running configuration"
+            ),
+            Ok(Some(Err(err))) => tracing::warn!(
+                %err,
+                "configuration file changed on disk but is invalid; keeping the running configuration"
+            ),
+            Err(err) => tracing::warn!(%err, "configuration file check failed"),
+        }
+    }
+}
