@@ -418,7 +418,9 @@ fn publishers_flapping_fifty_times_leave_no_tasks_or_memory_behind() {
     // have ended: back to the count before any publisher came.
     let deadline = Instant::now() + Duration::from_secs(25);
     let mut tasks = tasks_alive(&api);
-    while tasks > tasks_before + 2 {
+    // A few tasks of slack (connections just closing); a leak per publisher
+    // would leave 50 or more.
+    while tasks > tasks_before + 5 {
         assert!(
             Instant::now() < deadline,
             "{tasks} tasks alive after the publishers left; {tasks_before} before any came"
