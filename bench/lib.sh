@@ -89,9 +89,25 @@ stop_pid() { # pid: TERM it and its descendants, wait up to 5 s, then KILL
     kill -KILL "$pid" $kids 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
 }
+stop_script() { # pid [grace-seconds]: TERM it alone (it stops its own children), wait, then KILL all
+    local pid=$1 grace=${2:-30} kids i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < grace * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kids=$(descendants "$pid")
+    # shellcheck disable=SC2086 # a list of pids
+    kill -KILL "$pid" $kids 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+bench_scripts=()
+bench_track_script() { bench_scripts+=("$1"); }
 bench_cleanup() {
     local rc=$? i
     trap - EXIT INT TERM
+    for ((i = ${#bench_scripts[@]} - 1; i >= 0; i--)); do stop_script "${bench_scripts[i]}"; done
     for ((i = ${#bench_pids[@]} - 1; i >= 0; i--)); do stop_pid "${bench_pids[i]}"; done
     if ((rc != 0)) && [[ -n ${bench_tmp:-} ]]; then
         local f
