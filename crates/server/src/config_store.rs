@@ -13,6 +13,16 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::watch;
 
 use crate::config::{Config, ConfigError};
+use crate::net::Cidr;
+
+/// The parsed `trusted_proxies` (entries were validated with the document).
+fn parse_trusted(config: &Config) -> Arc<[Cidr]> {
+    config
+        .trusted_proxies
+        .iter()
+        .filter_map(|text| Cidr::parse(text).ok())
+        .collect()
+}
 
 /// The live configuration and where it is saved.
 #[derive(Debug)]
@@ -21,6 +31,9 @@ pub struct ConfigStore {
     /// without saving (changes then last until the process exits).
     path: Option<PathBuf>,
     current: RwLock<Arc<Config>>,
+    /// `trusted_proxies` of the current document, parsed once per version (read on
+    /// every media request).
+    trusted: RwLock<Arc<[Cidr]>>,
     changes: watch::Sender<Arc<Config>>,
     /// Held across read-modify-save-swap so concurrent edits never interleave.
     edit: Mutex<()>,
@@ -65,6 +78,7 @@ impl ConfigStore {
             .and_then(|path| std::fs::read_to_string(path).ok());
         ConfigStore {
             path,
+            trusted: RwLock::new(parse_trusted(&config)),
             current: RwLock::new(config),
             changes,
             edit: Mutex::new(()),
@@ -91,6 +105,14 @@ impl ConfigStore {
     /// A snapshot of the configuration now in force.
     pub fn current(&self) -> Arc<Config> {
         self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The trusted proxy blocks of the configuration now in force.
+    pub fn trusted_proxies(&self) -> Arc<[Cidr]> {
+        self.trusted
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -146,6 +168,7 @@ impl ConfigStore {
             *self.known_text.lock().unwrap_or_else(|p| p.into_inner()) = new.render().ok();
         }
         let new = Arc::new(new);
+        *self.trusted.write().unwrap_or_else(|p| p.into_inner()) = parse_trusted(&new);
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = new.clone();
         self.changes.send_replace(new.clone());
         Ok(new)

@@ -86,10 +86,13 @@ struct PlaySource {
     resyncing: bool,
     /// The next bytes start with an FLV file header to skip.
     skip_file_header: bool,
+    /// This player's viewer session (`/api/v1/clients`, `/metrics`).
+    viewer: crate::metrics::Viewer,
 }
 
 struct Connection {
     socket: TcpStream,
+    peer: SocketAddr,
     registry: Arc<Registry>,
     session: ServerSession,
     publisher: Option<(u32, Publisher, TagDemuxer)>,
@@ -99,9 +102,10 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(socket: TcpStream, _peer: SocketAddr, registry: Arc<Registry>) -> Connection {
+    fn new(socket: TcpStream, peer: SocketAddr, registry: Arc<Registry>) -> Connection {
         Connection {
             socket,
+            peer,
             registry,
             session: ServerSession::new(SessionConfig::default(), std::time::Instant::now()),
             publisher: None,
@@ -278,6 +282,13 @@ impl Connection {
 
     fn play(&mut self, stream_id: u32, name: &str) {
         let stream = name.split('?').next().unwrap_or_default();
+        let viewer = || {
+            crate::metrics::global().open_viewer(
+                stream,
+                crate::metrics::Protocol::Rtmp,
+                self.peer.ip().to_canonical(),
+            )
+        };
         let entry = self.registry.get(stream);
         let live = match entry.as_ref().map(|e| e.state()) {
             Some(StreamState::Live(live)) => live,
@@ -295,6 +306,7 @@ impl Connection {
                     pending: BytesMut::new(),
                     resyncing: false,
                     skip_file_header: true,
+                    viewer: viewer(),
                 });
                 return;
             }
@@ -330,6 +342,7 @@ impl Connection {
             pending,
             resyncing: false,
             skip_file_header: false,
+            viewer: viewer(),
         });
         self.send_pending_tags();
     }
@@ -401,6 +414,7 @@ impl Connection {
                 9 => MediaKind::Video,
                 _ => MediaKind::Data,
             };
+            player.viewer.sent(total as u64);
             self.session
                 .send_media(player.stream_id, kind, header.timestamp, &body);
         }

@@ -407,3 +407,28 @@ fn an_rtmp_publisher_shows_in_the_publisher_count_and_bytes_in() {
     assert_eq!(totals["streams_online"], 1);
     assert!(totals["bytes_in"].as_u64() > Some(0));
 }
+
+#[test]
+fn an_rtmp_player_is_listed_as_an_rtmp_client_until_it_leaves() {
+    let brume = start();
+    let player = Player::start(&format!("rtmp://{}/play/demo", brume.rtmp_addr()));
+    let session = wait_for(
+        Duration::from_secs(20),
+        "an RTMP session with bytes",
+        || {
+            clients(&brume).into_iter().find(|c| {
+                c["stream"] == "demo" && c["protocol"] == "RTMP" && c["bytes"].as_u64() > Some(0)
+            })
+        },
+    );
+    assert_eq!(session["ip"], "127.0.0.1");
+    let samples = scrape(&brume);
+    assert_eq!(
+        metric(&samples, r#"brume_viewers{stream="demo",protocol="RTMP"}"#),
+        Some(1.0)
+    );
+    drop(player);
+    wait_for(Duration::from_secs(20), "the RTMP session to end", || {
+        clients(&brume).is_empty().then_some(())
+    });
+}

@@ -72,7 +72,7 @@ impl ViewedRequest {
             Route::Dash(name) => (name, Kind::Polled(Protocol::Dash, false)),
             _ => return None,
         };
-        let trusted = public_base::trusted_proxies(&context.config());
+        let trusted = context.state.config.trusted_proxies();
         let ip = public_base::client_ip(req.headers(), peer, &trusted);
         if matches!(kind, Kind::Progressive(Protocol::Mp4)) && is_websocket_upgrade(req.headers()) {
             // MEWS: the WebSocket code opens the session for the socket's lifetime.
