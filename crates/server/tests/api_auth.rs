@@ -397,3 +397,38 @@ fn sessions_survive_moving_the_api_to_another_port() {
         "old port still open"
     );
 }
+
+#[test]
+fn an_account_added_with_brume_passwd_while_running_is_taken_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("brume.json");
+    std::fs::write(&config, common::config_with(&json!({})).to_string()).unwrap();
+    let server = Running::start(&config);
+    let api = server.client();
+    // Setup mode until the file gains an account.
+    assert_eq!(api.get("/api/v1/streams").status, 200);
+
+    let out = passwd(&config, None, "while running\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    api_client::wait_for(
+        std::time::Duration::from_secs(15),
+        "the running server to leave setup mode",
+        || (api.get("/api/v1/streams").status == 401).then_some(()),
+    );
+    let admin = api.basic("admin", "while running");
+    assert_eq!(admin.get("/api/v1/streams").status, 200);
+
+    // A change through the API afterwards keeps the account in the file.
+    let put = admin.put("/api/v1/streams/extra", r#"{"source": "builtin:demo"}"#);
+    assert_eq!(put.status, 201, "{}", body(&put));
+    let saved = api_client::read_config(&config);
+    assert!(saved["api"]["accounts"]["admin"]
+        .as_str()
+        .unwrap()
+        .starts_with("$argon2id$"));
+    assert_eq!(saved["streams"]["extra"]["source"], "builtin:demo");
+}
