@@ -9,7 +9,7 @@
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
-use brume_media::index::{interleave, position_of, tracks_of, IndexedTrack};
+use brume_media::index::{interleave, position_of, tracks_of};
 use brume_media::mp4::progressive::{Piece, ProgressiveMp4};
 use brume_media::{scale_ticks, Frame, Track, TrackKind};
 use bytes::Bytes;
@@ -45,8 +45,9 @@ pub struct VodStream {
     pub file: OpenedFile,
     tracks: Vec<Track>,
     timeline: FileTimeline,
-    /// Every sample in decode order: (track position, sample index).
-    order: Vec<(usize, usize)>,
+    /// Every sample in decode order: (track position, sample index); 8 bytes a
+    /// sample (an hour of video and audio is ~300 000 of them).
+    order: Vec<(u32, u32)>,
     segments: Vec<VodSegment>,
     /// Rendered segments, shared by every viewer.
     pub cache: RenderCache,
@@ -63,9 +64,12 @@ impl VodStream {
         let list = tracks_of(&*file.index);
         let tracks: Vec<Track> = list.iter().map(|(t, _)| (*t).clone()).collect();
         let timeline = FileTimeline::of(&*file.index);
-        let order: Vec<(usize, usize)> = interleave(list.iter().copied())
+        let order: Vec<(u32, u32)> = interleave(list.iter().copied())
             .into_iter()
-            .filter_map(|(id, i)| tracks.iter().position(|t| t.id == id).map(|p| (p, i)))
+            .filter_map(|(id, i)| {
+                let position = tracks.iter().position(|t| t.id == id)?;
+                Some((u32::try_from(position).ok()?, u32::try_from(i).ok()?))
+            })
             .collect();
         if order.is_empty() {
             return Err("the file has no samples".to_owned());
@@ -81,6 +85,7 @@ impl VodStream {
         let mut start_ms = 0i64;
         let mut bytes = 0u64;
         for (i, &(position, index)) in order.iter().enumerate() {
+            let (position, index) = (position as usize, index as usize);
             let (track, samples) = list[position];
             let Some(sample) = samples.get(index) else {
                 continue;
@@ -160,6 +165,7 @@ impl VodStream {
         let index = &*self.file.index;
         let mut out = Vec::with_capacity(segment.range.len());
         for &(position, sample) in &self.order[segment.range.clone()] {
+            let (position, sample) = (position as usize, sample as usize);
             let Some((track, samples)) = index.track_at(position) else {
                 continue;
             };
@@ -177,14 +183,8 @@ impl VodStream {
     pub fn progressive_mp4(&self) -> Result<Arc<ProgressiveMp4>, String> {
         self.progressive
             .get_or_init(|| {
-                let tracks: Vec<IndexedTrack> = tracks_of(&*self.file.index)
-                    .into_iter()
-                    .map(|(track, samples)| IndexedTrack {
-                        track: track.clone(),
-                        samples: samples.to_vec(),
-                    })
-                    .collect();
-                ProgressiveMp4::new(&tracks)
+                // Borrowed from the file's index: no copy of the samples.
+                ProgressiveMp4::from_slices(&tracks_of(&*self.file.index))
                     .map(Arc::new)
                     .map_err(|e| format!("{}: {e}", self.file.path.display()))
             })

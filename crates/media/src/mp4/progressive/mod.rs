@@ -33,6 +33,7 @@ use crate::mp4::fmp4::Fmp4Error;
 use crate::mp4::write::WriteError;
 use crate::TrackKind;
 use plan::Entry;
+pub use plan::TrackSamples;
 
 /// Most tracks in one output file.
 pub const MAX_TRACKS: usize = 64;
@@ -108,6 +109,16 @@ impl ProgressiveMp4 {
     /// the index: the bytes supplied for a sample must be exactly that long.
     /// Tracks without samples are left out.
     pub fn new(tracks: &[IndexedTrack]) -> Result<ProgressiveMp4, ProgressiveError> {
+        let borrowed: Vec<TrackSamples<'_>> = tracks
+            .iter()
+            .map(|t| (&t.track, t.samples.as_slice()))
+            .collect();
+        ProgressiveMp4::from_slices(&borrowed)
+    }
+
+    /// [`ProgressiveMp4::new`] on borrowed sample lists: an index held elsewhere
+    /// (a demuxed file) is laid out without copying its samples.
+    pub fn from_slices(tracks: &[TrackSamples<'_>]) -> Result<ProgressiveMp4, ProgressiveError> {
         let usable = plan::usable_tracks(tracks)?;
         let mut plans = plan::plan_tracks(&usable)?;
         let (entries, payload) = plan::interleave_entries(&mut plans)?;

@@ -17,7 +17,10 @@
 //! whose timestamps all start late still plays from 0).
 
 use super::{ProgressiveError, MAX_SAMPLES, MAX_TRACKS};
-use crate::index::{interleave, IndexedTrack, Sample};
+use crate::index::{interleave, Sample};
+
+/// A track and its samples, borrowed from wherever the index lives.
+pub type TrackSamples<'a> = (&'a Track, &'a [Sample]);
 use crate::mp4::fmp4::MAX_DECODER_CONFIG_SIZE;
 use crate::{scale_ticks, Track, TrackKind};
 
@@ -78,9 +81,9 @@ pub(super) struct TrackPlan<'a> {
 }
 
 /// Checks the tracks and their limits; returns those with samples, in order.
-pub(super) fn usable_tracks(
-    tracks: &[IndexedTrack],
-) -> Result<Vec<&IndexedTrack>, ProgressiveError> {
+pub(super) fn usable_tracks<'a>(
+    tracks: &[TrackSamples<'a>],
+) -> Result<Vec<TrackSamples<'a>>, ProgressiveError> {
     if tracks.len() > MAX_TRACKS {
         return Err(ProgressiveError::TooLarge {
             what: "number of tracks",
@@ -89,9 +92,8 @@ pub(super) fn usable_tracks(
         });
     }
     let mut total = 0usize;
-    let mut usable: Vec<&IndexedTrack> = Vec::with_capacity(tracks.len());
-    for (i, indexed) in tracks.iter().enumerate() {
-        let track = &indexed.track;
+    let mut usable: Vec<TrackSamples<'a>> = Vec::with_capacity(tracks.len());
+    for (i, &(track, samples)) in tracks.iter().enumerate() {
         let invalid = |reason| ProgressiveError::InvalidTrack {
             track: track.id,
             reason,
@@ -99,7 +101,7 @@ pub(super) fn usable_tracks(
         if track.id == 0 {
             return Err(invalid("track id 0 is reserved"));
         }
-        if tracks[..i].iter().any(|t| t.track.id == track.id) {
+        if tracks[..i].iter().any(|t| t.0.id == track.id) {
             return Err(ProgressiveError::DuplicateTrack(track.id));
         }
         if track.timescale == 0 {
@@ -123,7 +125,7 @@ pub(super) fn usable_tracks(
                 None => return Err(invalid("a video track has no picture size")),
             }
         }
-        total = total.saturating_add(indexed.samples.len());
+        total = total.saturating_add(samples.len());
         if total > MAX_SAMPLES {
             return Err(ProgressiveError::TooLarge {
                 what: "number of samples",
@@ -131,11 +133,11 @@ pub(super) fn usable_tracks(
                 limit: MAX_SAMPLES as u64,
             });
         }
-        if indexed.samples.is_empty() {
+        if samples.is_empty() {
             tracing::debug!(track = track.id, "track without samples left out");
             continue;
         }
-        usable.push(indexed);
+        usable.push((track, samples));
     }
     if usable.is_empty() {
         return Err(ProgressiveError::NoTracks);
@@ -244,11 +246,11 @@ fn to_movie(ticks: i64, from: u32, round_up: bool) -> u64 {
 
 /// The presentation origin of the output, as (ticks, timescale): the earliest
 /// presentation time over all tracks when it is positive, else 0.
-fn origin(tracks: &[&IndexedTrack]) -> (i64, u32) {
+fn origin(tracks: &[TrackSamples<'_>]) -> (i64, u32) {
     let mut best: Option<(i64, u32)> = None;
-    for indexed in tracks {
-        let scale = indexed.track.timescale.max(1);
-        let Some(first) = indexed.samples.iter().map(Sample::pts).min() else {
+    for &(track, samples) in tracks {
+        let scale = track.timescale.max(1);
+        let Some(first) = samples.iter().map(Sample::pts).min() else {
             continue;
         };
         let earlier = match best {
@@ -297,12 +299,11 @@ fn edit_of(track: &Track, dts0: i64, origin: (i64, u32), t: &Timing) -> (Option<
 
 /// The plan of every track (chunks still empty).
 pub(super) fn plan_tracks<'a>(
-    tracks: &[&'a IndexedTrack],
+    tracks: &[TrackSamples<'a>],
 ) -> Result<Vec<TrackPlan<'a>>, ProgressiveError> {
     let origin = origin(tracks);
     let mut plans = Vec::with_capacity(tracks.len());
-    for indexed in tracks {
-        let (track, samples) = (&indexed.track, indexed.samples.as_slice());
+    for &(track, samples) in tracks {
         let Some(first) = samples.first() else {
             continue;
         };
