@@ -29,16 +29,76 @@ impl IndexedTrack {
 
 /// Every sample of `tracks` in decode order across tracks, as (track id, sample
 /// index), ordered by decode time in seconds; ties go to the lower track id.
+///
+/// Tracks whose samples are already in decode order (the usual case) are merged
+/// without any per-sample scratch memory beyond the result; otherwise (decode
+/// times going backwards, or two tracks sharing an id) every sample is sorted,
+/// with the same result.
 pub fn interleave<'a>(
     tracks: impl IntoIterator<Item = (&'a Track, &'a [Sample])>,
 ) -> Vec<(u32, usize)> {
-    let mut all: Vec<(i128, u32, usize)> = Vec::new();
-    for (track, samples) in tracks {
-        let scale = i128::from(track.timescale.max(1));
+    let tracks: Vec<(&Track, &[Sample])> = tracks.into_iter().collect();
+    let total = tracks.iter().map(|(_, s)| s.len()).sum();
+    let ids_unique = tracks
+        .iter()
+        .enumerate()
+        .all(|(i, (t, _))| tracks[..i].iter().all(|(u, _)| u.id != t.id));
+    let in_order = tracks.iter().all(|&(track, samples)| {
+        samples
+            .windows(2)
+            .all(|w| decode_ns(track, &w[0]) <= decode_ns(track, &w[1]))
+    });
+    if !(ids_unique && in_order) {
+        return interleave_by_sorting(&tracks, total);
+    }
+    // Each track is sorted by (time, id, index) and ids differ: merge them.
+    let mut next = vec![0usize; tracks.len()];
+    let mut heads: Vec<Option<i128>> = tracks
+        .iter()
+        .map(|&(t, s)| s.first().map(|x| decode_ns(t, x)))
+        .collect();
+    let mut out = Vec::with_capacity(total);
+    loop {
+        let mut best: Option<(i128, u32, usize)> = None;
+        for (position, head) in heads.iter().enumerate() {
+            let (Some(ns), Some(&(track, _))) = (*head, tracks.get(position)) else {
+                continue;
+            };
+            let better = match best {
+                None => true,
+                Some((b_ns, b_id, _)) => (ns, track.id) < (b_ns, b_id),
+            };
+            if better {
+                best = Some((ns, track.id, position));
+            }
+        }
+        let Some((_, id, position)) = best else {
+            break;
+        };
+        let (Some(at), Some(&(track, samples))) = (next.get_mut(position), tracks.get(position))
+        else {
+            break;
+        };
+        out.push((id, *at));
+        *at += 1;
+        if let Some(head) = heads.get_mut(position) {
+            *head = samples.get(*at).map(|s| decode_ns(track, s));
+        }
+    }
+    out
+}
+
+/// Decode time of `sample` in nanoseconds: exact enough, no floating point.
+fn decode_ns(track: &Track, sample: &Sample) -> i128 {
+    i128::from(sample.dts) * 1_000_000_000 / i128::from(track.timescale.max(1))
+}
+
+/// [`interleave`] for any input: sorts every sample by (time, id, index).
+fn interleave_by_sorting(tracks: &[(&Track, &[Sample])], total: usize) -> Vec<(u32, usize)> {
+    let mut all: Vec<(i128, u32, usize)> = Vec::with_capacity(total);
+    for &(track, samples) in tracks {
         for (i, sample) in samples.iter().enumerate() {
-            // Compare in nanoseconds: exact enough, no floating point.
-            let ns = i128::from(sample.dts) * 1_000_000_000 / scale;
-            all.push((ns, track.id, i));
+            all.push((decode_ns(track, sample), track.id, i));
         }
     }
     all.sort_unstable();
@@ -117,3 +177,73 @@ macro_rules! media_file_via_tracks {
 media_file_via_tracks!(crate::mp4::demux::Mp4File, "MP4");
 media_file_via_tracks!(crate::flv::FlvFile, "FLV");
 media_file_via_tracks!(crate::mpegts::TsFile, "MPEG-TS");
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::Codec;
+
+    fn track(id: u32, timescale: u32) -> Track {
+        Track {
+            id,
+            codec: Codec::Aac,
+            timescale,
+            init: bytes::Bytes::new(),
+            codec_string: String::new(),
+            video: None,
+            audio: None,
+        }
+    }
+
+    fn at(dts: &[i64]) -> Vec<Sample> {
+        dts.iter()
+            .map(|&dts| Sample {
+                offset: 0,
+                size: 1,
+                dts,
+                pts_offset: 0,
+                duration: 1,
+                keyframe: true,
+            })
+            .collect()
+    }
+
+    /// The merge gives exactly the order of sorting every sample, for tracks in
+    /// decode order (with equal times across tracks) and for those that are not.
+    #[test]
+    fn merging_orders_samples_like_sorting_them() {
+        let (video, audio, data) = (track(2, 90_000), track(1, 48_000), track(3, 1000));
+        let cases = [
+            vec![
+                (video.clone(), at(&[0, 3600, 7200, 7200, 10_800])),
+                (audio.clone(), at(&[0, 1024, 1920, 2048, 3840, 4096])),
+                (data.clone(), at(&[0, 40, 80, 500])),
+            ],
+            vec![
+                (video.clone(), at(&[0, 7200, 3600, 10_800])),
+                (audio.clone(), at(&[1024, 0, 2048])),
+            ],
+            vec![
+                (audio.clone(), at(&[0, 1024, 2048])),
+                (audio.clone(), at(&[0, 512, 1024])),
+            ],
+            vec![(video.clone(), Vec::new()), (audio.clone(), at(&[5, 6]))],
+        ];
+        for case in &cases {
+            let list: Vec<(&Track, &[Sample])> =
+                case.iter().map(|(t, s)| (t, s.as_slice())).collect();
+            let total = list.iter().map(|(_, s)| s.len()).sum();
+            let merged = interleave(list.iter().copied());
+            assert_eq!(merged, interleave_by_sorting(&list, total));
+            assert_eq!(merged.len(), total);
+        }
+        let list = [
+            (&video, cases[0][0].1.as_slice()),
+            (&audio, &cases[0][1].1[..]),
+        ];
+        let merged = interleave(list.iter().copied());
+        assert_eq!(&merged[..4], &[(1, 0), (2, 0), (1, 1), (1, 2)]);
+    }
+}

@@ -11,8 +11,9 @@
 //!
 //! Any byte range of the output is then described by [`ProgressiveMp4::pieces`]:
 //! a slice of the header and (parts of) samples, found by a binary search over
-//! one 16-byte entry per sample, so a range request costs O(log n) to plan and
-//! only the bytes it covers to read.
+//! one offset per block of samples and a short walk in the block (5 bytes a
+//! sample are kept: its track and size), so a range request costs O(log n) to
+//! plan and only the bytes it covers to read.
 //!
 //! The `moov` holds complete sample tables per track: `stts` (run-length),
 //! `ctts` (omitted when every offset is 0, version 1 when one is negative),
@@ -32,13 +33,13 @@ use crate::index::IndexedTrack;
 use crate::mp4::fmp4::Fmp4Error;
 use crate::mp4::write::WriteError;
 use crate::TrackKind;
-use plan::Entry;
 pub use plan::TrackSamples;
+use plan::{Cursor, SampleMap};
 
 /// Most tracks in one output file.
 pub const MAX_TRACKS: usize = 64;
-/// Most samples over all tracks (16 bytes of lookup table each, and up to about
-/// 40 bytes of sample tables in the header).
+/// Most samples over all tracks (about 5 bytes of lookup table each, and up to
+/// about 40 bytes of sample tables in the header).
 pub const MAX_SAMPLES: usize = 12_000_000;
 
 /// Why a progressive MP4 cannot be laid out for an index.
@@ -83,7 +84,7 @@ pub enum ProgressiveError {
 pub struct ProgressiveMp4 {
     header: Bytes,
     /// Every sample in output order, offsets relative to the payload start.
-    entries: Vec<Entry>,
+    map: SampleMap,
     payload: u64,
     duration_ms: u64,
     etag: String,
@@ -121,7 +122,7 @@ impl ProgressiveMp4 {
     pub fn from_slices(tracks: &[TrackSamples<'_>]) -> Result<ProgressiveMp4, ProgressiveError> {
         let usable = plan::usable_tracks(tracks)?;
         let mut plans = plan::plan_tracks(&usable)?;
-        let (entries, payload) = plan::interleave_entries(&mut plans)?;
+        let (map, payload) = plan::interleave_entries(&mut plans)?;
         let header = moov::write_header(&plans, payload)?;
         let duration_ms = plans.iter().map(|p| p.duration).max().unwrap_or(0);
         let has_video = plans.iter().any(|p| p.track.kind() == TrackKind::Video);
@@ -129,14 +130,14 @@ impl ProgressiveMp4 {
         // The header holds every size, time and offset of the layout.
         let etag = format!("\"{len:x}-{:016x}\"", layout_hash(&header));
         tracing::debug!(
-            samples = entries.len(),
+            samples = map.len(),
             header = header.len(),
             len,
             "progressive MP4 laid out"
         );
         Ok(ProgressiveMp4 {
             header,
-            entries,
+            map,
             payload,
             duration_ms,
             etag,
@@ -166,7 +167,7 @@ impl ProgressiveMp4 {
 
     /// Number of samples over all tracks.
     pub fn sample_count(&self) -> usize {
-        self.entries.len()
+        self.map.len()
     }
 
     /// `video/mp4`, or `audio/mp4` when there is no video track.
@@ -191,31 +192,21 @@ impl ProgressiveMp4 {
         let end = range.end.min(self.len());
         let pos = range.start.min(end);
         let header_len = self.header_len();
-        let next = if pos < header_len {
-            0
+        let at = if pos < header_len {
+            self.map.start()
         } else {
-            let rel = pos - header_len;
-            self.entries
-                .partition_point(|e| e.rel <= rel)
-                .saturating_sub(1)
+            self.map.locate(pos - header_len)
         };
         Pieces {
             mp4: self,
             pos,
             end,
-            next,
+            at,
         }
     }
 
     fn header_len(&self) -> u64 {
         self.header.len() as u64
-    }
-
-    /// Offset (relative to the payload) where entry `i` ends.
-    fn entry_end(&self, i: usize) -> u64 {
-        self.entries
-            .get(i.saturating_add(1))
-            .map_or(self.payload, |e| e.rel)
     }
 }
 
@@ -224,7 +215,7 @@ impl std::fmt::Debug for ProgressiveMp4 {
         f.debug_struct("ProgressiveMp4")
             .field("len", &self.len())
             .field("header_len", &self.header.len())
-            .field("samples", &self.entries.len())
+            .field("samples", &self.map.len())
             .field("duration_ms", &self.duration_ms)
             .field("etag", &self.etag)
             .finish()
@@ -239,8 +230,8 @@ pub struct Pieces<'a> {
     pos: u64,
     /// End of the range (exclusive, clipped to the output).
     end: u64,
-    /// Next entry to look at.
-    next: usize,
+    /// Next sample to look at, where it starts and each track's next index.
+    at: Cursor,
 }
 
 impl Iterator for Pieces<'_> {
@@ -258,11 +249,9 @@ impl Iterator for Pieces<'_> {
             return Some(Piece::Header(piece));
         }
         loop {
-            let i = self.next;
-            let entry = self.mp4.entries.get(i)?;
-            self.next = i.saturating_add(1);
-            let start = header_len.saturating_add(entry.rel);
-            let stop = header_len.saturating_add(self.mp4.entry_end(i));
+            let start = header_len.saturating_add(self.at.rel);
+            let (slot, index, size) = self.mp4.map.advance(&mut self.at)?;
+            let stop = start.saturating_add(u64::from(size));
             if stop <= self.pos {
                 continue; // a sample of size 0
             }
@@ -271,8 +260,8 @@ impl Iterator for Pieces<'_> {
             let to = u32::try_from(until.checked_sub(start)?).ok()?;
             self.pos = until;
             return Some(Piece::Sample {
-                track_id: entry.track_id,
-                index: entry.index as usize,
+                track_id: *self.mp4.map.track_ids.get(slot)?,
+                index: index as usize,
                 within: from..to,
             });
         }

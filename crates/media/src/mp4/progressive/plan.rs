@@ -4,8 +4,8 @@
 //!
 //! Everything here is computed from the sample index alone (sizes and times);
 //! no sample byte is read. The box writer ([`super::moov`]) turns a plan into the
-//! `moov`, and [`super::ProgressiveMp4`] keeps the interleaved entries to answer
-//! byte ranges.
+//! `moov`, and [`super::ProgressiveMp4`] keeps the compact [`SampleMap`] of the
+//! interleaved order to answer byte ranges.
 //!
 //! Timing: each track's decode times are rebased so its first sample decodes at
 //! media time 0 (an MP4 `stts` has no start offset), and the composition offsets
@@ -27,14 +27,99 @@ use crate::{scale_ticks, Track, TrackKind};
 /// Timescale of the movie (`mvhd`, `tkhd`, `elst` segment durations).
 pub(super) const MOVIE_TIMESCALE: u32 = 1000;
 
-/// One sample in the interleaved output order: where its bytes start in the
-/// `mdat` payload (relative to the first payload byte) and which sample it is.
-/// 16 bytes per sample; the sample's length is the distance to the next entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Entry {
+/// Samples per block of the [`SampleMap`]: a lookup walks at most this many.
+pub(super) const BLOCK: usize = 256;
+
+/// Every sample in the interleaved output order, compactly: 5 bytes a sample
+/// (its track and size) plus, every [`BLOCK`] samples, the payload offset and
+/// each track's next sample index. A sample's offset is its block's offset plus
+/// the sizes before it in the block; its index within its track is the block's
+/// count for that track plus the samples of that track before it in the block.
+#[derive(Debug, Clone, Default)]
+pub(super) struct SampleMap {
+    /// Track id of each slot (the position of its plan).
+    pub track_ids: Vec<u32>,
+    /// Per sample: the slot of its track (below [`MAX_TRACKS`]).
+    pub slots: Vec<u8>,
+    /// Per sample: its size in bytes.
+    pub sizes: Vec<u32>,
+    /// Per block: offset of its first sample relative to the first payload byte.
+    pub block_rel: Vec<u64>,
+    /// Per block, per slot: index of that track's first sample at or after the
+    /// block start.
+    pub block_next: Vec<u32>,
+}
+
+/// A place in the [`SampleMap`]: sample `next` starts at payload offset `rel`,
+/// and `counts[slot]` is the index of the next sample of each track.
+#[derive(Debug, Clone)]
+pub(super) struct Cursor {
+    pub next: usize,
     pub rel: u64,
-    pub track_id: u32,
-    pub index: u32,
+    pub counts: Vec<u32>,
+}
+
+impl SampleMap {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.sizes.len()
+    }
+
+    /// The first sample.
+    pub fn start(&self) -> Cursor {
+        Cursor {
+            next: 0,
+            rel: 0,
+            counts: vec![0; self.track_ids.len()],
+        }
+    }
+
+    /// The last sample starting at or before payload offset `target` (the first
+    /// sample when none does).
+    pub fn locate(&self, target: u64) -> Cursor {
+        let block = self
+            .block_rel
+            .partition_point(|&r| r <= target)
+            .saturating_sub(1);
+        let tracks = self.track_ids.len();
+        let counts = block
+            .checked_mul(tracks)
+            .and_then(|from| self.block_next.get(from..from.saturating_add(tracks)));
+        let (Some(counts), Some(&rel)) = (counts, self.block_rel.get(block)) else {
+            return self.start();
+        };
+        let mut at = Cursor {
+            next: block.saturating_mul(BLOCK),
+            rel,
+            counts: counts.to_vec(),
+        };
+        let stop = at.next.saturating_add(BLOCK).min(self.len());
+        // Later blocks start after `target`: the sample is in this one.
+        while at.next.saturating_add(1) < stop {
+            let Some(&size) = self.sizes.get(at.next) else {
+                break;
+            };
+            let following = at.rel.saturating_add(u64::from(size));
+            if following > target {
+                break;
+            }
+            self.advance(&mut at);
+        }
+        at
+    }
+
+    /// The sample at `at` as (slot, index in its track, size), moving `at` past
+    /// it; `None` after the last sample.
+    pub fn advance(&self, at: &mut Cursor) -> Option<(usize, u32, u32)> {
+        let size = *self.sizes.get(at.next)?;
+        let slot = usize::from(*self.slots.get(at.next)?);
+        let count = at.counts.get_mut(slot)?;
+        let index = *count;
+        *count = count.saturating_add(1);
+        at.next = at.next.saturating_add(1);
+        at.rel = at.rel.saturating_add(u64::from(size));
+        Some((slot, index, size))
+    }
 }
 
 /// A run of consecutive samples of one track in the `mdat`.
@@ -326,11 +411,11 @@ pub(super) fn plan_tracks<'a>(
     Ok(plans)
 }
 
-/// Lays the samples of `plans` out in decode order across tracks: returns one
-/// [`Entry`] per sample and the payload length, and fills every plan's chunks.
+/// Lays the samples of `plans` out in decode order across tracks: returns the
+/// [`SampleMap`] and the payload length, and fills every plan's chunks.
 pub(super) fn interleave_entries(
     plans: &mut [TrackPlan<'_>],
-) -> Result<(Vec<Entry>, u64), ProgressiveError> {
+) -> Result<(SampleMap, u64), ProgressiveError> {
     let order = interleave(plans.iter().map(|p| (p.track, p.samples)));
     // (track id, plan position), sorted by id for the lookups below.
     let mut slots: Vec<(u32, usize)> = plans
@@ -339,10 +424,17 @@ pub(super) fn interleave_entries(
         .map(|(i, p)| (p.track.id, i))
         .collect();
     slots.sort_unstable();
-    let mut entries = Vec::with_capacity(order.len());
+    let mut map = SampleMap {
+        track_ids: plans.iter().map(|p| p.track.id).collect(),
+        slots: Vec::with_capacity(order.len()),
+        sizes: Vec::with_capacity(order.len()),
+        block_rel: Vec::with_capacity(order.len() / BLOCK + 1),
+        block_next: Vec::with_capacity((order.len() / BLOCK + 1) * plans.len()),
+    };
+    let mut counts = vec![0u32; plans.len()];
     let mut rel = 0u64;
     let mut previous: Option<usize> = None;
-    for (track_id, index) in order {
+    for (n, (track_id, index)) in order.into_iter().enumerate() {
         let slot = slots
             .binary_search_by_key(&track_id, |&(id, _)| id)
             .ok()
@@ -359,22 +451,33 @@ pub(super) fn interleave_entries(
                 "interleaving named an unknown sample",
             ));
         };
+        if n % BLOCK == 0 {
+            map.block_rel.push(rel);
+            map.block_next.extend_from_slice(&counts);
+        }
+        // Each track's samples come in index order: the map counts them.
+        let count = counts.get_mut(slot);
+        let (Some(count), Ok(slot_byte)) = (count, u8::try_from(slot)) else {
+            return Err(ProgressiveError::Internal("too many tracks for the map"));
+        };
+        if usize::try_from(*count).ok() != Some(index) {
+            return Err(ProgressiveError::Internal(
+                "interleaving put a track's samples out of order",
+            ));
+        }
+        *count = count.saturating_add(1);
         if previous != Some(slot) || plan.chunks.is_empty() {
             plan.chunks.push(Chunk { rel, samples: 0 });
         }
         if let Some(chunk) = plan.chunks.last_mut() {
             chunk.samples = chunk.samples.saturating_add(1);
         }
-        entries.push(Entry {
-            rel,
-            track_id,
-            // Below MAX_SAMPLES, checked by usable_tracks.
-            index: u32::try_from(index).unwrap_or(u32::MAX),
-        });
+        map.slots.push(slot_byte);
+        map.sizes.push(sample.size);
         rel = rel.saturating_add(u64::from(sample.size));
         previous = Some(slot);
     }
-    Ok((entries, rel))
+    Ok((map, rel))
 }
 
 /// `stsc` runs of `chunks`: (first chunk, 1-based; samples per chunk).

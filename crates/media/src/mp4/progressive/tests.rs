@@ -573,3 +573,46 @@ fn extreme_times_and_offsets_do_not_panic() {
     assert_eq!(mp4.pieces(0..mp4.len()).count(), 4, "header and 3 samples");
     let _ = (mp4.duration_ms(), mp4.etag(), format!("{mp4:?}"));
 }
+
+#[test]
+fn ranges_starting_anywhere_match_a_walk_from_the_start() {
+    // Enough samples for several lookup blocks, with empty samples among them.
+    let (video, audio) = clip_tracks();
+    let v: Vec<Sample> = (0..700)
+        .map(|i| sample(i * 512, 0, 512, (i % 7) as u32 * 3, i % 25 == 0))
+        .collect();
+    let a: Vec<Sample> = (0..500)
+        .map(|i| sample(i * 1024, 0, 1024, (i % 5) as u32, true))
+        .collect();
+    let mp4 = ProgressiveMp4::new(&[indexed(&video, v), indexed(&audio, a)]).unwrap();
+    assert_eq!(mp4.sample_count(), 1200);
+    let h = mp4.header().len() as u64;
+    // Every payload byte, as (track, sample index, byte within the sample).
+    let mut bytes = Vec::new();
+    for piece in mp4.pieces(0..mp4.len()) {
+        if let Piece::Sample {
+            track_id,
+            index,
+            within,
+        } = piece
+        {
+            bytes.extend(within.map(|b| (track_id, index, b)));
+        }
+    }
+    assert_eq!(h + bytes.len() as u64, mp4.len());
+    for start in (0..bytes.len()).step_by(3) {
+        let end = (start + 17).min(bytes.len());
+        let got: Vec<(u32, usize, u32)> = mp4
+            .pieces(h + start as u64..h + end as u64)
+            .flat_map(|piece| match piece {
+                Piece::Sample {
+                    track_id,
+                    index,
+                    within,
+                } => within.map(|b| (track_id, index, b)).collect::<Vec<_>>(),
+                Piece::Header(_) => panic!("a header piece in the payload"),
+            })
+            .collect();
+        assert_eq!(got, bytes[start..end], "bytes {start}..{end}");
+    }
+}
