@@ -29,16 +29,27 @@ impl IndexedTrack {
 
 /// Every sample of `tracks` in decode order across tracks, as (track id, sample
 /// index), ordered by decode time in seconds; ties go to the lower track id.
-///
-/// Tracks whose samples are already in decode order (the usual case) are merged
-/// without any per-sample scratch memory beyond the result; otherwise (decode
-/// times going backwards, or two tracks sharing an id) every sample is sorted,
-/// with the same result.
+/// (See [`decode_order`] for the same order without the list.)
 pub fn interleave<'a>(
     tracks: impl IntoIterator<Item = (&'a Track, &'a [Sample])>,
 ) -> Vec<(u32, usize)> {
     let tracks: Vec<(&Track, &[Sample])> = tracks.into_iter().collect();
-    let total = tracks.iter().map(|(_, s)| s.len()).sum();
+    let mut out = Vec::with_capacity(tracks.iter().map(|(_, s)| s.len()).sum());
+    for (position, index) in decode_order(&tracks) {
+        if let Some((track, _)) = tracks.get(position) {
+            out.push((track.id, index));
+        }
+    }
+    out
+}
+
+/// Every sample of `tracks` in the order of [`interleave`], as (position in
+/// `tracks`, sample index), one at a time.
+///
+/// Tracks whose samples are already in decode order (the usual case) are merged
+/// as they are walked, with no per-sample memory; otherwise (decode times going
+/// backwards, or two tracks sharing an id) every sample is sorted first.
+pub fn decode_order<'a>(tracks: &'a [(&'a Track, &'a [Sample])]) -> DecodeOrder<'a> {
     let ids_unique = tracks
         .iter()
         .enumerate()
@@ -48,20 +59,49 @@ pub fn interleave<'a>(
             .windows(2)
             .all(|w| decode_ns(track, &w[0]) <= decode_ns(track, &w[1]))
     });
-    if !(ids_unique && in_order) {
-        return interleave_by_sorting(&tracks, total);
-    }
-    // Each track is sorted by (time, id, index) and ids differ: merge them.
-    let mut next = vec![0usize; tracks.len()];
-    let mut heads: Vec<Option<i128>> = tracks
-        .iter()
-        .map(|&(t, s)| s.first().map(|x| decode_ns(t, x)))
-        .collect();
-    let mut out = Vec::with_capacity(total);
-    loop {
+    let walk = if ids_unique && in_order {
+        Walk::Merge {
+            next: vec![0; tracks.len()],
+            heads: tracks
+                .iter()
+                .map(|&(t, s)| s.first().map(|x| decode_ns(t, x)))
+                .collect(),
+        }
+    } else {
+        Walk::Sorted(sorted(tracks).into_iter())
+    };
+    DecodeOrder { tracks, walk }
+}
+
+/// The iterator of [`decode_order`].
+#[derive(Debug, Clone)]
+pub struct DecodeOrder<'a> {
+    tracks: &'a [(&'a Track, &'a [Sample])],
+    walk: Walk,
+}
+
+#[derive(Debug, Clone)]
+enum Walk {
+    /// Per track: the next sample index and its decode time (`None`: done).
+    /// Each track is sorted by (time, id, index) and ids differ: a merge.
+    Merge {
+        next: Vec<usize>,
+        heads: Vec<Option<i128>>,
+    },
+    Sorted(std::vec::IntoIter<(usize, usize)>),
+}
+
+impl Iterator for DecodeOrder<'_> {
+    type Item = (usize, usize);
+
+    fn next(&mut self) -> Option<(usize, usize)> {
+        let (next, heads) = match &mut self.walk {
+            Walk::Sorted(items) => return items.next(),
+            Walk::Merge { next, heads } => (next, heads),
+        };
         let mut best: Option<(i128, u32, usize)> = None;
         for (position, head) in heads.iter().enumerate() {
-            let (Some(ns), Some(&(track, _))) = (*head, tracks.get(position)) else {
+            let (Some(ns), Some(&(track, _))) = (*head, self.tracks.get(position)) else {
                 continue;
             };
             let better = match best {
@@ -72,20 +112,16 @@ pub fn interleave<'a>(
                 best = Some((ns, track.id, position));
             }
         }
-        let Some((_, id, position)) = best else {
-            break;
-        };
-        let (Some(at), Some(&(track, samples))) = (next.get_mut(position), tracks.get(position))
-        else {
-            break;
-        };
-        out.push((id, *at));
+        let (_, _, position) = best?;
+        let at = next.get_mut(position)?;
+        let &(track, samples) = self.tracks.get(position)?;
+        let index = *at;
         *at += 1;
         if let Some(head) = heads.get_mut(position) {
             *head = samples.get(*at).map(|s| decode_ns(track, s));
         }
+        Some((position, index))
     }
-    out
 }
 
 /// Decode time of `sample` in nanoseconds: exact enough, no floating point.
@@ -93,16 +129,18 @@ fn decode_ns(track: &Track, sample: &Sample) -> i128 {
     i128::from(sample.dts) * 1_000_000_000 / i128::from(track.timescale.max(1))
 }
 
-/// [`interleave`] for any input: sorts every sample by (time, id, index).
-fn interleave_by_sorting(tracks: &[(&Track, &[Sample])], total: usize) -> Vec<(u32, usize)> {
-    let mut all: Vec<(i128, u32, usize)> = Vec::with_capacity(total);
-    for &(track, samples) in tracks {
+/// Every sample of any `tracks` sorted by (time, id, index), as (position,
+/// index).
+fn sorted(tracks: &[(&Track, &[Sample])]) -> Vec<(usize, usize)> {
+    let mut all: Vec<(i128, u32, usize, usize)> =
+        Vec::with_capacity(tracks.iter().map(|(_, s)| s.len()).sum());
+    for (position, &(track, samples)) in tracks.iter().enumerate() {
         for (i, sample) in samples.iter().enumerate() {
-            all.push((decode_ns(track, sample), track.id, i));
+            all.push((decode_ns(track, sample), track.id, i, position));
         }
     }
     all.sort_unstable();
-    all.into_iter().map(|(_, id, i)| (id, i)).collect()
+    all.into_iter().map(|(_, _, i, p)| (p, i)).collect()
 }
 
 /// Why a sample could not be read from an indexed file.
@@ -235,9 +273,11 @@ mod tests {
             let list: Vec<(&Track, &[Sample])> =
                 case.iter().map(|(t, s)| (t, s.as_slice())).collect();
             let total = list.iter().map(|(_, s)| s.len()).sum();
-            let merged = interleave(list.iter().copied());
-            assert_eq!(merged, interleave_by_sorting(&list, total));
+            let merged: Vec<(usize, usize)> = decode_order(&list).collect();
+            assert_eq!(merged, sorted(&list));
             assert_eq!(merged.len(), total);
+            let ids: Vec<(u32, usize)> = merged.iter().map(|&(p, i)| (list[p].0.id, i)).collect();
+            assert_eq!(interleave(list.iter().copied()), ids);
         }
         let list = [
             (&video, cases[0][0].1.as_slice()),

@@ -9,7 +9,7 @@
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
-use brume_media::index::{interleave, position_of, tracks_of};
+use brume_media::index::{decode_order, position_of, tracks_of};
 use brume_media::mp4::progressive::{Piece, ProgressiveMp4};
 use brume_media::{scale_ticks, Frame, Track, TrackKind};
 use bytes::Bytes;
@@ -64,13 +64,22 @@ impl VodStream {
         let list = tracks_of(&*file.index);
         let tracks: Vec<Track> = list.iter().map(|(t, _)| (*t).clone()).collect();
         let timeline = FileTimeline::of(&*file.index);
-        let order: Vec<(u32, u32)> = interleave(list.iter().copied())
-            .into_iter()
-            .filter_map(|(id, i)| {
-                let position = tracks.iter().position(|t| t.id == id)?;
-                Some((u32::try_from(position).ok()?, u32::try_from(i).ok()?))
+        // A sample is filed under the first track with its track's id.
+        let filed: Vec<Option<u32>> = tracks
+            .iter()
+            .map(|t| {
+                let first = tracks.iter().position(|u| u.id == t.id)?;
+                u32::try_from(first).ok()
             })
             .collect();
+        let total = list.iter().map(|(_, s)| s.len()).sum();
+        let mut order: Vec<(u32, u32)> = Vec::with_capacity(total);
+        for (position, i) in decode_order(&list) {
+            let filed = filed.get(position).copied().flatten();
+            if let (Some(position), Ok(i)) = (filed, u32::try_from(i)) {
+                order.push((position, i));
+            }
+        }
         if order.is_empty() {
             return Err("the file has no samples".to_owned());
         }

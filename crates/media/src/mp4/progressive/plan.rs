@@ -17,7 +17,7 @@
 //! whose timestamps all start late still plays from 0).
 
 use super::{ProgressiveError, MAX_SAMPLES, MAX_TRACKS};
-use crate::index::{interleave, Sample};
+use crate::index::{decode_order, Sample};
 
 /// A track and its samples, borrowed from wherever the index lives.
 pub type TrackSamples<'a> = (&'a Track, &'a [Sample]);
@@ -416,32 +416,20 @@ pub(super) fn plan_tracks<'a>(
 pub(super) fn interleave_entries(
     plans: &mut [TrackPlan<'_>],
 ) -> Result<(SampleMap, u64), ProgressiveError> {
-    let order = interleave(plans.iter().map(|p| (p.track, p.samples)));
-    // (track id, plan position), sorted by id for the lookups below.
-    let mut slots: Vec<(u32, usize)> = plans
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.track.id, i))
-        .collect();
-    slots.sort_unstable();
+    let tracks: Vec<(&Track, &[Sample])> = plans.iter().map(|p| (p.track, p.samples)).collect();
+    let total: usize = tracks.iter().map(|(_, s)| s.len()).sum();
     let mut map = SampleMap {
         track_ids: plans.iter().map(|p| p.track.id).collect(),
-        slots: Vec::with_capacity(order.len()),
-        sizes: Vec::with_capacity(order.len()),
-        block_rel: Vec::with_capacity(order.len() / BLOCK + 1),
-        block_next: Vec::with_capacity((order.len() / BLOCK + 1) * plans.len()),
+        slots: Vec::with_capacity(total),
+        sizes: Vec::with_capacity(total),
+        block_rel: Vec::with_capacity(total / BLOCK + 1),
+        block_next: Vec::with_capacity((total / BLOCK + 1) * plans.len()),
     };
     let mut counts = vec![0u32; plans.len()];
     let mut rel = 0u64;
     let mut previous: Option<usize> = None;
-    for (n, (track_id, index)) in order.into_iter().enumerate() {
-        let slot = slots
-            .binary_search_by_key(&track_id, |&(id, _)| id)
-            .ok()
-            .and_then(|at| slots.get(at))
-            .map(|&(_, slot)| slot);
-        let plan = slot.and_then(|s| plans.get_mut(s));
-        let (Some(slot), Some(plan)) = (slot, plan) else {
+    for (n, (slot, index)) in decode_order(&tracks).enumerate() {
+        let Some(plan) = plans.get_mut(slot) else {
             return Err(ProgressiveError::Internal(
                 "interleaving named an unknown track",
             ));
