@@ -186,14 +186,20 @@ pub async fn handle(
 ) -> Response<Body> {
     let metrics = crate::metrics::global();
     metrics.request();
-    // Media GETs: which stream, protocol and client, for the viewer sessions.
-    let viewed = crate::metrics::ViewedRequest::start(&mut req, context, peer);
+    // The path is routed once, here; media GETs also open viewer sessions.
+    let routed = router::route(req.uri().path());
+    let viewed = match &routed {
+        Ok(route) => crate::metrics::ViewedRequest::start(&mut req, route, context, peer),
+        Err(_) => None,
+    };
     let method = req.method().clone();
     // A Uri clone shares its bytes: no allocation per request for the log line.
     let uri = req.uri().clone();
     let mut response = match method {
         Method::OPTIONS => empty(StatusCode::OK),
-        Method::GET | Method::HEAD | Method::POST => route_request(req, context, peer).await,
+        Method::GET | Method::HEAD | Method::POST => {
+            route_request(req, routed, context, peer).await
+        }
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
     };
     tracing::debug!(%method, path = uri.path(), status = response.status().as_u16(), "request");
@@ -231,10 +237,11 @@ pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
 
 async fn route_request(
     req: Request<Incoming>,
+    routed: Result<Route, RouteError>,
     context: &HttpContext,
     peer: Option<SocketAddr>,
 ) -> Response<Body> {
-    let route = match router::route(req.uri().path()) {
+    let route = match routed {
         Ok(route) => route,
         Err(RouteError::BadEncoding) => return text(StatusCode::BAD_REQUEST, "bad request path\n"),
         Err(RouteError::NotFound) => return not_found(),

@@ -2,7 +2,7 @@
 //! serves, the client's address (through trusted proxies), and the viewer
 //! accounting of the response.
 //!
-//! [`ViewedRequest::start`] runs before routing, [`ViewedRequest::finish`] on the
+//! [`ViewedRequest::start`] runs on the routed request, [`ViewedRequest::finish`] on the
 //! response: a progressive response gets a [`super::Viewer`] that counts its body
 //! bytes and ends with it; a playlist or segment refreshes its polling session.
 //! A WebSocket upgrade of `/S.mp4` is marked with [`ClientIp`] so the MEWS session
@@ -14,7 +14,7 @@ use http::{Method, Request, Response, StatusCode};
 
 use super::{global, Protocol};
 use crate::http::body::Body;
-use crate::http::router::{route, Route};
+use crate::http::router::Route;
 use crate::http::{is_websocket_upgrade, public_base, HttpContext};
 
 /// The client address of a request (set on WebSocket upgrades of media URLs).
@@ -47,16 +47,18 @@ enum Kind {
 }
 
 impl ViewedRequest {
-    /// What a request serves and to whom, if it is a GET of a media URL.
+    /// What a request serves and to whom, if it is a GET of a media URL;
+    /// `route` is the request's route, parsed once by the caller.
     pub fn start<B>(
         req: &mut Request<B>,
+        route: &Route,
         context: &HttpContext,
         peer: Option<SocketAddr>,
     ) -> Option<ViewedRequest> {
         if req.method() != Method::GET {
             return None;
         }
-        let (stream, kind) = match route(req.uri().path()).ok()? {
+        let (stream, kind) = match route {
             Route::Mp4(name) => (name, Kind::Progressive(Protocol::Mp4)),
             Route::Ts(name) => (name, Kind::Progressive(Protocol::Ts)),
             Route::Flv(name) => (name, Kind::Progressive(Protocol::Flv)),
@@ -72,6 +74,7 @@ impl ViewedRequest {
             Route::Dash(name) => (name, Kind::Polled(Protocol::Dash, false)),
             _ => return None,
         };
+        let stream = stream.clone();
         let trusted = context.state.config.trusted_proxies();
         let ip = public_base::client_ip(req.headers(), peer, &trusted);
         if matches!(kind, Kind::Progressive(Protocol::Mp4)) && is_websocket_upgrade(req.headers()) {
