@@ -33,22 +33,7 @@ fn rss_bytes(brume: &Brume) -> u64 {
 /// Reads one response's status line on a raw connection (0 if none came).
 fn status_on(socket: &mut TcpStream, request: &str) -> u16 {
     socket.write_all(request.as_bytes()).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !answer.windows(2).any(|w| w == b"\r\n") {
-        match socket.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => answer.extend_from_slice(&buf[..n]),
-        }
-    }
-    String::from_utf8_lossy(&answer)
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    read_status(socket, Duration::from_secs(10))
 }
 
 /// The first URI line of a playlist, resolved against `base` (a directory URL).

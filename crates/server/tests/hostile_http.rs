@@ -16,23 +16,8 @@ use serde_json::json;
 /// Sends raw bytes and returns the status code of the answer (0 if none).
 fn raw_status(addr: &str, request: &[u8]) -> u16 {
     let mut socket = TcpStream::connect(addr).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
     let _ = socket.write_all(request);
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !answer.windows(2).any(|w| w == b"\r\n") {
-        match socket.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => answer.extend_from_slice(&buf[..n]),
-        }
-    }
-    String::from_utf8_lossy(&answer)
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    read_status(&mut socket, Duration::from_secs(5))
 }
 
 #[test]

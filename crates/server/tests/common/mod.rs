@@ -600,3 +600,23 @@ impl Drop for Publisher {
         let _ = self.child.wait();
     }
 }
+
+/// Reads a response's status line from a raw connection and returns its code (0
+/// when none arrives within `limit` or it does not parse).
+pub fn read_status(socket: &mut std::net::TcpStream, limit: Duration) -> u16 {
+    use std::io::Read;
+    let _ = socket.set_read_timeout(Some(limit));
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        match socket.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&answer)
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
