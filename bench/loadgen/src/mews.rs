@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::mp4::{BoxReader, Event};
-use crate::viewer::{copy_progress, note_read, Clock, Failure, ViewerReport};
+use crate::viewer::{copy_progress, note_read, reported, Clock, Failure, ViewerReport};
 
 /// Largest message accepted from the server (a fragment of a high-bitrate GOP
 /// fits easily).
@@ -60,18 +60,10 @@ impl MewsConfig {
 
 /// Runs one MEWS viewer from `start` until `deadline` and reports on it.
 pub async fn run(config: &MewsConfig, start: Instant, deadline: Instant) -> ViewerReport {
-    tokio::time::sleep_until(start.into()).await;
-    let mut report = ViewerReport::default();
-    let mut last_read = Instant::now();
-    let result = session(config, deadline, &mut report, &mut last_read).await;
-    let end = Instant::now().min(deadline).max(last_read);
-    report.max_gap_s = report
-        .max_gap_s
-        .max(end.duration_since(last_read).as_secs_f64());
-    if let Err(Failure(text)) = result {
-        report.error = Some(text);
-    }
-    report
+    reported(start, deadline, async |report, last_read| {
+        session(config, deadline, report, last_read).await
+    })
+    .await
 }
 
 async fn session(

@@ -206,10 +206,24 @@ impl Body {
 
 /// Runs one viewer from `start` until `deadline` and reports on it.
 pub async fn run(config: &ViewerConfig, start: Instant, deadline: Instant) -> ViewerReport {
+    reported(start, deadline, async |report, last_read| {
+        session(config, deadline, report, last_read).await
+    })
+    .await
+}
+
+/// Waits for `start`, runs a viewer's `session` (any protocol) with a fresh report
+/// and read clock, then closes the report: the gap since the last read (up to the
+/// deadline) and the failure, if any.
+pub async fn reported(
+    start: Instant,
+    deadline: Instant,
+    session: impl AsyncFnOnce(&mut ViewerReport, &mut Instant) -> Result<(), Failure>,
+) -> ViewerReport {
     tokio::time::sleep_until(start.into()).await;
     let mut report = ViewerReport::default();
     let mut last_read = Instant::now();
-    let result = session(config, deadline, &mut report, &mut last_read).await;
+    let result = session(&mut report, &mut last_read).await;
     let end = Instant::now().min(deadline).max(last_read);
     report.max_gap_s = report
         .max_gap_s
