@@ -128,6 +128,19 @@ impl Frame {
     }
 }
 
+/// A frame placed in its stream: which track it belongs to and how long it lasts.
+///
+/// What segmenters hand to muxers: a frame's duration is only known once the next
+/// frame of its track arrived (live) or from the file's sample table (on demand).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimedFrame {
+    /// Position of the frame's track in the stream's track list (not the track id).
+    pub track_index: usize,
+    pub frame: Frame,
+    /// How long the frame lasts, in ticks of its track's timescale.
+    pub duration_ticks: u32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,5 +15,5 @@ pub mod playlist;
 pub mod probe;
 pub mod read_at;
 
-pub use frame::{scale_ticks, AudioInfo, Codec, Frame, Track, TrackKind, VideoInfo};
+pub use frame::{scale_ticks, AudioInfo, Codec, Frame, TimedFrame, Track, TrackKind, VideoInfo};
 pub use read_at::ReadAt;

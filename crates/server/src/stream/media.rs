@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use brume_media::index::tracks_of;
-use brume_media::{Frame, Track};
+use brume_media::{Frame, TimedFrame, Track};
 use bytes::Bytes;
 
 use super::cache::{RenderCache, Rendition};
@@ -168,7 +168,7 @@ impl Media {
 /// Muxes one segment's frames in `rendition`.
 fn render(
     tracks: &[Track],
-    frames: &[(usize, Frame, u32)],
+    frames: &[TimedFrame],
     rendition: Rendition,
     sequence: u64,
 ) -> Result<Bytes, String> {
@@ -183,9 +183,9 @@ fn render(
                 .iter()
                 .position(|t| t.id == id)
                 .ok_or_else(|| format!("no track {id}"))?;
-            let only: Vec<(usize, Frame, u32)> = frames
+            let only: Vec<TimedFrame> = frames
                 .iter()
-                .filter(|(p, _, _)| *p == position)
+                .filter(|t| t.track_index == position)
                 .cloned()
                 .collect();
             if only.is_empty() {
@@ -196,7 +196,7 @@ fn render(
     }
 }
 
-fn mux_ts(tracks: &[Track], frames: &[(usize, Frame, u32)]) -> Result<Bytes, String> {
-    let frames: Vec<Frame> = frames.iter().map(|(_, f, _)| f.clone()).collect();
+fn mux_ts(tracks: &[Track], frames: &[TimedFrame]) -> Result<Bytes, String> {
+    let frames: Vec<Frame> = frames.iter().map(|t| t.frame.clone()).collect();
     brume_media::mpegts::mux_segment(tracks, &frames).map_err(|e| e.to_string())
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 
 use brume_media::index::{decode_order, position_of, tracks_of};
 use brume_media::mp4::progressive::{Piece, ProgressiveMp4};
-use brume_media::{scale_ticks, Frame, Track, TrackKind};
+use brume_media::{scale_ticks, TimedFrame, Track, TrackKind};
 use bytes::Bytes;
 
 use super::cache::RenderCache;
@@ -166,7 +166,7 @@ impl VodStream {
 
     /// Reads segment `n`'s frames with their durations, on the output timeline
     /// (blocking: call from a blocking thread).
-    pub fn segment_frames(&self, n: usize) -> Result<Vec<(usize, Frame, u32)>, String> {
+    pub fn segment_frames(&self, n: usize) -> Result<Vec<TimedFrame>, String> {
         let segment = self
             .segments
             .get(n)
@@ -183,7 +183,11 @@ impl VodStream {
                 .read_sample(&*self.file.reader, position, sample)
                 .map_err(|e| format!("{}: {e}", self.file.path.display()))?;
             frame.dts += self.timeline.offset_ticks(track.timescale, 0);
-            out.push((position, frame, duration));
+            out.push(TimedFrame {
+                track_index: position,
+                frame,
+                duration_ticks: duration,
+            });
         }
         Ok(out)
     }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use brume_media::mp4::boxes::{find_child, Boxes, FourCC, Reader};
 use brume_media::mp4::fmp4;
-use brume_media::{scale_ticks, Codec, Track, TrackKind};
+use brume_media::{scale_ticks, Codec, TimedFrame, Track, TrackKind};
 use bytes::Bytes;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::stream::live::feed::{mux_fmp4, Format, LiveChunk};
-use crate::stream::live::{GroupedFrame, LiveStream};
+use crate::stream::live::LiveStream;
 use crate::stream::vod::VodStream;
 
 /// How far (media ms) an on-demand viewer is sent ahead of its estimated position.
@@ -373,17 +373,22 @@ fn render_segment(
     if let Some(position_ms) = trim_ms {
         frames = trim_to_position(frames, vod.tracks(), position_ms);
     }
-    let group: Vec<GroupedFrame> = frames
+    let group: Vec<TimedFrame> = frames
         .into_iter()
-        .filter_map(|(p, frame, duration)| selection.position(p).map(|q| (q, frame, duration)))
+        .filter_map(|timed| {
+            selection.position(timed.track_index).map(|q| TimedFrame {
+                track_index: q,
+                ..timed
+            })
+        })
         .collect();
     let Some(start_ms) = group
         .iter()
-        .filter_map(|(q, frame, _)| {
+        .filter_map(|timed| {
             selection
                 .tracks
-                .get(*q)
-                .map(|t| scale_ticks(frame.dts, t.timescale, 1000))
+                .get(timed.track_index)
+                .map(|t| scale_ticks(timed.frame.dts, t.timescale, 1000))
         })
         .min()
     else {
@@ -397,10 +402,10 @@ fn render_segment(
 /// the last keyframe at or before it, audio at that keyframe's time. Without video,
 /// audio starts with the frame that plays at `position_ms`.
 pub fn trim_to_position(
-    frames: Vec<GroupedFrame>,
+    frames: Vec<TimedFrame>,
     tracks: &[Track],
     position_ms: i64,
-) -> Vec<GroupedFrame> {
+) -> Vec<TimedFrame> {
     let kind = |p: usize| tracks.get(p).map(Track::kind);
     let ms = |p: usize, ticks: i64| {
         tracks
@@ -409,28 +414,33 @@ pub fn trim_to_position(
     };
     let has_video = frames
         .iter()
-        .any(|(p, _, _)| kind(*p) == Some(TrackKind::Video));
+        .any(|t| kind(t.track_index) == Some(TrackKind::Video));
     if has_video {
-        let keyframe = frames.iter().enumerate().rev().find(|(_, (p, f, _))| {
-            kind(*p) == Some(TrackKind::Video) && f.keyframe && ms(*p, f.dts) <= position_ms
+        let keyframe = frames.iter().enumerate().rev().find(|(_, t)| {
+            kind(t.track_index) == Some(TrackKind::Video)
+                && t.frame.keyframe
+                && ms(t.track_index, t.frame.dts) <= position_ms
         });
-        let Some((index, (p, f, _))) = keyframe else {
+        let Some((index, t)) = keyframe else {
             return frames;
         };
-        let (index, cut_ms) = (index, ms(*p, f.dts));
+        let (index, cut_ms) = (index, ms(t.track_index, t.frame.dts));
         frames
             .into_iter()
             .enumerate()
-            .filter(|(i, (p, f, _))| match kind(*p) {
+            .filter(|(i, t)| match kind(t.track_index) {
                 Some(TrackKind::Video) => *i >= index,
-                _ => ms(*p, f.dts) >= cut_ms,
+                _ => ms(t.track_index, t.frame.dts) >= cut_ms,
             })
             .map(|(_, frame)| frame)
             .collect()
     } else {
         frames
             .into_iter()
-            .filter(|(p, f, d)| ms(*p, f.dts.saturating_add(i64::from(*d))) > position_ms)
+            .filter(|t| {
+                let end = t.frame.dts.saturating_add(i64::from(t.duration_ticks));
+                ms(t.track_index, end) > position_ms
+            })
             .collect()
     }
 }
@@ -524,21 +534,26 @@ mod tests {
         let tracks = [track(1, Codec::H264, 1000), track(2, Codec::Aac, 1000)];
         let mut frames = Vec::new();
         for i in 0..40i64 {
-            frames.push((0, frame(1, 2000 + i * 50, i % 10 == 0), 50));
-            frames.push((1, frame(2, 2000 + i * 50 + 10, true), 50));
+            let timed = |track_index, frame| TimedFrame {
+                track_index,
+                frame,
+                duration_ticks: 50,
+            };
+            frames.push(timed(0, frame(1, 2000 + i * 50, i % 10 == 0)));
+            frames.push(timed(1, frame(2, 2000 + i * 50 + 10, true)));
         }
         let kept = trim_to_position(frames.clone(), &tracks, 3100);
-        let first_video = kept.iter().find(|(p, _, _)| *p == 0).unwrap();
-        assert_eq!(first_video.1.dts, 3000);
-        assert!(first_video.1.keyframe);
-        assert!(kept.iter().all(|(_, f, _)| f.dts >= 3000));
+        let first_video = kept.iter().find(|t| t.track_index == 0).unwrap();
+        assert_eq!(first_video.frame.dts, 3000);
+        assert!(first_video.frame.keyframe);
+        assert!(kept.iter().all(|t| t.frame.dts >= 3000));
         assert_eq!(kept.len(), 40);
         // Before the first keyframe: everything stays.
         assert_eq!(trim_to_position(frames.clone(), &tracks, 100).len(), 80);
         // Audio only: from the frame playing at the position.
-        let audio: Vec<GroupedFrame> = frames.into_iter().filter(|(p, _, _)| *p == 1).collect();
+        let audio: Vec<TimedFrame> = frames.into_iter().filter(|t| t.track_index == 1).collect();
         let kept = trim_to_position(audio, &tracks, 3000);
-        assert_eq!(kept[0].1.dts, 2960);
+        assert_eq!(kept[0].frame.dts, 2960);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use brume_media::flv;
 use brume_media::mp4::fmp4::{self, FragmentSample, TrackRun};
 use brume_media::mpegts::TsMuxer;
-use brume_media::{Frame, Track};
+use brume_media::{TimedFrame, Track};
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
@@ -80,7 +80,7 @@ impl ProgressiveMuxer {
     pub fn mux(
         &mut self,
         tracks: &[Track],
-        group: &FrameGroup,
+        group: &[TimedFrame],
         keyframe: bool,
     ) -> Result<Bytes, String> {
         match self {
@@ -90,24 +90,27 @@ impl ProgressiveMuxer {
                 Ok(bytes)
             }
             ProgressiveMuxer::Ts(muxer) => {
-                let size: usize = group.iter().map(|(_, f, _)| muxer.max_frame_size(f)).sum();
+                let size: usize = group.iter().map(|t| muxer.max_frame_size(&t.frame)).sum();
                 let mut out = Vec::with_capacity(size + 2 * 188);
                 if keyframe {
                     muxer.write_tables(&mut out);
                 }
-                for (_, frame, _) in in_time_order(tracks, group) {
+                for timed in in_time_order(tracks, group) {
                     muxer
-                        .write_frame(frame, &mut out)
+                        .write_frame(&timed.frame, &mut out)
                         .map_err(|e| e.to_string())?;
                 }
                 Ok(Bytes::from(out))
             }
             ProgressiveMuxer::Flv => {
-                let size: usize = group.iter().map(|(_, f, _)| f.data.len() + 32).sum();
+                let size: usize = group.iter().map(|t| t.frame.data.len() + 32).sum();
                 let mut out = Vec::with_capacity(size);
-                for (position, frame, _) in in_time_order(tracks, group) {
-                    let track = tracks.get(*position).ok_or("frame of an unknown track")?;
-                    flv::write_frame_tag(track, frame, &mut out).map_err(|e| e.to_string())?;
+                for timed in in_time_order(tracks, group) {
+                    let track = tracks
+                        .get(timed.track_index)
+                        .ok_or("frame of an unknown track")?;
+                    flv::write_frame_tag(track, &timed.frame, &mut out)
+                        .map_err(|e| e.to_string())?;
                 }
                 Ok(Bytes::from(out))
             }
@@ -117,11 +120,11 @@ impl ProgressiveMuxer {
 
 /// The group's frames ordered by decode time across tracks (for interleaved
 /// containers; the group holds frames in the order their durations became known).
-fn in_time_order<'a>(tracks: &[Track], group: &'a FrameGroup) -> Vec<&'a (usize, Frame, u32)> {
-    let mut sorted: Vec<&(usize, Frame, u32)> = group.iter().collect();
-    sorted.sort_by_key(|(position, frame, _)| {
-        let timescale = tracks.get(*position).map_or(1000, |t| t.timescale);
-        brume_media::scale_ticks(frame.dts, timescale, 1_000_000)
+fn in_time_order<'a>(tracks: &[Track], group: &'a [TimedFrame]) -> Vec<&'a TimedFrame> {
+    let mut sorted: Vec<&TimedFrame> = group.iter().collect();
+    sorted.sort_by_key(|timed| {
+        let timescale = tracks.get(timed.track_index).map_or(1000, |t| t.timescale);
+        brume_media::scale_ticks(timed.frame.dts, timescale, 1_000_000)
     });
     sorted
 }
@@ -143,9 +146,6 @@ pub struct Subscription {
     pub backlog: Vec<LiveChunk>,
     pub receiver: broadcast::Receiver<LiveChunk>,
 }
-
-/// A group of frames with known durations, by track position.
-pub type FrameGroup = [(usize, Frame, u32)];
 
 #[derive(Debug)]
 pub struct Feed {
@@ -180,7 +180,7 @@ impl Feed {
     }
 
     /// Muxes `group` once and sends it to every viewer of this feed.
-    pub fn publish(&mut self, tracks: &[Track], group: &FrameGroup, keyframe: bool) {
+    pub fn publish(&mut self, tracks: &[Track], group: &[TimedFrame], keyframe: bool) {
         let bytes = match self.muxer.mux(tracks, group, keyframe) {
             Ok(bytes) => bytes,
             Err(err) => {
@@ -226,13 +226,13 @@ impl Feed {
 }
 
 /// Muxes a frame group into one moof+mdat with a traf per track present.
-pub fn mux_fmp4(tracks: &[Track], group: &FrameGroup, sequence: u32) -> Result<Bytes, String> {
+pub fn mux_fmp4(tracks: &[Track], group: &[TimedFrame], sequence: u32) -> Result<Bytes, String> {
     let mut samples: Vec<Vec<FragmentSample<'_>>> = (0..tracks.len()).map(|_| Vec::new()).collect();
-    for (position, frame, duration) in group {
-        if let Some(list) = samples.get_mut(*position) {
+    for timed in group {
+        if let Some(list) = samples.get_mut(timed.track_index) {
             list.push(FragmentSample {
-                frame,
-                duration: *duration,
+                frame: &timed.frame,
+                duration: timed.duration_ticks,
             });
         }
     }

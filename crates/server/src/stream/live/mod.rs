@@ -16,7 +16,7 @@ pub mod ring;
 
 use std::sync::Mutex;
 
-use brume_media::{scale_ticks, Frame, Track, TrackKind};
+use brume_media::{scale_ticks, Frame, TimedFrame, Track, TrackKind};
 
 use super::cache::RenderCache;
 use feed::{Feed, Format, Subscription};
@@ -45,7 +45,7 @@ struct Inner {
     /// Per track position: the newest frame, held until its successor arrives.
     held: Vec<Option<Frame>>,
     /// Frames whose duration is known, waiting for the next chunk.
-    ready: Vec<(usize, Frame, u32)>,
+    ready: Vec<TimedFrame>,
     ring: FrameRing,
     feeds: Vec<Feed>,
     /// Unix time (ms) at which media time 0 happened; set by the first frame.
@@ -117,7 +117,11 @@ impl LiveStream {
                 return;
             }
             let duration = u32::try_from(frame.dts - prev.dts).unwrap_or(u32::MAX);
-            inner.ready.push((position, prev, duration));
+            inner.ready.push(TimedFrame {
+                track_index: position,
+                frame: prev,
+                duration_ticks: duration,
+            });
             let close = if self.has_video {
                 is_video
             } else {
@@ -146,8 +150,8 @@ impl LiveStream {
             inner
                 .ready
                 .iter()
-                .find(|(p, _, _)| self.tracks[*p].kind() == TrackKind::Video)
-                .is_some_and(|(_, f, _)| f.keyframe)
+                .find(|t| self.tracks[t.track_index].kind() == TrackKind::Video)
+                .is_some_and(|t| t.frame.keyframe)
         } else {
             true
         };
@@ -194,7 +198,7 @@ impl LiveStream {
 
     /// The frames of segment `sequence` (with each frame's duration), or `None`
     /// once it has left the window (or before it is complete).
-    pub fn segment_frames(&self, sequence: u64) -> Option<(SegmentSpan, Vec<GroupedFrame>)> {
+    pub fn segment_frames(&self, sequence: u64) -> Option<(SegmentSpan, Vec<TimedFrame>)> {
         let inner = self.lock();
         let span = inner.ring.segment(sequence)?;
         let frames = inner.ring.frames_with_next(span.first, span.end);
@@ -222,7 +226,11 @@ impl LiveStream {
                     .iter()
                     .position(|t| t.id == frame.track)
                     .unwrap_or(0);
-                (position, frame, duration)
+                TimedFrame {
+                    track_index: position,
+                    frame,
+                    duration_ticks: duration,
+                }
             })
             .collect();
         Some((span, frames))
@@ -271,9 +279,6 @@ impl LiveStream {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
-
-/// A frame with its track position and duration (ticks of its track).
-pub type GroupedFrame = (usize, Frame, u32);
 
 /// Figures about one track over the DVR window.
 #[derive(Debug, Clone, Copy, Default)]
@@ -371,7 +376,7 @@ mod tests {
         let (span, frames) = live.segment_frames(segments[1].sequence).unwrap();
         assert_eq!(span.end_ms - span.start_ms, 2000);
         assert_eq!(frames.len(), 50);
-        assert!(frames.iter().all(|(_, _, d)| *d == 40));
+        assert!(frames.iter().all(|t| t.duration_ticks == 40));
         assert!(live.segment_frames(99).is_none());
     }
 }
