@@ -19,6 +19,7 @@ pub mod net;
 pub mod rtmp;
 pub mod state;
 pub mod stream;
+pub mod supervisor;
 pub mod tls;
 pub mod unix_socket;
 pub mod util;
@@ -33,27 +34,21 @@ use config::Config;
 /// Listeners: the HTTP media port (TCP), the HTTPS media port when `https` is
 /// configured ([`tls`]), the HTTP port's Unix socket when `http.unix_socket` is
 /// set ([`unix_socket`]), the RTMP port and the management API — all bound and
-/// run by the [`listeners`] supervisor, which also rebinds them when the
-/// configuration changes. The TLS certificate and key are loaded before anything
+/// run by the [`listeners`] that the [`supervisor`] owns, which rebinds them when
+/// the configuration changes. The TLS certificate and key are loaded before anything
 /// is bound, so a bad file stops Brume at once with an error naming it.
-pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()> {
-    let store = Arc::new(config_store::ConfigStore::new(config, config_path));
-    let config = store.current();
-    let prepared = listeners::Prepared::bind(None, &config, &store.base_dir())?;
-    let registry = stream::Registry::start(&config, store.path());
-    let state = Arc::new(state::ServerState::new(
-        store,
-        registry,
-        metrics::global().clone(),
-        logs::global().clone(),
-    ));
-    state.listeners.start(&state, prepared);
-    tokio::spawn(state::follow_config_file(state.clone()));
-
+///
+/// `logs` is the buffer [`logging::init`] returned (the API's log view serves it).
+pub async fn run(
+    config: Config,
+    config_path: Option<PathBuf>,
+    logs: Arc<logs::LogBuffer>,
+) -> anyhow::Result<()> {
+    let supervisor = supervisor::Supervisor::start(config, config_path, logs)?;
     shutdown_signal().await;
     tracing::info!("shutting down");
-    // Stops accepting and removes the Unix socket file.
-    state.listeners.stop_all();
+    // Stops accepting, removes the Unix socket file, ends every stream.
+    supervisor.shutdown();
     Ok(())
 }
 

@@ -1,5 +1,8 @@
-//! The listener supervisor: the one place that owns the running accept loops.
+//! The listeners: the one place that owns the running accept loops (owned in turn
+//! by the [`crate::supervisor`]).
 //!
+//! What they serve is handed in once, at [`Listeners::start`], as [`Services`]:
+//! the media ports' [`ServerState`] and the management API's [`ApiState`].
 //! Startup and runtime changes share one path. [`Prepared::bind`] binds what a
 //! configuration asks for that differs from the one in force (everything at
 //! startup): new TCP ports, the HTTPS certificate and key, the Unix socket. It only
@@ -15,13 +18,14 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex};
 
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::rustls::ServerConfig;
 
+use crate::api::ApiState;
 use crate::config::Config;
 use crate::config_store::Refusal;
 use crate::http::{self, HttpContext, Scheme};
@@ -65,8 +69,19 @@ impl Drop for UnixServing {
     }
 }
 
+/// What the listeners serve, handed in by the supervisor.
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// What the media ports (HTTP, HTTPS, Unix socket) and RTMP read.
+    pub media: Arc<ServerState>,
+    /// The management API's state.
+    pub api: ApiState,
+}
+
 #[derive(Debug, Default)]
 struct Running {
+    /// Set by [`Listeners::start`]; dropped by [`Listeners::stop_all`].
+    services: Option<Services>,
     http: Option<Serving>,
     https: Option<HttpsServing>,
     rtmp: Option<Serving>,
@@ -79,7 +94,6 @@ struct Running {
 /// Owns every running accept loop of the server.
 #[derive(Debug, Default)]
 pub struct Listeners {
-    server: OnceLock<Weak<ServerState>>,
     running: Mutex<Running>,
 }
 
@@ -177,24 +191,30 @@ impl Prepared {
 }
 
 impl Listeners {
-    /// Whether [`Listeners::start`] ran (only then do configuration changes bind).
+    /// Whether the listeners serve (only then do configuration changes bind).
     pub fn is_started(&self) -> bool {
-        self.server.get().is_some()
+        self.lock().services.is_some()
     }
 
-    /// Starts serving what `prepared` bound (all listeners, at startup) for `server`.
-    pub fn start(&self, server: &Arc<ServerState>, prepared: Prepared) {
-        let _ = self.server.set(Arc::downgrade(server));
+    /// Starts serving `services` on what `prepared` bound (all listeners, at
+    /// startup).
+    pub fn start(&self, services: Services, prepared: Prepared) {
+        self.lock().services = Some(services);
         self.apply(prepared);
     }
 
     /// Swaps in what `prepared` bound: new accept loops start, replaced ones stop,
-    /// the bound ports are recorded and logged (in the documented order).
+    /// the bound ports are recorded and logged (in the documented order). Does
+    /// nothing before [`Listeners::start`] or after [`Listeners::stop_all`].
     pub fn apply(&self, prepared: Prepared) {
-        let Some(server) = self.server.get().and_then(Weak::upgrade) else {
+        let mut running = self.lock();
+        let Some(Services {
+            media: server,
+            api: api_state,
+        }) = running.services.clone()
+        else {
             return;
         };
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         let Prepared {
             http,
             https,
@@ -266,7 +286,11 @@ impl Listeners {
             if let Ok(address) = listener.local_addr() {
                 server.set_ports(|ports| ports.rtmp = Some(address));
                 tracing::info!(%address, "RTMP port listening");
-                let task = tokio::spawn(crate::rtmp::serve(listener, server.registry.clone()));
+                let task = tokio::spawn(crate::rtmp::serve(
+                    listener,
+                    server.registry.clone(),
+                    server.metrics.clone(),
+                ));
                 running.rtmp = Some(Serving { address, task });
             }
         }
@@ -275,7 +299,7 @@ impl Listeners {
             if let Ok(address) = listener.local_addr() {
                 server.set_ports(|ports| ports.api = Some(address));
                 tracing::info!(%address, "management API listening");
-                let task = tokio::spawn(crate::api::serve(listener, server.clone()));
+                let task = tokio::spawn(crate::api::serve(listener, api_state));
                 running.api = Some(Serving { address, task });
             }
         }
@@ -295,10 +319,14 @@ impl Listeners {
         }
     }
 
-    /// Stops every accept loop and removes the Unix socket file (shutdown).
+    /// Stops every accept loop, removes the Unix socket file and drops the
+    /// services (shutdown).
     pub fn stop_all(&self) {
-        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        *running = Running::default();
+        *self.lock() = Running::default();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Running> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

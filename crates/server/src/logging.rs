@@ -38,11 +38,12 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber: stderr in `format`, and the in-memory copy
-/// into [`crate::logs::global`].
-pub fn init(format: LogFormat, level: &str) {
+/// Installs the process's subscriber: stderr in `format`, and an in-memory copy
+/// into the returned buffer (for the management API: pass it to [`crate::run`]).
+pub fn init(format: LogFormat, level: &str) -> Arc<LogBuffer> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let ring = RingLayer::new(crate::logs::global().clone());
+    let buffer = Arc::new(LogBuffer::default());
+    let ring = RingLayer::new(buffer.clone());
     let registry = tracing_subscriber::registry().with(filter).with(ring);
     let result = match format {
         LogFormat::Human => registry
@@ -63,6 +64,7 @@ pub fn init(format: LogFormat, level: &str) {
     if let Err(err) = result {
         eprintln!("brume: logging was already set up: {err}");
     }
+    buffer
 }
 
 /// A tracing layer that copies each event into a [`LogBuffer`].

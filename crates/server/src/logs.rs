@@ -3,11 +3,11 @@
 //! A bounded ring ([`CAPACITY`] lines); every line gets a sequence number, so a
 //! client asks for what came after the last line it saw (`/api/v1/logs?since=`).
 //! Lines are copied in by the tracing layer in [`crate::logging`], which has
-//! already truncated and redacted them. One buffer serves the process
-//! ([`global`]); `ServerState.logs` is the same one.
+//! already truncated and redacted them. [`crate::logging::init`] creates the
+//! buffer and returns it; `main` hands it to the supervisor, which serves it.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Mutex;
 
 use serde::Serialize;
 
@@ -15,12 +15,6 @@ use serde::Serialize;
 pub const CAPACITY: usize = 2000;
 /// Lines returned when the client gives no `since`.
 pub const DEFAULT_TAIL: usize = 200;
-
-/// The process-wide buffer (also `ServerState.logs`).
-pub fn global() -> &'static Arc<LogBuffer> {
-    static GLOBAL: OnceLock<Arc<LogBuffer>> = OnceLock::new();
-    GLOBAL.get_or_init(|| Arc::new(LogBuffer::default()))
-}
 
 /// One log line.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -68,7 +68,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    logging::init(cli.log_format, &cli.log_level);
+    let logs = logging::init(cli.log_format, &cli.log_level);
     brume::http::connection::raise_fd_limit();
     let config = match &cli.config {
         Some(path) => match Config::load_or_create(path) {
@@ -97,7 +97,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(brume::run(config, cli.config));
+    let result = runtime.block_on(brume::run(config, cli.config, logs));
     // Live viewers never finish on their own: give tasks a moment, then leave.
     runtime.shutdown_timeout(Duration::from_millis(500));
     match result {

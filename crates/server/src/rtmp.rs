@@ -25,6 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast::error::RecvError;
 use tracing::Instrument;
 
+use crate::metrics::Metrics;
 use crate::stream::live::feed::{Format, LiveChunk};
 use crate::stream::publish::Publisher;
 use crate::stream::{Registry, StreamEntry, StreamState};
@@ -35,7 +36,7 @@ const READ_BUFFER: usize = 64 * 1024;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Accepts RTMP connections until the task is dropped.
-pub async fn serve(listener: TcpListener, registry: Arc<Registry>) {
+pub async fn serve(listener: TcpListener, registry: Arc<Registry>, metrics: Arc<Metrics>) {
     static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
     loop {
         let (socket, peer) = match listener.accept().await {
@@ -50,9 +51,10 @@ pub async fn serve(listener: TcpListener, registry: Arc<Registry>) {
         let id = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
         let span = tracing::info_span!("rtmp", conn = id, %peer);
         let registry = registry.clone();
+        let metrics = metrics.clone();
         tokio::spawn(
             async move {
-                match Connection::new(socket, peer, registry).run().await {
+                match Connection::new(socket, peer, registry, metrics).run().await {
                     Ok(()) => tracing::debug!("RTMP connection closed"),
                     Err(reason) => tracing::info!(%reason, "RTMP connection closed"),
                 }
@@ -94,6 +96,7 @@ struct Connection {
     socket: TcpStream,
     peer: SocketAddr,
     registry: Arc<Registry>,
+    metrics: Arc<Metrics>,
     session: ServerSession,
     publisher: Option<(u32, Publisher, TagDemuxer)>,
     player: Option<PlaySource>,
@@ -102,11 +105,17 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(socket: TcpStream, peer: SocketAddr, registry: Arc<Registry>) -> Connection {
+    fn new(
+        socket: TcpStream,
+        peer: SocketAddr,
+        registry: Arc<Registry>,
+        metrics: Arc<Metrics>,
+    ) -> Connection {
         Connection {
             socket,
             peer,
             registry,
+            metrics,
             session: ServerSession::new(SessionConfig::default(), std::time::Instant::now()),
             publisher: None,
             player: None,
@@ -271,7 +280,8 @@ impl Connection {
         if *id != stream_id {
             return;
         }
-        crate::metrics::global().bytes_in(publisher.stream_name(), payload.len() as u64);
+        self.metrics
+            .bytes_in(publisher.stream_name(), payload.len() as u64);
         match demuxer.push_tag_bytes(kind.tag_type(), timestamp_ms, payload) {
             Ok(Some(TagEvent::Track(track))) => publisher.track(track),
             Ok(Some(TagEvent::Frame(frame))) => publisher.frame(frame),
@@ -283,7 +293,7 @@ impl Connection {
     fn play(&mut self, stream_id: u32, name: &str) {
         let stream = name.split('?').next().unwrap_or_default();
         let viewer = || {
-            crate::metrics::global().open_viewer(
+            self.metrics.open_viewer(
                 stream,
                 crate::metrics::Protocol::Rtmp,
                 self.peer.ip().to_canonical(),

@@ -37,14 +37,7 @@ pub async fn login(
         return Ok(auth::too_many(wait));
     }
     let LoginBody { username, password } = parse_json(&body)?;
-    let stored = api
-        .server
-        .config
-        .current()
-        .api
-        .accounts
-        .get(&username)
-        .cloned();
+    let stored = api.server.config().api.accounts.get(&username).cloned();
     if !api.auth.check_password(peer.ip(), stored, password).await {
         tracing::info!(peer = %peer, user = %username, "wrong username or password at login");
         return Err(ApiError::new(
@@ -81,7 +74,7 @@ pub async fn session(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    let setup_mode = api.server.config.current().api.accounts.is_empty();
+    let setup_mode = api.server.config().api.accounts.is_empty();
     let (authenticated, username) = match auth::identify(&api, peer, &headers).await {
         Verdict::Setup => (true, None),
         Verdict::User(user) => (true, Some(user)),
@@ -98,7 +91,7 @@ pub async fn session(
 
 /// `GET /api/v1/accounts`: account names.
 pub async fn list(State(api): State<ApiState>) -> Json<serde_json::Value> {
-    let config = api.server.config.current();
+    let config = api.server.config();
     let names: Vec<&String> = config.api.accounts.keys().collect();
     Json(json!({ "accounts": names }))
 }
@@ -127,10 +120,10 @@ pub async fn put(
     let created = super::blocking(move || {
         let mut created = false;
         server
-            .update_config(|config| {
+            .apply_config(Box::new(|config| {
                 created = config.api.accounts.insert(account, hash).is_none();
-                Ok::<(), ApiError>(())
-            })
+                Ok(())
+            }))
             .map(|_| created)
     })
     .await?
@@ -153,10 +146,12 @@ pub async fn delete(
     let server = api.server.clone();
     let account = name.clone();
     super::blocking(move || {
-        server.update_config(|config| match config.api.accounts.remove(&account) {
-            Some(_) => Ok(()),
-            None => Err(ApiError::not_found(format!("no account named {account:?}"))),
-        })
+        server.apply_config(Box::new(|config| {
+            match config.api.accounts.remove(&account) {
+                Some(_) => Ok(()),
+                None => Err(ApiError::not_found(format!("no account named {account:?}"))),
+            }
+        }))
     })
     .await?
     .map_err(|e| ApiError::from_update(e, account_field))?;

@@ -286,7 +286,7 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 
 /// Decides who is asking: setup mode, a session cookie, then Basic auth.
 pub async fn identify(api: &ApiState, peer: SocketAddr, headers: &HeaderMap) -> Verdict {
-    let config = api.server.config.current();
+    let config = api.server.config();
     let accounts = &config.api.accounts;
     if accounts.is_empty() {
         return if is_loopback(peer.ip()) {

@@ -135,7 +135,7 @@ impl ConfigDoc {
 
 /// `GET /api/v1/config`.
 pub async fn get(State(api): State<ApiState>) -> Json<ConfigDoc> {
-    Json(ConfigDoc::of(&api.server.config.current()))
+    Json(ConfigDoc::of(&api.server.config()))
 }
 
 /// `PATCH /api/v1/config`: merge patch, validate, apply, answer the new document.
@@ -149,15 +149,15 @@ pub async fn patch(State(api): State<ApiState>, body: Bytes) -> Result<Json<Conf
     }
     let server = api.server.clone();
     let config = super::blocking(move || {
-        server.update_config(|config| {
+        server.apply_config(Box::new(|config| {
             let mut doc = serde_json::to_value(ConfigDoc::of(config))
                 .map_err(|e| ApiError::internal(format!("cannot show the configuration: {e}")))?;
             merge_patch(&mut doc, &patch);
             let doc: ConfigDoc = from_value(doc)?;
             doc.check_public_addresses()?;
             doc.apply(config);
-            Ok::<(), ApiError>(())
-        })
+            Ok(())
+        }))
     })
     .await?
     .map_err(|e| ApiError::from_update(e, str::to_owned))?;

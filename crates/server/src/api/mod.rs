@@ -7,7 +7,11 @@
 //! behind [`auth`], answers every error as JSON ([`error`]) and limits request
 //! bodies to 64 KiB.
 //!
-//! Submodules: [`auth`] (setup mode, Basic, sessions, rate limit), [`accounts`]
+//! Handlers reach the server only through [`control::ServerControl`] (the
+//! supervisor implements it); the auth state lives in [`Api`], which the
+//! supervisor owns, so it survives the API port being rebound.
+//!
+//! Submodules: [`control`], [`auth`] (setup mode, Basic, sessions, rate limit), [`accounts`]
 //! (login/logout/session and account routes), [`streams`], [`config_routes`],
 //! [`server_info`], [`openapi`], [`password`] (argon2), [`error`]; [`observe`]
 //! (clients, totals, logs, metrics) and [`ui`] (static files) are owned elsewhere
@@ -16,6 +20,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod config_routes;
+pub mod control;
 pub mod error;
 pub mod observe;
 pub mod openapi;
@@ -33,13 +38,15 @@ use axum::routing::{on, MethodFilter};
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::state::ServerState;
+use control::ServerControl;
 use error::ApiError;
 
 /// What every API handler gets.
 #[derive(Debug)]
 pub struct Api {
-    pub server: Arc<ServerState>,
+    /// The server, as the API may use it.
+    pub server: Arc<dyn ServerControl>,
+    /// Sessions and failure counts (one per server).
     pub auth: Arc<auth::AuthState>,
 }
 
@@ -129,46 +136,24 @@ pub fn table() -> Table {
 }
 
 /// The whole management port: API, metrics and UI.
-pub fn router(server: Arc<ServerState>) -> Router {
-    let api = Arc::new(Api {
-        auth: auth_state_of(&server),
-        server: server.clone(),
-    });
+pub fn router(api: ApiState) -> Router {
     let Table {
         public, protected, ..
     } = table();
-    let protected = protected
-        .merge(observe::routes().with_state(server.clone()))
-        .route_layer(axum::middleware::from_fn_with_state(
-            api.clone(),
-            auth::require,
-        ));
+    let protected =
+        protected
+            .merge(observe::routes())
+            .route_layer(axum::middleware::from_fn_with_state(
+                api.clone(),
+                auth::require,
+            ));
     public
-        .merge(ui::routes().with_state(server))
+        .merge(ui::routes())
         .merge(protected)
         .fallback(error::fallback)
         .with_state(api)
         .layer(axum::middleware::from_fn(error::json_errors))
         .layer(DefaultBodyLimit::max(error::BODY_LIMIT))
-}
-
-/// The auth state (sessions, failure counts) of `server`: one per server, kept
-/// when the API listener is rebound to a new address (a new router is built then),
-/// so sessions and the wrong-password limit survive it.
-fn auth_state_of(server: &Arc<ServerState>) -> Arc<auth::AuthState> {
-    type Known = Vec<(std::sync::Weak<ServerState>, Arc<auth::AuthState>)>;
-    static KNOWN: std::sync::Mutex<Known> = std::sync::Mutex::new(Vec::new());
-    let mut known = KNOWN.lock().unwrap_or_else(|p| p.into_inner());
-    known.retain(|(server, _)| server.strong_count() > 0);
-    if let Some((_, auth)) = known
-        .iter()
-        .find(|(known, _)| std::ptr::eq(known.as_ptr(), Arc::as_ptr(server)))
-    {
-        return auth.clone();
-    }
-    let auth = auth::new_state();
-    known.push((Arc::downgrade(server), auth.clone()));
-    auth
 }
 
 /// Runs `work` (a configuration change: validation, fsync, rename) on the
@@ -182,8 +167,8 @@ pub async fn blocking<T: Send + 'static>(
 }
 
 /// Serves the API on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, state: Arc<ServerState>) {
-    let app = router(state);
+pub async fn serve(listener: TcpListener, api: ApiState) {
+    let app = router(api);
     if let Err(err) = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -2,8 +2,6 @@
 //! (`/api/v1/totals`), recent log lines (`/api/v1/logs?since=`) and Prometheus
 //! metrics (`/metrics`). Read-only; the API's auth layer guards them.
 
-use std::sync::Arc;
-
 use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,12 +9,11 @@ use axum::routing::get;
 use axum::Json;
 use serde_json::json;
 
-use crate::metrics::prometheus::{self, StreamCounts};
-use crate::state::ServerState;
-use crate::stream::{Registry, StreamState};
+use super::ApiState;
+use crate::metrics::prometheus;
 
 /// The routes of this module.
-pub fn routes() -> axum::Router<Arc<ServerState>> {
+pub fn routes() -> axum::Router<ApiState> {
     axum::Router::new()
         .route("/api/v1/clients", get(clients))
         .route("/api/v1/totals", get(totals))
@@ -24,35 +21,13 @@ pub fn routes() -> axum::Router<Arc<ServerState>> {
         .route("/metrics", get(metrics))
 }
 
-/// Streams configured, with media now, and push streams with a live publisher.
-pub fn stream_counts(registry: &Registry) -> StreamCounts {
-    let mut counts = StreamCounts::default();
-    for name in registry.names() {
-        let Some(entry) = registry.get(&name) else {
-            continue;
-        };
-        counts.streams += 1;
-        match entry.state() {
-            StreamState::Live(_) => {
-                counts.online += 1;
-                if entry.config.source.starts_with("push://") {
-                    counts.publishers += 1;
-                }
-            }
-            StreamState::Vod(_) => counts.online += 1,
-            _ => {}
-        }
-    }
-    counts
+async fn clients(State(api): State<ApiState>) -> Json<serde_json::Value> {
+    Json(json!({ "clients": api.server.metrics().clients() }))
 }
 
-async fn clients(State(state): State<Arc<ServerState>>) -> Json<serde_json::Value> {
-    Json(json!({ "clients": state.metrics.clients() }))
-}
-
-async fn totals(State(state): State<Arc<ServerState>>) -> Json<serde_json::Value> {
-    let counts = stream_counts(&state.registry);
-    let totals = state.metrics.totals();
+async fn totals(State(api): State<ApiState>) -> Json<serde_json::Value> {
+    let counts = api.server.stream_counts();
+    let totals = api.server.metrics().totals();
     Json(json!({
         "streams": counts.streams,
         "streams_online": counts.online,
@@ -67,7 +42,7 @@ async fn totals(State(state): State<Arc<ServerState>>) -> Json<serde_json::Value
     }))
 }
 
-async fn logs(State(state): State<Arc<ServerState>>, RawQuery(query): RawQuery) -> Response {
+async fn logs(State(api): State<ApiState>, RawQuery(query): RawQuery) -> Response {
     let mut since = None;
     for pair in query.as_deref().unwrap_or("").split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -88,11 +63,11 @@ async fn logs(State(state): State<Arc<ServerState>>, RawQuery(query): RawQuery) 
             }
         }
     }
-    let (lines, next) = state.logs.since(since);
+    let (lines, next) = api.server.logs().since(since);
     Json(json!({ "lines": lines, "next": next })).into_response()
 }
 
-async fn metrics(State(state): State<Arc<ServerState>>) -> Response {
-    let text = prometheus::render(&state.metrics, stream_counts(&state.registry));
+async fn metrics(State(api): State<ApiState>) -> Response {
+    let text = prometheus::render(api.server.metrics(), api.server.stream_counts());
     ([(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)], text).into_response()
 }

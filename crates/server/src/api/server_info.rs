@@ -12,10 +12,10 @@ use super::ApiState;
 /// `GET /api/v1/server`.
 pub async fn get(State(api): State<ApiState>) -> Json<Value> {
     let server = &api.server;
-    let config = server.config.current();
+    let config = server.config();
     let ports = server.ports();
     let started_at_ms = server
-        .started_at
+        .started_at()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let public: Vec<&String> = config
@@ -27,9 +27,9 @@ pub async fn get(State(api): State<ApiState>) -> Json<Value> {
     let addr = |a: Option<std::net::SocketAddr>| a.map(|a| a.to_string());
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "uptime_s": server.started.elapsed().as_secs_f64(),
+        "uptime_s": server.uptime().as_secs_f64(),
         "started_at_ms": started_at_ms,
-        "config_path": server.config.path().map(|p| p.display().to_string()),
+        "config_path": server.config_path().map(|p| p.display().to_string()),
         "ports": {
             "http": addr(ports.http),
             "https": addr(ports.https),

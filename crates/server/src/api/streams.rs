@@ -1,11 +1,9 @@
 //! Stream routes: `GET /api/v1/streams`, `GET/PUT/DELETE /api/v1/streams/{name}`.
 //!
-//! Every change goes through `ServerState::update_config` (validated, saved
+//! Every change goes through [`ServerControl::apply_config`] (validated, saved
 //! atomically, then the registry follows), so a PUT starts or restarts the stream
 //! and a DELETE disconnects its viewers and publisher. Status comes from the
 //! registry and the metrics; stream passwords are shown only as "set"/"unset".
-
-use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -16,10 +14,10 @@ use brume_media::{Track, TrackKind};
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
+use super::control::ServerControl;
 use super::error::{parse_json, ApiError};
 use super::ApiState;
 use crate::config::{validate_stream_name, StreamConfig};
-use crate::state::ServerState;
 use crate::stream::StreamState;
 
 /// The body of `PUT /api/v1/streams/{name}`.
@@ -42,11 +40,9 @@ fn present<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Option<String>>, D
 }
 
 /// Everything the API shows about one configured stream.
-pub fn status(server: &ServerState, name: &str, config: &StreamConfig) -> Value {
-    let entry = server.registry.get(name).filter(|e| !e.is_stopped());
-    let state = entry
-        .as_ref()
-        .map_or(StreamState::Starting, |entry| entry.state());
+pub fn status(server: &dyn ServerControl, name: &str, config: &StreamConfig) -> Value {
+    let runtime = server.stream_runtime(name);
+    let state = runtime.state;
     let (status, error, kind, tracks): (&str, Option<String>, Option<&str>, Vec<Value>) =
         match &state {
             StreamState::Starting => ("starting", None, None, Vec::new()),
@@ -55,10 +51,9 @@ pub fn status(server: &ServerState, name: &str, config: &StreamConfig) -> Value 
             StreamState::Offline => ("offline", None, None, Vec::new()),
             StreamState::Error(why) => ("error", Some(why.clone()), None, Vec::new()),
         };
-    let stats = server.metrics.stream_stats(name);
-    let uptime = entry
-        .as_ref()
-        .and_then(|e| e.online_since())
+    let stats = runtime.stats;
+    let uptime = runtime
+        .online_since
         .filter(|_| kind.is_some())
         .map(|since| since.elapsed().as_secs_f64());
     json!({
@@ -106,11 +101,11 @@ fn tracks(tracks: &[Track]) -> Vec<Value> {
 
 /// `GET /api/v1/streams`: every configured stream, sorted by name.
 pub async fn list(State(api): State<ApiState>) -> Json<Value> {
-    let config = api.server.config.current();
+    let config = api.server.config();
     let streams: Vec<Value> = config
         .streams
         .iter()
-        .map(|(name, stream)| status(&api.server, name, stream))
+        .map(|(name, stream)| status(&*api.server, name, stream))
         .collect();
     Json(json!({ "streams": streams }))
 }
@@ -120,9 +115,9 @@ pub async fn get(
     State(api): State<ApiState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let config = api.server.config.current();
+    let config = api.server.config();
     let stream = config.streams.get(&name).ok_or_else(|| not_found(&name))?;
-    Ok(Json(status(&api.server, &name, stream)))
+    Ok(Json(status(&*api.server, &name, stream)))
 }
 
 /// `PUT /api/v1/streams/{name}`: creates (201) or replaces (200) the stream.
@@ -139,12 +134,12 @@ pub async fn put(
             "password: must not be empty (send null to remove it)",
         ));
     }
-    let server: Arc<ServerState> = api.server.clone();
+    let server = api.server.clone();
     let key = name.clone();
     let (config, created) = super::blocking(move || {
         let mut created = false;
         server
-            .update_config(|config| {
+            .apply_config(Box::new(|config| {
                 let old = config.streams.get(&key);
                 created = old.is_none();
                 let password = match body.password {
@@ -160,8 +155,8 @@ pub async fn put(
                         dvr_window_ms: body.dvr_window_ms,
                     },
                 );
-                Ok::<(), ApiError>(())
-            })
+                Ok(())
+            }))
             .map(|config| (config, created))
     })
     .await?
@@ -176,7 +171,7 @@ pub async fn put(
     } else {
         StatusCode::OK
     };
-    Ok((code, Json(status(&api.server, &name, stream))).into_response())
+    Ok((code, Json(status(&*api.server, &name, stream))).into_response())
 }
 
 /// `DELETE /api/v1/streams/{name}`: 204; viewers and publisher are disconnected.
@@ -187,10 +182,10 @@ pub async fn delete(
     let server = api.server.clone();
     let key = name.clone();
     super::blocking(move || {
-        server.update_config(|config| match config.streams.remove(&key) {
+        server.apply_config(Box::new(|config| match config.streams.remove(&key) {
             Some(_) => Ok(()),
             None => Err(not_found(&key)),
-        })
+        }))
     })
     .await?
     .map_err(|e| ApiError::from_update(e, |key| stream_field(&name, key)))?;

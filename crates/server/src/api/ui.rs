@@ -3,14 +3,12 @@
 //! sheet. No authentication (the UI logs in through the API itself); every answer
 //! says `Cache-Control: no-cache` so an upgraded server's UI is picked up at once.
 
-use std::sync::Arc;
-
 use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::state::ServerState;
+use super::ApiState;
 
 const HTML: &str = "text/html; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
@@ -41,7 +39,7 @@ pub const FILES: &[(&str, &str, &str)] = &[
 ];
 
 /// The routes of this module.
-pub fn routes() -> axum::Router<Arc<ServerState>> {
+pub fn routes() -> axum::Router<ApiState> {
     axum::Router::new()
         .route("/", get(index))
         .route("/ui", get(index))

@@ -184,7 +184,7 @@ pub async fn handle(
     context: &HttpContext,
     peer: Option<SocketAddr>,
 ) -> Response<Body> {
-    let metrics = crate::metrics::global();
+    let metrics = &context.state.metrics;
     metrics.request();
     // The path is routed once, here; media GETs also open viewer sessions.
     let routed = router::route(req.uri().path());
@@ -205,7 +205,7 @@ pub async fn handle(
     tracing::debug!(%method, path = uri.path(), status = response.status().as_u16(), "request");
     metrics.response(response.status().as_u16());
     if let Some(viewed) = viewed {
-        viewed.finish(&mut response);
+        viewed.finish(&mut response, metrics);
     }
     add_common_headers(&mut response);
     if method == Method::HEAD {

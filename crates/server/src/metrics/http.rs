@@ -12,7 +12,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use http::{Method, Request, Response, StatusCode};
 
-use super::{global, Protocol};
+use std::sync::Arc;
+
+use super::{Metrics, Protocol};
 use crate::http::body::Body;
 use crate::http::router::Route;
 use crate::http::{is_websocket_upgrade, public_base, HttpContext};
@@ -87,13 +89,13 @@ impl ViewedRequest {
 
     /// Accounts the response: opens the viewer session of a progressive body, or
     /// refreshes the polling session.
-    pub fn finish(self, response: &mut Response<Body>) {
+    pub fn finish(self, response: &mut Response<Body>, metrics: &Arc<Metrics>) {
         let status = response.status();
         match self.kind {
             Kind::Progressive(protocol)
                 if status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT =>
             {
-                let viewer = global().open_viewer(&self.stream, protocol, self.ip);
+                let viewer = metrics.open_viewer(&self.stream, protocol, self.ip);
                 let body = std::mem::replace(response.body_mut(), Body::Empty);
                 *response.body_mut() = Body::counted(body, viewer);
             }
@@ -103,7 +105,7 @@ impl ViewedRequest {
                 let bytes = http_body::Body::size_hint(response.body())
                     .exact()
                     .unwrap_or(0);
-                global().polled(self.stream, protocol, self.ip, bytes, shared);
+                metrics.polled(self.stream, protocol, self.ip, bytes, shared);
             }
             _ => {}
         }

@@ -7,9 +7,9 @@
 //! from `/proc/self` at scrape time ([`process`]); bitrates come from a sampler task
 //! that snapshots the byte counters every second and averages over a short window.
 //!
-//! One [`Metrics`] serves the whole process ([`global`]), so the media port, the
-//! RTMP port and the render caches reach it without plumbing; `ServerState.metrics`
-//! is the same instance.
+//! One [`Metrics`] per server: the supervisor ([`crate::supervisor`]) creates it
+//! and hands the same `Arc` to every listener (`ServerState.metrics`), so two
+//! servers in one process count separately.
 
 mod http;
 mod process;
@@ -18,7 +18,7 @@ mod sessions;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 pub use http::{request_client_ip, ClientIp, ViewedRequest};
@@ -32,12 +32,6 @@ const RATE_WINDOW: Duration = Duration::from_secs(5);
 const INPUT_IDLE: Duration = Duration::from_secs(5);
 /// HTTP status codes counted one by one (100..=599).
 const STATUS_CODES: usize = 500;
-
-/// The process-wide metrics (also `ServerState.metrics`).
-pub fn global() -> &'static Arc<Metrics> {
-    static GLOBAL: OnceLock<Arc<Metrics>> = OnceLock::new();
-    GLOBAL.get_or_init(|| Arc::new(Metrics::default()))
-}
 
 /// The server's counters.
 #[derive(Debug)]

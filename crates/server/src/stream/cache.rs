@@ -7,9 +7,11 @@
 //! first, and [`RenderCache::forget_before`] drops what left the DVR window.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
+
+use crate::metrics::Metrics;
 
 /// What a cached item is, besides its sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -34,6 +36,8 @@ type Slot = Arc<Mutex<Option<Bytes>>>;
 pub struct RenderCache {
     inner: Mutex<Inner>,
     max_bytes: usize,
+    /// Where segment hits and misses are counted (set by the registry).
+    metrics: OnceLock<Arc<Metrics>>,
 }
 
 #[derive(Debug, Default)]
@@ -50,7 +54,14 @@ impl RenderCache {
         RenderCache {
             inner: Mutex::new(Inner::default()),
             max_bytes,
+            metrics: OnceLock::new(),
         }
+    }
+
+    /// Counts segment hits and misses into `metrics` from now on (the stream
+    /// registry calls this when the stream's media comes online).
+    pub fn count_into(&self, metrics: &Arc<Metrics>) {
+        let _ = self.metrics.set(metrics.clone());
     }
 
     /// The cached bytes for `(sequence, rendition)`, rendering them with `render`
@@ -73,16 +84,16 @@ impl RenderCache {
         let is_segment = matches!(rendition, Rendition::Ts | Rendition::Cmaf(_));
         if let Some(bytes) = value.as_ref() {
             self.lock().hits += 1;
-            if is_segment {
-                crate::metrics::global().segment_cache_hit();
+            if let (true, Some(metrics)) = (is_segment, self.metrics.get()) {
+                metrics.segment_cache_hit();
             }
             return Ok(bytes.clone());
         }
         let bytes = render()?;
         *value = Some(bytes.clone());
         drop(value);
-        if is_segment {
-            crate::metrics::global().segment_cache_miss();
+        if let (true, Some(metrics)) = (is_segment, self.metrics.get()) {
+            metrics.segment_cache_miss();
         }
         let mut inner = self.lock();
         inner.misses += 1;

@@ -33,6 +33,7 @@ use tokio::sync::watch;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::config::{Config, SourceSpec, StreamConfig};
+use crate::metrics::Metrics;
 use live::LiveStream;
 use source::OpenedFile;
 use vod::VodStream;
@@ -74,6 +75,8 @@ pub struct StreamEntry {
     stop: CancellationToken,
     /// When the state last became Live or Vod (`None` while it is neither).
     online: Mutex<Option<Instant>>,
+    /// The server's metrics: the render caches of this stream's media count into it.
+    metrics: Arc<Metrics>,
 }
 
 impl StreamEntry {
@@ -96,7 +99,12 @@ impl StreamEntry {
     }
 
     /// A new entry in [`StreamState::Starting`]; nothing runs until it is started.
-    fn new(name: &str, config: &StreamConfig, base: &Path) -> Result<StreamEntry, String> {
+    fn new(
+        name: &str,
+        config: &StreamConfig,
+        base: &Path,
+        metrics: &Arc<Metrics>,
+    ) -> Result<StreamEntry, String> {
         let source = SourceSpec::parse(&config.source, base)?;
         let (state, _) = watch::channel(StreamState::Starting);
         Ok(StreamEntry {
@@ -107,6 +115,7 @@ impl StreamEntry {
             push: Default::default(),
             stop: CancellationToken::new(),
             online: Mutex::new(None),
+            metrics: metrics.clone(),
         })
     }
 
@@ -168,7 +177,17 @@ impl StreamEntry {
                 close_media(&mut new);
                 return false;
             }
-            let online = matches!(new, StreamState::Live(_) | StreamState::Vod(_));
+            let online = match &new {
+                StreamState::Live(live) => {
+                    live.cache.count_into(&self.metrics);
+                    true
+                }
+                StreamState::Vod(vod) => {
+                    vod.cache.count_into(&self.metrics);
+                    true
+                }
+                _ => false,
+            };
             *current = new;
             self.mark_online(online);
             true
@@ -213,11 +232,13 @@ fn close_media(state: &mut StreamState) {
 }
 
 /// Every configured stream, by name.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Registry {
     streams: RwLock<HashMap<String, Arc<StreamEntry>>>,
     /// The folder relative source paths resolve against.
     base: PathBuf,
+    /// The server's metrics, handed to every entry.
+    metrics: Arc<Metrics>,
 }
 
 /// What [`Registry::reconcile`] did, by stream name.
@@ -230,8 +251,12 @@ pub struct Reconciled {
 
 impl Registry {
     /// Creates the registry for `config` and starts every stream's source.
-    /// `config_path` anchors relative file paths.
-    pub fn start(config: &Config, config_path: Option<&Path>) -> Arc<Registry> {
+    /// `config_path` anchors relative file paths; `metrics` is the server's.
+    pub fn start(
+        config: &Config,
+        config_path: Option<&Path>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Registry> {
         let base = config_path
             .and_then(Path::parent)
             .map(Path::to_path_buf)
@@ -239,6 +264,7 @@ impl Registry {
         let registry = Arc::new(Registry {
             streams: RwLock::default(),
             base,
+            metrics,
         });
         for (name, stream) in &config.streams {
             registry.insert(name, stream);
@@ -251,7 +277,7 @@ impl Registry {
     /// source opens), or `None` when the source cannot be parsed (which config
     /// validation rules out). Must run inside the tokio runtime.
     pub fn insert(&self, name: &str, config: &StreamConfig) -> Option<Arc<StreamEntry>> {
-        let entry = match StreamEntry::new(name, config, &self.base) {
+        let entry = match StreamEntry::new(name, config, &self.base, &self.metrics) {
             Ok(entry) => Arc::new(entry),
             Err(message) => {
                 tracing::error!(stream = %name, %message, "bad source");
@@ -467,6 +493,7 @@ mod tests {
                 ("c", stream("push://", false)),
             ]),
             None,
+            Default::default(),
         );
         let (a, b, c) = (
             registry.get("a").unwrap(),
@@ -510,7 +537,11 @@ mod tests {
 
     #[tokio::test]
     async fn removing_a_looped_stream_ends_its_viewers_and_its_task() {
-        let registry = Registry::start(&config(&[("demo", stream("builtin:demo", true))]), None);
+        let registry = Registry::start(
+            &config(&[("demo", stream("builtin:demo", true))]),
+            None,
+            Default::default(),
+        );
         let entry = registry.get("demo").unwrap();
         let live = live_of(&entry).await;
         let since = entry.online_since().expect("online once live");
@@ -537,7 +568,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_removed_push_stream_refuses_publishers() {
-        let registry = Registry::start(&config(&[("in", stream("push://", false))]), None);
+        let registry = Registry::start(
+            &config(&[("in", stream("push://", false))]),
+            None,
+            Default::default(),
+        );
         let entry = registry.get("in").unwrap();
         let publisher = entry.begin_publish().unwrap();
         registry.remove("in");
@@ -551,7 +586,11 @@ mod tests {
 
     #[tokio::test]
     async fn removing_an_on_demand_stream_ends_downloads_in_flight() {
-        let registry = Registry::start(&config(&[("file", stream("builtin:demo", false))]), None);
+        let registry = Registry::start(
+            &config(&[("file", stream("builtin:demo", false))]),
+            None,
+            Default::default(),
+        );
         let entry = registry.get("file").unwrap();
         let StreamState::Vod(vod) = entry.settled_state(Duration::from_secs(10)).await else {
             panic!("not on demand");
@@ -572,7 +611,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_source_that_opens_after_removal_is_closed() {
-        let entry = StreamEntry::new("x", &stream("builtin:demo", true), Path::new(".")).unwrap();
+        let entry = StreamEntry::new(
+            "x",
+            &stream("builtin:demo", true),
+            Path::new("."),
+            &Default::default(),
+        )
+        .unwrap();
         entry.shut_down();
         let demo = source::open_builtin_demo().unwrap();
         let tracks = tracks_of(&*demo.index)

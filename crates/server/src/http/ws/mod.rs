@@ -247,7 +247,7 @@ pub async fn mews(req: Request<Incoming>, context: &HttpContext, name: &str) -> 
     };
     // One viewer session for the socket's lifetime.
     let ip = crate::metrics::request_client_ip(&req);
-    let viewer = crate::metrics::global().open_viewer(name, Protocol::Mews, ip);
+    let viewer = context.state.metrics.open_viewer(name, Protocol::Mews, ip);
     upgrade(req, accept, "mews", name, move |ws| async move {
         mews::run(ws, entry, media, viewer).await;
     })
