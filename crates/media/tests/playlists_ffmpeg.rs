@@ -11,7 +11,7 @@
 //!   streams for 6 s;
 //! * the same fMP4 segments in a static MPD with segment timelines decode cleanly
 //!   with both streams for 6 s, and static and dynamic MPDs are well-formed XML
-//!   (checked by `xmllint --noout` where it is installed, and always by a small
+//!   (checked by `xmllint --noout`, which must be installed, and by a small
 //!   well-formedness check here).
 //!
 //! ffmpeg and ffprobe are required: when they are missing these tests fail loudly
@@ -605,8 +605,9 @@ fn static_mpd_from_the_segment_list_plays_cleanly() {
 
 // --- XML well-formedness ----------------------------------------------------
 
-/// Asserts `text` (saved at `path`) is well-formed XML: with `xmllint --noout`
-/// when it is installed, and always with [`check_xml`].
+/// Asserts `text` (saved at `path`) is well-formed XML: with [`check_xml`] and
+/// with `xmllint --noout` (libxml2-utils; scripts/test installs it, and its absence
+/// fails the test rather than skipping the check).
 fn assert_well_formed(path: &Path, text: &str) {
     if let Err(error) = check_xml(text) {
         panic!("not well-formed XML: {error}\n{text}");
@@ -617,8 +618,10 @@ fn assert_well_formed(path: &Path, text: &str) {
             "xmllint: {}\n{text}",
             String::from_utf8_lossy(&out.stderr)
         ),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => panic!("cannot run xmllint: {e}"),
+        Err(e) => panic!(
+            "cannot run xmllint ({e}); it is required by this test: run scripts/test, \
+             or apt-get install libxml2-utils"
+        ),
     }
 }
 

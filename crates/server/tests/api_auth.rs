@@ -375,16 +375,13 @@ fn sessions_survive_moving_the_api_to_another_port() {
         .next()
         .unwrap()
         .to_owned();
-    let free = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let free = common::unused_address();
     let moved = api.with("Cookie", &pair).patch(
         "/api/v1/config",
-        &json!({"api": {"listen": free.to_string()}}).to_string(),
+        &json!({"api": {"listen": free.as_str()}}).to_string(),
     );
     assert_eq!(moved.status, 200, "{}", body(&moved));
-    let there = Client::new(&free.to_string()).with("Cookie", &pair);
+    let there = Client::new(&free).with("Cookie", &pair);
     let answer = api_client::wait_for(
         std::time::Duration::from_secs(10),
         "the new API port",

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{get, probe_codecs, request, Brume, Publisher};
+use common::{get, probe_codecs, request, unused_address, Brume, Publisher};
 use serde_json::{json, Value};
 
 /// Calls the management API at `api` (`127.0.0.1:PORT`); returns the status and
@@ -103,12 +103,6 @@ impl Drop for Viewer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A loopback port nothing listens on right now.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 #[test]
@@ -205,8 +199,7 @@ fn the_http_port_moves_to_a_new_address() {
     let brume = Brume::start_with(tempfile::tempdir().unwrap(), json!({}));
     let api = api_addr(&brume);
     let old = brume.addr();
-    let port = free_port();
-    let new = format!("127.0.0.1:{port}");
+    let new = unused_address();
 
     let (status, body) = call(
         &api,
@@ -370,7 +363,7 @@ fn https_is_turned_on_and_off_at_runtime_and_a_bad_key_is_refused() {
         made.signing_key.serialize_pem(),
     )
     .unwrap();
-    let address = format!("127.0.0.1:{}", free_port());
+    let address = unused_address();
 
     // A key file that is not there: refused, naming the key; nothing listens.
     let (status, body) = call(

@@ -50,6 +50,34 @@ impl Drop for Brume {
     }
 }
 
+/// A loopback address (127.a.b.c) of this test's own, for a child process that must
+/// be told its port before it starts (a proxy, a port Brume moves to): distinct per
+/// call in this process (a counter) and per concurrent test process (the process
+/// id). Nothing else binds on it, and connections to loopback go out from
+/// 127.0.0.1, so a port found free there stays free until the child binds it;
+/// on 127.0.0.1 itself another test can take it meanwhile.
+pub fn private_loopback() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let pid = std::process::id();
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "127.{}.{}.{}",
+        1 + pid % 250,
+        (pid / 250) % 256,
+        2 + n % 250
+    )
+}
+
+/// `127.a.b.c:PORT`: a port free a moment ago on a [`private_loopback`] address,
+/// for a listener a child process will open (see there why it stays free).
+pub fn unused_address() -> String {
+    let addr = private_loopback();
+    let listener = std::net::TcpListener::bind((addr.as_str(), 0))
+        .unwrap_or_else(|e| panic!("bind {addr}:0: {e}"));
+    listener.local_addr().expect("bound address").to_string()
+}
+
 fn listening_address(line: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(line).ok()?;
     let fields = value.get("fields")?;

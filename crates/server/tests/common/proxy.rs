@@ -8,13 +8,14 @@
 //! nginx listens on the default ports (80 and 443) of a loopback address of its own
 //! (127.x.y.z): the guide's nginx block builds `X-Mst-Path` from `$host`, which never
 //! carries a port, so it is only correct where the proxy uses the default ports, as
-//! the guide assumes. Apache and lighttpd listen on ephemeral ports of 127.0.0.1.
+//! the guide assumes. Apache and lighttpd listen on free high ports of a loopback
+//! address of their own too, so no other test can take those ports between the
+//! moment they are picked and the moment the proxy binds them.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -45,7 +46,7 @@ pub enum ProxyKind {
 pub enum Ports {
     /// 80 and 443 on a loopback address of its own (needs root).
     Default,
-    /// Free high ports on 127.0.0.1.
+    /// Free high ports on a loopback address of its own.
     Ephemeral,
 }
 
@@ -91,13 +92,13 @@ impl ProxyPlan {
                 (addr, 80, Some(443))
             }
             Ports::Ephemeral => {
+                // On an address of this test's own: a port free there a moment ago
+                // is still free when the proxy binds it (on 127.0.0.1 another
+                // test's listener or outgoing connection can take it meanwhile).
+                let addr = super::private_loopback();
                 // Both held at once, so they differ.
-                let [http, https] = free_ports("127.0.0.1");
-                (
-                    "127.0.0.1".to_owned(),
-                    http,
-                    kind.has_https().then_some(https),
-                )
+                let [http, https] = free_ports(&addr);
+                (addr, http, kind.has_https().then_some(https))
             }
         };
         let dir = tempfile::tempdir().expect("proxy temp dir");
@@ -592,7 +593,9 @@ fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
-/// Two distinct ports that were free a moment ago.
+/// Two distinct ports that were free a moment ago on `addr`: race-free only on a
+/// loopback address of this test's own ([`super::private_loopback`]), where no
+/// other test binds or connects from.
 pub fn free_ports(addr: &str) -> [u16; 2] {
     let bind = || TcpListener::bind((addr, 0)).expect("free port");
     let (a, b) = (bind(), bind());
@@ -600,20 +603,11 @@ pub fn free_ports(addr: &str) -> [u16; 2] {
     [port(&a), port(&b)]
 }
 
-/// A loopback address (127.a.b.c) whose ports 80 and 443 are free, distinct per test
-/// in this process and unlikely to collide with other processes.
+/// A loopback address of this test's own whose ports 80 and 443 are free.
 fn private_loopback_address() -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let pid = std::process::id();
     let mut last_error = String::new();
     for _ in 0..64 {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let addr = format!(
-            "127.{}.{}.{}",
-            1 + pid % 250,
-            (pid / 250) % 256,
-            2 + n % 250
-        );
+        let addr = super::private_loopback();
         let free =
             [80u16, 443]
                 .iter()
