@@ -82,7 +82,24 @@ pub struct HttpConfig {
     pub public_address: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unix_socket: Option<PathBuf>,
+    /// A viewer that accepts no data for this long is closed (milliseconds;
+    /// the `BRUME_WRITE_TIMEOUT_MS` environment variable overrides it).
+    pub write_timeout_ms: u64,
+    /// A request head must arrive whole within this time of its first byte
+    /// (milliseconds; slow clients are dropped).
+    pub head_timeout_ms: u64,
+    /// An idle keep-alive connection is closed after this long (milliseconds).
+    pub idle_timeout_ms: u64,
 }
+
+/// Default of `http.write_timeout_ms`.
+pub const DEFAULT_WRITE_TIMEOUT_MS: u64 = 30_000;
+/// Default of `http.head_timeout_ms`.
+pub const DEFAULT_HEAD_TIMEOUT_MS: u64 = 20_000;
+/// Default of `http.idle_timeout_ms`.
+pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 60_000;
+/// The range every `http.*_timeout_ms` must lie in: 100 ms to one hour.
+pub const TIMEOUT_RANGE_MS: std::ops::RangeInclusive<u64> = 100..=3_600_000;
 
 impl Default for HttpConfig {
     fn default() -> Self {
@@ -90,7 +107,21 @@ impl Default for HttpConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             public_address: Vec::new(),
             unix_socket: None,
+            write_timeout_ms: DEFAULT_WRITE_TIMEOUT_MS,
+            head_timeout_ms: DEFAULT_HEAD_TIMEOUT_MS,
+            idle_timeout_ms: DEFAULT_IDLE_TIMEOUT_MS,
         }
+    }
+}
+
+impl HttpConfig {
+    /// The timeouts with their key names, for validation.
+    fn timeouts(&self) -> [(&'static str, u64); 3] {
+        [
+            ("http.write_timeout_ms", self.write_timeout_ms),
+            ("http.head_timeout_ms", self.head_timeout_ms),
+            ("http.idle_timeout_ms", self.idle_timeout_ms),
+        ]
     }
 }
 
@@ -270,6 +301,18 @@ impl Config {
         for (i, cidr) in self.trusted_proxies.iter().enumerate() {
             crate::net::Cidr::parse(cidr)
                 .map_err(|m| invalid(format!("trusted_proxies[{i}]"), m))?;
+        }
+        for (key, ms) in self.http.timeouts() {
+            if !TIMEOUT_RANGE_MS.contains(&ms) {
+                return Err(invalid(
+                    key.to_owned(),
+                    format!(
+                        "{ms} is out of range: a timeout is {} to {} milliseconds",
+                        TIMEOUT_RANGE_MS.start(),
+                        TIMEOUT_RANGE_MS.end()
+                    ),
+                ));
+            }
         }
         Ok(())
     }

@@ -55,6 +55,15 @@ fn malformed_config_is_refused_naming_file_and_key() {
     let out = brume().arg("--config").arg(&path).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("http.listen"));
+
+    std::fs::write(&path, r#"{"http": {"write_timeout_ms": 0}}"#).unwrap();
+    let out = brume().arg("--config").arg(&path).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("http.write_timeout_ms") && err.contains("out of range"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -77,6 +86,10 @@ fn missing_config_file_is_created_with_defaults() {
     let written: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(written["http"]["listen"], "0.0.0.0:8080");
+    // Every tunable is in the file, with its default, for the user to see.
+    assert_eq!(written["http"]["write_timeout_ms"], 30_000);
+    assert_eq!(written["http"]["head_timeout_ms"], 20_000);
+    assert_eq!(written["http"]["idle_timeout_ms"], 60_000);
     assert_eq!(
         written["streams"]["demo"],
         json!({"source": "builtin:demo", "loop": true})

@@ -160,3 +160,62 @@ fn traversal_attempts_never_reach_files_beside_the_sources() {
     assert_eq!(clip.status, 200);
     assert!(clip.body.len() > 10_000);
 }
+
+/// Seconds until the server closes `socket` (reads what comes, up to `limit`).
+fn closed_after(socket: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let started = std::time::Instant::now();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    while started.elapsed() < limit {
+        match socket.read(&mut buf) {
+            Ok(0) => return Some(started.elapsed()),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return Some(started.elapsed()),
+        }
+    }
+    None
+}
+
+#[test]
+fn configured_timeouts_close_slow_and_idle_connections() {
+    let brume = Brume::start_with_http(
+        json!({"demo": {"source": "builtin:demo", "loop": true}}),
+        json!({"head_timeout_ms": 600, "idle_timeout_ms": 1500}),
+    );
+    let addr = brume.addr();
+
+    // A head that stops halfway is cut off at the configured 0.6 s (default 20 s).
+    let mut slow = TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"GET /demo.mp4 HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let held = closed_after(&mut slow, Duration::from_secs(10))
+        .expect("a half-sent head was still open after 10 s");
+    assert!(
+        held < Duration::from_secs(5),
+        "half-sent head held {held:?}"
+    );
+
+    // A keep-alive connection left idle is closed at the configured 1.5 s
+    // (default 60 s), after its answered request.
+    let mut idle = TcpStream::connect(&addr).unwrap();
+    idle.write_all(b"GET /nothing.mp4 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_status(&mut idle, Duration::from_secs(5)), 404);
+    let held = closed_after(&mut idle, Duration::from_secs(20))
+        .expect("an idle keep-alive connection was still open after 20 s");
+    assert!(
+        held < Duration::from_secs(10),
+        "idle connection held {held:?}"
+    );
+    assert!(
+        held >= Duration::from_millis(1000),
+        "idle connection closed after only {held:?}"
+    );
+}

@@ -44,6 +44,24 @@ pub struct HttpDoc {
     pub public_address: Vec<String>,
     #[serde(default)]
     pub unix_socket: Option<PathBuf>,
+    #[serde(default = "default_write_timeout_ms")]
+    pub write_timeout_ms: u64,
+    #[serde(default = "default_head_timeout_ms")]
+    pub head_timeout_ms: u64,
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+}
+
+fn default_write_timeout_ms() -> u64 {
+    crate::config::DEFAULT_WRITE_TIMEOUT_MS
+}
+
+fn default_head_timeout_ms() -> u64 {
+    crate::config::DEFAULT_HEAD_TIMEOUT_MS
+}
+
+fn default_idle_timeout_ms() -> u64 {
+    crate::config::DEFAULT_IDLE_TIMEOUT_MS
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +88,9 @@ impl ConfigDoc {
                 listen: config.http.listen,
                 public_address: config.http.public_address.clone(),
                 unix_socket: config.http.unix_socket.clone(),
+                write_timeout_ms: config.http.write_timeout_ms,
+                head_timeout_ms: config.http.head_timeout_ms,
+                idle_timeout_ms: config.http.idle_timeout_ms,
             },
             https: config.https.as_ref().map(|https| HttpsDoc {
                 listen: https.listen,
@@ -93,6 +114,9 @@ impl ConfigDoc {
             listen: self.http.listen,
             public_address: self.http.public_address,
             unix_socket: self.http.unix_socket,
+            write_timeout_ms: self.http.write_timeout_ms,
+            head_timeout_ms: self.http.head_timeout_ms,
+            idle_timeout_ms: self.http.idle_timeout_ms,
         };
         config.https = self.https.map(|https| HttpsConfig {
             listen: https.listen,

@@ -3,12 +3,16 @@
 //!
 //! * A cap on concurrent connections ([`MAX_CONNECTIONS`]): beyond it a connection
 //!   is closed as soon as it is accepted, with a warning at most once per second.
-//! * A deadline for the request head ([`HEAD_READ_TIMEOUT`]): it starts with the
+//! * A deadline for the request head (`http.head_timeout_ms`): it starts with the
 //!   first byte of a request, so a client that trickles its head (slowloris) is
-//!   dropped, while an idle keep-alive connection keeps hyper's longer idle timeout.
-//! * A deadline for write progress ([`WRITE_TIMEOUT`], `BRUME_WRITE_TIMEOUT_MS`
-//!   overrides it): a viewer that stops reading is closed once nothing could be
-//!   written to it for that long.
+//!   dropped, while an idle keep-alive connection keeps hyper's longer idle
+//!   timeout (`http.idle_timeout_ms`).
+//! * A deadline for write progress (`http.write_timeout_ms`; the
+//!   `BRUME_WRITE_TIMEOUT_MS` environment variable overrides it): a viewer that
+//!   stops reading is closed once nothing could be written to it for that long.
+//!
+//! The deadlines are read from the configuration in force when a connection is
+//! accepted ([`Timeouts::of`]).
 //! * [`raise_fd_limit`]: the process's open-file soft limit raised to its hard limit.
 //!
 //! [`GuardedIo`] wraps a connection's IO and enforces both deadlines;
@@ -26,32 +30,52 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
+use crate::config::HttpConfig;
+
 /// Connections served at once across the media port's listeners; more are closed
 /// as soon as they are accepted.
 pub const MAX_CONNECTIONS: usize = 16_384;
-/// A request head must arrive whole within this time of its first byte.
-pub const HEAD_READ_TIMEOUT: Duration = Duration::from_secs(20);
-/// A connection on which nothing could be written for this long is closed.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Environment variable overriding [`WRITE_TIMEOUT`], in milliseconds (for tests
-/// and for operators who want stalled viewers dropped sooner).
+/// Environment variable overriding `http.write_timeout_ms`, in milliseconds (for
+/// tests and for operators who want stalled viewers dropped sooner).
 pub const WRITE_TIMEOUT_ENV: &str = "BRUME_WRITE_TIMEOUT_MS";
 
 static OPEN: AtomicUsize = AtomicUsize::new(0);
 
-/// The write-progress deadline in force: [`WRITE_TIMEOUT`] unless
-/// `BRUME_WRITE_TIMEOUT_MS` holds a positive number of milliseconds.
-pub fn write_timeout() -> Duration {
-    static TIMEOUT: OnceLock<Duration> = OnceLock::new();
-    *TIMEOUT.get_or_init(|| {
-        match std::env::var(WRITE_TIMEOUT_ENV)
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-        {
-            Some(ms) if ms > 0 => Duration::from_millis(ms),
-            _ => WRITE_TIMEOUT,
+/// The deadlines of one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// A request head must arrive whole within this time of its first byte.
+    pub head: Duration,
+    /// A connection on which nothing could be written for this long is closed.
+    pub write: Duration,
+    /// An idle keep-alive connection is closed after this long.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts::of(&HttpConfig::default())
+    }
+}
+
+impl Timeouts {
+    /// The deadlines `http` sets; `BRUME_WRITE_TIMEOUT_MS`, when it holds a
+    /// positive number of milliseconds, replaces the write timeout.
+    pub fn of(http: &HttpConfig) -> Timeouts {
+        static OVERRIDE: OnceLock<Option<Duration>> = OnceLock::new();
+        let write = OVERRIDE.get_or_init(|| {
+            std::env::var(WRITE_TIMEOUT_ENV)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|ms| *ms > 0)
+                .map(Duration::from_millis)
+        });
+        Timeouts {
+            head: Duration::from_millis(http.head_timeout_ms),
+            write: write.unwrap_or(Duration::from_millis(http.write_timeout_ms)),
+            idle: Duration::from_millis(http.idle_timeout_ms),
         }
-    })
+    }
 }
 
 /// Raises the open-file soft limit to the hard limit, so the connection cap, not
@@ -173,19 +197,20 @@ pub struct GuardedIo<I> {
     head_deadline: Option<(Pin<Box<Sleep>>, u64)>,
     /// Running while a write is blocked.
     write_stall: Option<Pin<Box<Sleep>>>,
-    write_timeout: Duration,
+    timeouts: Timeouts,
 }
 
 impl<I> GuardedIo<I> {
-    /// Wraps `inner`; the tracker is for the connection's service.
-    pub fn new(inner: I) -> (GuardedIo<I>, RequestTracker) {
+    /// Wraps `inner` with the head and write deadlines of `timeouts`; the
+    /// tracker is for the connection's service.
+    pub fn new(inner: I, timeouts: Timeouts) -> (GuardedIo<I>, RequestTracker) {
         let shared = Arc::new(Shared::default());
         let io = GuardedIo {
             inner,
             shared: shared.clone(),
             head_deadline: None,
             write_stall: None,
-            write_timeout: write_timeout(),
+            timeouts,
         };
         (io, RequestTracker { shared })
     }
@@ -211,7 +236,7 @@ impl<I> GuardedIo<I> {
     /// A blocked write (or flush): fails once no progress was made for the
     /// write timeout.
     fn write_blocked<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
-        let timeout = self.write_timeout;
+        let timeout = self.timeouts.write;
         let stall = self
             .write_stall
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
@@ -229,9 +254,9 @@ impl<I> GuardedIo<I> {
         Poll::Pending
     }
 
-    fn head_timed_out<T>() -> Poll<io::Result<T>> {
+    fn head_timed_out<T>(&self) -> Poll<io::Result<T>> {
         tracing::debug!(
-            timeout_s = HEAD_READ_TIMEOUT.as_secs(),
+            timeout_ms = self.timeouts.head.as_millis() as u64,
             "closing a connection whose request head did not arrive in time"
         );
         Poll::Ready(Err(io::Error::new(
@@ -255,13 +280,13 @@ impl<I: AsyncRead + Unpin> AsyncRead for GuardedIo<I> {
                 let got = buf.filled().len() > before;
                 if got && this.head_deadline.is_none() && this.awaiting_head() {
                     let heads = this.shared.heads.load(Ordering::Acquire);
-                    let deadline = Box::pin(tokio::time::sleep(HEAD_READ_TIMEOUT));
+                    let deadline = Box::pin(tokio::time::sleep(this.timeouts.head));
                     this.head_deadline = Some((deadline, heads));
                 }
                 if let Some((deadline, _)) = &this.head_deadline {
                     if deadline.is_elapsed() {
                         this.head_deadline = None;
-                        return Self::head_timed_out();
+                        return this.head_timed_out();
                     }
                 }
                 Poll::Ready(Ok(()))
@@ -270,7 +295,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for GuardedIo<I> {
                 if let Some((deadline, _)) = &mut this.head_deadline {
                     if deadline.as_mut().poll(cx).is_ready() {
                         this.head_deadline = None;
-                        return Self::head_timed_out();
+                        return this.head_timed_out();
                     }
                 }
                 Poll::Pending
@@ -385,13 +410,19 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    const TIMEOUTS: Timeouts = Timeouts {
+        head: Duration::from_secs(20),
+        write: Duration::from_secs(30),
+        idle: Duration::from_secs(60),
+    };
+
     #[tokio::test(start_paused = true)]
     async fn a_trickled_head_is_cut_off_but_an_idle_connection_is_not() {
         let (client, server) = tokio::io::duplex(64);
-        let (mut io, _tracker) = GuardedIo::new(server);
+        let (mut io, _tracker) = GuardedIo::new(server, TIMEOUTS);
         let mut buf = [0u8; 16];
         // Idle: no bytes, no head deadline.
-        let idle = tokio::time::timeout(HEAD_READ_TIMEOUT * 2, io.read(&mut buf)).await;
+        let idle = tokio::time::timeout(TIMEOUTS.head * 2, io.read(&mut buf)).await;
         assert!(idle.is_err(), "an idle connection must not be cut off");
         let mut client = client;
         client.write_all(b"G").await.unwrap_or_default();
@@ -399,19 +430,19 @@ mod tests {
         let started = tokio::time::Instant::now();
         let err = io.read(&mut buf).await.err();
         assert_eq!(err.map(|e| e.kind()), Some(io::ErrorKind::TimedOut));
-        assert!(started.elapsed() >= HEAD_READ_TIMEOUT - Duration::from_millis(1));
+        assert!(started.elapsed() >= TIMEOUTS.head - Duration::from_millis(1));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_request_in_flight_or_an_upgrade_stops_the_head_deadline() {
         let (mut client, server) = tokio::io::duplex(64);
-        let (mut io, tracker) = GuardedIo::new(server);
+        let (mut io, tracker) = GuardedIo::new(server, TIMEOUTS);
         let mut buf = [0u8; 16];
         client.write_all(b"GET").await.unwrap_or_default();
         assert_eq!(io.read(&mut buf).await.ok(), Some(3));
         let in_flight = tracker.begin();
         // A slow request body is not a head.
-        let waited = tokio::time::timeout(HEAD_READ_TIMEOUT * 2, io.read(&mut buf)).await;
+        let waited = tokio::time::timeout(TIMEOUTS.head * 2, io.read(&mut buf)).await;
         assert!(
             waited.is_err(),
             "a request body must not hit the head deadline"
@@ -420,7 +451,7 @@ mod tests {
         tracker.upgraded();
         client.write_all(b"ws").await.unwrap_or_default();
         assert_eq!(io.read(&mut buf).await.ok(), Some(2));
-        let waited = tokio::time::timeout(HEAD_READ_TIMEOUT * 2, io.read(&mut buf)).await;
+        let waited = tokio::time::timeout(TIMEOUTS.head * 2, io.read(&mut buf)).await;
         assert!(
             waited.is_err(),
             "an upgraded connection has no head deadline"
@@ -430,7 +461,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_reader_that_stops_is_dropped_after_the_write_timeout() {
         let (_client, server) = tokio::io::duplex(16);
-        let (mut io, _tracker) = GuardedIo::new(server);
+        let (mut io, _tracker) = GuardedIo::new(server, TIMEOUTS);
         let started = tokio::time::Instant::now();
         let mut result = Ok(());
         for _ in 0..1000 {
@@ -443,6 +474,6 @@ mod tests {
             result.err().map(|e| e.kind()),
             Some(io::ErrorKind::TimedOut)
         );
-        assert!(started.elapsed() >= write_timeout() - Duration::from_millis(1));
+        assert!(started.elapsed() >= TIMEOUTS.write - Duration::from_millis(1));
     }
 }

@@ -42,10 +42,6 @@ use crate::stream::live::feed::Format;
 use crate::stream::media::Media;
 use crate::stream::{Registry, StreamEntry, StreamState};
 
-/// Keep-alive connections idle this long are closed (hyper's header-read timer,
-/// which starts when a connection waits for its next request). A request head that
-/// has started must also be complete within [`connection::HEAD_READ_TIMEOUT`].
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Request headers bigger than this are refused (431).
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Requests with more header fields than this are refused (431).
@@ -119,9 +115,12 @@ pub async fn serve(listener: TcpListener, context: Arc<HttpContext>) {
 /// task. `peer` is `None` for a Unix-socket peer (a local proxy).
 ///
 /// Beyond [`connection::MAX_CONNECTIONS`] open connections the new one is closed at
-/// once. The connection's IO is wrapped in [`connection::GuardedIo`]: a request
-/// head must be complete within [`connection::HEAD_READ_TIMEOUT`] of its first
-/// byte, and a connection that accepts no data for the write timeout is closed.
+/// once. The connection's IO is wrapped in [`connection::GuardedIo`] with the
+/// configured [`connection::Timeouts`]: a request head must be complete within
+/// `http.head_timeout_ms` of its first byte, a connection that accepts no data
+/// for `http.write_timeout_ms` is closed, and a keep-alive connection idle for
+/// `http.idle_timeout_ms` is closed (hyper's header-read timer, which starts when
+/// a connection waits for its next request).
 pub fn serve_connection<I>(io: I, context: Arc<HttpContext>, peer: Option<SocketAddr>)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -146,7 +145,8 @@ where
     tokio::spawn(
         async move {
             let _slot = slot;
-            let (io, tracker) = connection::GuardedIo::new(io);
+            let timeouts = connection::Timeouts::of(&context.state.config.current().http);
+            let (io, tracker) = connection::GuardedIo::new(io, timeouts);
             let service = hyper::service::service_fn(move |req| {
                 let context = context.clone();
                 let tracker = tracker.clone();
@@ -164,7 +164,7 @@ where
             let result = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .keep_alive(true)
-                .header_read_timeout(IDLE_TIMEOUT)
+                .header_read_timeout(timeouts.idle)
                 .max_headers(MAX_HEADERS)
                 .max_buf_size(MAX_HEADER_BYTES.max(8192))
                 .serve_connection(TokioIo::new(io), service)
