@@ -318,7 +318,7 @@ fn write_adaptation_set(out: &mut String, set: &AdaptationSet<'_>) {
 
 /// Appends one `<S>` line per run of `entries`, each line starting with `indent`.
 /// `t` is written for the first run and after a gap; `r` when it is not 0.
-pub(crate) fn write_timeline_runs(out: &mut String, entries: &[TimelineEntry], indent: &str) {
+fn write_timeline_runs(out: &mut String, entries: &[TimelineEntry], indent: &str) {
     let mut expected_start = None;
     for run in timeline_runs(entries) {
         out.push_str(indent);

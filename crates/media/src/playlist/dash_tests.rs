@@ -1,11 +1,10 @@
-//! Unit tests of the DASH MPD renderer ([`super::dash`]) and the legacy timeline
-//! and escaping helpers that forward to it.
+//! Unit tests of the DASH MPD renderer ([`super::dash`]).
 
 use super::dash::{
     render_mpd, timeline_runs, AdaptationSet, AudioAttributes, ContentType, Mpd, Presentation,
     Representation, SegmentTemplate, TimelineEntry, TimelineRun, UtcTiming, VideoAttributes,
 };
-use super::{FrameRate, PlaylistError, SegmentRef, MAX_SEGMENTS};
+use super::{FrameRate, PlaylistError, MAX_SEGMENTS};
 
 const fn entry(start: u64, duration: u64) -> TimelineEntry {
     TimelineEntry { start, duration }
@@ -433,38 +432,4 @@ fn escaping_covers_every_special_character() {
         text.contains("mimeType=\"video/mp4; x=&quot;a&amp;b&quot; &lt;&apos;c&apos;&gt;\""),
         "{text}"
     );
-    assert_eq!(
-        super::xml_escape("a&b\"<>'\u{7}"),
-        "a&amp;b&quot;&lt;&gt;&apos;\u{FFFD}"
-    );
-}
-
-#[test]
-fn legacy_helpers_forward_to_the_renderers() {
-    let seg = |sequence, start_ms, end_ms| SegmentRef {
-        sequence,
-        start_ms,
-        end_ms,
-    };
-    let mut out = String::new();
-    super::write_timeline(
-        &mut out,
-        &[
-            seg(5, 0, 2000),
-            seg(6, 2000, 4000),
-            seg(7, 4000, 5500),
-            seg(8, 6000, 7000),
-        ],
-    );
-    assert_eq!(
-        out,
-        "            <S t=\"0\" d=\"2000\" r=\"1\"/>\n            <S d=\"1500\"/>\n            <S t=\"6000\" d=\"1000\"/>\n"
-    );
-    assert_eq!(super::iso_duration(3_723_456), "PT1H2M3.456S");
-    assert_eq!(super::iso_duration(-5), "PT0S");
-    assert_eq!(
-        super::iso_datetime(951_782_400_000),
-        "2000-02-29T00:00:00.000Z"
-    );
-    assert_eq!(super::iso_datetime(i64::MAX), "9999-12-31T23:59:59.999Z");
 }

@@ -1,11 +1,10 @@
-//! Unit tests of the HLS renderers ([`super::hls`]) and of the legacy
-//! [`super::media_playlist`] that forwards to them.
+//! Unit tests of the HLS renderers ([`super::hls`]).
 
 use super::hls::{
     master_playlist, media_playlist, AudioRendition, MasterPlaylist, MediaPlaylist, MediaSegment,
     PlaylistType, SegmentUri, Variant,
 };
-use super::{FrameRate, PlaylistError, SegmentRef, MAX_SEGMENTS, MAX_TEXT_LEN};
+use super::{FrameRate, PlaylistError, MAX_SEGMENTS, MAX_TEXT_LEN};
 
 fn numbered(number: u64, duration_ms: u64) -> MediaSegment<'static> {
     MediaSegment::new(
@@ -460,33 +459,4 @@ fn bad_master_input_is_refused() {
         master(&[], &tag_uri),
         Err(PlaylistError::UriLooksLikeTag { .. })
     ));
-}
-
-#[test]
-fn legacy_media_playlist_forwards_to_the_renderer() {
-    let seg = |sequence, start_ms, end_ms| SegmentRef {
-        sequence,
-        start_ms,
-        end_ms,
-    };
-    let text = super::media_playlist(
-        &[seg(3, 0, 2000), seg(4, 2000, 4600)],
-        true,
-        7,
-        Some("1/init.mp4"),
-        |s| format!("1/{s}.m4s"),
-    );
-    assert_eq!(
-        text,
-        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:3\n#EXT-X-MEDIA-SEQUENCE:3\n\
-         #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"1/init.mp4\"\n\
-         #EXTINF:2.000,\n1/3.m4s\n#EXTINF:2.600,\n1/4.m4s\n#EXT-X-ENDLIST\n"
-    );
-    // A backwards span counts as 0; a URI the renderer refuses leaves no segment.
-    let text = super::media_playlist(&[seg(1, 500, 0)], false, 3, None, |_| "x y".into());
-    assert_eq!(
-        text,
-        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:1\n\
-         #EXT-X-INDEPENDENT-SEGMENTS\n"
-    );
 }

@@ -10,14 +10,9 @@
 //! (a quote or a line break inside an HLS quoted string, a control character in an
 //! XML attribute, an overlapping DASH timeline, a date outside years 1–9999, a list
 //! longer than its limit) is a [`PlaylistError`], never a broken document.
-//!
-//! The module's first entry points ([`media_playlist`], [`write_timeline`],
-//! [`xml_escape`], [`iso_duration`], [`iso_datetime`] over [`SegmentRef`]) are
-//! kept for the server's current callers; they forward to the renderers above.
 
 pub mod dash;
 pub mod hls;
-mod legacy;
 pub mod time;
 
 #[cfg(test)]
@@ -26,10 +21,6 @@ mod dash_tests;
 mod hls_tests;
 #[cfg(test)]
 mod time_tests;
-
-pub use legacy::{
-    iso_datetime, iso_duration, media_playlist, write_timeline, xml_escape, SegmentRef,
-};
 
 /// Most segments one HLS media playlist or one DASH segment timeline lists (a
 /// 24-hour DVR window of 1-second segments fits).

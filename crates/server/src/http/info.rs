@@ -8,6 +8,7 @@
 //! then the order of the bases; identical URLs (RTMP under two bases of one host)
 //! are listed once.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -23,6 +24,7 @@ use super::public_base::{self, Resolved};
 use super::response;
 use super::router::percent_encode;
 use super::HttpContext;
+use crate::stream::cache::{Document, DocumentKind, Stamp};
 use crate::stream::StreamState;
 
 pub use super::public_base::PublicBase;
@@ -161,7 +163,10 @@ pub enum Flavor {
     Script,
 }
 
-/// Answers `/json_S.js` or `/info_S.js`.
+/// Answers `/json_S.js` or `/info_S.js`. A stream with media renders each flavor
+/// once per version of its state and set of public bases (see
+/// [`crate::stream::cache::DocumentCache`]); other states answer a short error
+/// document.
 pub fn answer(
     headers: &HeaderMap,
     context: &HttpContext,
@@ -170,18 +175,56 @@ pub fn answer(
     flavor: Flavor,
 ) -> Response<Body> {
     let resolved = public_base::for_request(headers, peer, context);
-    let doc = document(context, &resolved, name);
-    let (bytes, content_type) = match flavor {
-        Flavor::Json => (Bytes::from(doc.to_string()), "application/json"),
-        Flavor::Script => (Bytes::from(script(name, &doc)), "application/javascript"),
+    let (kind, content_type) = match flavor {
+        Flavor::Json => (DocumentKind::InfoJson, "application/json"),
+        Flavor::Script => (DocumentKind::InfoScript, "application/javascript"),
     };
-    let mut response = response::document(bytes, content_type);
+    let state = context.registry().get(name).map(|entry| entry.state());
+    let render = |state: Option<&StreamState>| {
+        let doc = match state {
+            Some(state) => stream_info(name, state, &resolved.bases, context.rtmp_port()),
+            None => error_doc("Stream is offline"),
+        };
+        match flavor {
+            Flavor::Json => Bytes::from(doc.to_string()),
+            Flavor::Script => Bytes::from(script(name, &doc)),
+        }
+    };
+    let cached = match &state {
+        Some(StreamState::Live(live)) => Some((&live.cache, live.version())),
+        Some(StreamState::Vod(vod)) => Some((&vod.cache, 0)),
+        _ => None,
+    };
+    let doc = match cached {
+        Some((cache, version)) => {
+            let key = bases_key(&resolved);
+            let stamp = Stamp { version, tick: 0 };
+            let rendered = cache.documents().get_or_render(kind, &key, stamp, || {
+                Ok::<_, std::convert::Infallible>(render(state.as_ref()))
+            });
+            match rendered {
+                Ok(doc) => doc,
+                Err(never) => match never {},
+            }
+        }
+        None => Document::new(render(state.as_ref())),
+    };
+    let mut response = response::tagged_document(headers, &doc, content_type);
     response::set_owned(
         &mut response,
         HeaderName::from_static("vary"),
         resolved.vary().to_owned(),
     );
     response
+}
+
+/// What tells one request's bases from another's in the document cache.
+fn bases_key(resolved: &Resolved) -> String {
+    let mut key = String::with_capacity(64);
+    for base in &resolved.bases {
+        let _ = write!(key, "{base} ");
+    }
+    key
 }
 
 /// The info document of stream `name` for a request whose bases are `resolved`

@@ -9,6 +9,7 @@
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::sync::LazyLock;
 
 use bytes::Bytes;
 use http::header::HeaderName;
@@ -21,6 +22,7 @@ use super::public_base::{self, Resolved};
 use super::response;
 use super::router::{percent_decode, percent_encode, Route};
 use super::HttpContext;
+use crate::stream::cache::{DocumentCache, DocumentKind, Stamp};
 
 /// The player, as written in `web/player.js`.
 pub const PLAYER_JS: &str = include_str!("../../../../web/player.js");
@@ -44,16 +46,38 @@ pub fn answer(
         return info::answer(headers, context, peer, name, Flavor::Script);
     }
     let resolved = public_base::for_request(headers, peer, context);
-    let (text, content_type) = match route {
-        Route::Page(name) => (
-            page(name, &PageOptions::from_query(req.uri().query()), &resolved),
-            HTML,
+    let primary = resolved.primary.to_string();
+    let (kind, key, content_type) = match route {
+        Route::Page(name) => {
+            let query = req.uri().query().unwrap_or("");
+            (
+                DocumentKind::Page,
+                format!("{primary}\n{name}\n{query}"),
+                HTML,
+            )
+        }
+        Route::PlayerJs => (DocumentKind::PlayerJs, primary, JAVASCRIPT),
+        Route::Embed(name) => (
+            DocumentKind::Embed,
+            format!("{primary}\n{name}"),
+            JAVASCRIPT,
         ),
-        Route::PlayerJs => (player_js(&resolved), JAVASCRIPT),
-        Route::Embed(name) => (embed_js(name, &resolved), JAVASCRIPT),
         _ => return response::not_found(),
     };
-    let mut response = response::document(Bytes::from(text), content_type);
+    // Pages depend on the name, the options and the base only: rendered once each.
+    let rendered = PAGES.get_or_render(kind, &key, Stamp::default(), || {
+        let text = match route {
+            Route::Page(name) => page(name, &PageOptions::from_query(req.uri().query()), &resolved),
+            Route::Embed(name) => embed_js(name, &resolved),
+            _ => player_js(&resolved),
+        };
+        Ok::<_, std::convert::Infallible>(Bytes::from(text))
+    });
+    let doc = match rendered {
+        Ok(doc) => doc,
+        Err(never) => match never {},
+    };
+    let mut response = response::tagged_document(headers, &doc, content_type);
     response::set_owned(
         &mut response,
         HeaderName::from_static("vary"),
@@ -61,6 +85,9 @@ pub fn answer(
     );
     response
 }
+
+/// Rendered pages, player scripts and embed scripts, shared by all streams.
+static PAGES: LazyLock<DocumentCache> = LazyLock::new(DocumentCache::default);
 
 /// Player options a page URL may carry: `?autoplay=0&muted&forceType=…&t=1h2m3s`.
 #[derive(Debug, Clone, Default, PartialEq)]

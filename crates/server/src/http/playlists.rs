@@ -1,255 +1,339 @@
 //! Playlists and manifests: HLS (TS and fMP4) and DASH, rendered from a stream's
-//! segment list. URLs inside are relative, so the documents work under any proxy
-//! prefix. Documents are short-lived (`no-cache`).
+//! segment list by the typed renderers of [`brume_media::playlist`]. URLs inside
+//! are relative, so the documents work under any proxy prefix.
+//!
+//! Each document is rendered once per version of the segment list (the live MPD
+//! also at most twice a second, for its clock times) and kept with its ETag in
+//! the stream's [`DocumentCache`](crate::stream::cache::DocumentCache); a request
+//! is a lookup. Documents are `no-cache`: clients revalidate with `If-None-Match`.
 
-use std::fmt::Write as _;
-
+use brume_media::playlist::dash::{
+    self, AdaptationSet, AudioAttributes, ContentType, Mpd, Presentation, Representation,
+    SegmentTemplate, TimelineEntry, UtcTiming, VideoAttributes,
+};
+use brume_media::playlist::hls::{
+    self, AudioRendition, MasterPlaylist, MediaPlaylist, MediaSegment, PlaylistType, SegmentUri,
+    Variant,
+};
+use brume_media::playlist::{PlaylistError, MAX_SEGMENTS};
 use brume_media::{Track, TrackKind};
 use bytes::Bytes;
-use http::Response;
+use http::header::HeaderMap;
+use http::{Response, StatusCode};
 
 use super::body::Body;
-use super::response::{document, not_found};
-use crate::stream::cache::Rendition;
-use brume_media::playlist::{
-    iso_datetime, iso_duration, media_playlist, write_timeline, xml_escape,
-};
-
-use crate::stream::media::Media;
+use super::response::{not_found, tagged_document, text};
+use crate::stream::cache::{DocumentKind, Stamp};
+use crate::stream::media::{Media, SegmentRef};
 
 const HLS_TYPE: &str = "application/vnd.apple.mpegurl";
 const DASH_TYPE: &str = "application/dash+xml";
+/// How long one rendering of the live MPD is served (its `publishTime` and
+/// `UTCTiming` clock must stay close to the server's clock).
+const LIVE_MPD_MAX_AGE_MS: i64 = 500;
 
+/// Why a document was not rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    #[error("the stream has no track a playlist can list")]
+    NoTracks,
+    #[error(transparent)]
+    Playlist(#[from] PlaylistError),
+}
+
+/// Serves document `kind` of `media`, rendering it only when the held rendering
+/// is older than `stamp`.
+fn serve(
+    headers: &HeaderMap,
+    media: &Media,
+    kind: DocumentKind,
+    content_type: &'static str,
+    tick: u64,
+    render: impl FnOnce() -> Result<String, DocumentError>,
+) -> Response<Body> {
+    let stamp = Stamp {
+        version: media.version(),
+        tick,
+    };
+    let rendered = media
+        .cache()
+        .documents()
+        .get_or_render(kind, "", stamp, || render().map(Bytes::from));
+    match rendered {
+        Ok(doc) => tagged_document(headers, &doc, content_type),
+        Err(error) => {
+            tracing::warn!(%error, ?kind, "document not rendered");
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "document could not be rendered\n",
+            )
+        }
+    }
+}
+
+/// Peak bits per second of all tracks together, with 10% headroom.
 fn total_bandwidth(media: &Media) -> u64 {
     media.track_bitrates().iter().sum::<u64>() * 11 / 10
 }
 
-fn resolution(tracks: &[Track]) -> Option<(u32, u32)> {
+fn codecs<'a>(tracks: impl IntoIterator<Item = &'a Track>) -> String {
     tracks
-        .iter()
-        .find_map(|t| t.video.map(|v| (v.width, v.height)))
-}
-
-fn codecs(tracks: &[Track]) -> String {
-    tracks
-        .iter()
+        .into_iter()
         .map(|t| t.codec_string.as_str())
         .collect::<Vec<_>>()
         .join(",")
 }
 
+/// The newest segments, at most as many as one document may list.
+fn listed(segments: &[SegmentRef]) -> &[SegmentRef] {
+    let skipped = segments.len().saturating_sub(MAX_SEGMENTS);
+    &segments[skipped..]
+}
+
+fn duration_ms(s: &SegmentRef) -> u64 {
+    u64::try_from(s.end_ms.saturating_sub(s.start_ms)).unwrap_or(0)
+}
+
 /// `/hls/S/index.m3u8`: one variant holding every track.
-/// Serves a playlist rendered once per version of the segment list.
-fn cached(
-    media: &Media,
-    rendition: Rendition,
-    render: impl FnOnce() -> Option<String>,
-) -> Response<Body> {
-    let Some(version) = media.newest_sequence() else {
-        // No complete segment yet: nothing worth caching.
-        return match render() {
-            Some(text) => document(text.into(), HLS_TYPE),
-            None => not_found(),
+pub fn hls_master(headers: &HeaderMap, media: &Media) -> Response<Body> {
+    serve(headers, media, DocumentKind::HlsMaster, HLS_TYPE, 0, || {
+        let tracks = media.tracks();
+        let codecs = codecs(tracks);
+        let variant = Variant {
+            uri: "media.m3u8",
+            bandwidth: total_bandwidth(media),
+            average_bandwidth: None,
+            codecs: &codecs,
+            resolution: tracks
+                .iter()
+                .find_map(|t| t.video.map(|v| (v.width, v.height))),
+            frame_rate: None,
+            audio_group: None,
         };
-    };
-    match media.cache().get_or_render(version, rendition, || {
-        render().map(Bytes::from).ok_or_else(String::new)
-    }) {
-        Ok(bytes) => document(bytes, HLS_TYPE),
-        Err(_) => not_found(),
-    }
-}
-
-pub fn hls_master(media: &Media) -> Response<Body> {
-    cached(media, Rendition::HlsMaster, || {
-        Some(render_hls_master(media))
+        Ok(hls::master_playlist(&MasterPlaylist {
+            min_version: 3,
+            independent_segments: true,
+            audio: &[],
+            variants: &[variant],
+        })?)
     })
-}
-
-fn render_hls_master(media: &Media) -> String {
-    let tracks = media.tracks();
-    let mut out = String::with_capacity(256);
-    out.push_str("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    let _ = write!(
-        out,
-        "#EXT-X-STREAM-INF:BANDWIDTH={},CODECS=\"{}\"",
-        total_bandwidth(media),
-        codecs(tracks)
-    );
-    if let Some((w, h)) = resolution(tracks) {
-        let _ = write!(out, ",RESOLUTION={w}x{h}");
-    }
-    out.push_str("\nmedia.m3u8\n");
-    out
 }
 
 /// `/hls/S/media.m3u8`: TS segments.
-pub fn hls_media(media: &Media) -> Response<Body> {
-    cached(media, Rendition::HlsMedia, || Some(render_hls_media(media)))
-}
-
-fn render_hls_media(media: &Media) -> String {
-    let segments = media.segments();
-    media_playlist(&segments, !media.is_live(), 3, None, |seq| {
-        format!("{seq}.ts")
+pub fn hls_media(headers: &HeaderMap, media: &Media) -> Response<Body> {
+    serve(headers, media, DocumentKind::HlsMedia, HLS_TYPE, 0, || {
+        media_playlist(media, 3, None, "", ".ts")
     })
-}
-
-/// `/cmaf/S/index.m3u8`: the video track as the variant, audio as a rendition.
-pub fn cmaf_master(media: &Media) -> Response<Body> {
-    cached(media, Rendition::CmafMaster, || render_cmaf_master(media))
-}
-
-fn render_cmaf_master(media: &Media) -> Option<String> {
-    let tracks = media.tracks();
-    let video = tracks.iter().find(|t| t.kind() == TrackKind::Video);
-    let audio = tracks.iter().find(|t| t.kind() == TrackKind::Audio);
-    let mut out = String::with_capacity(384);
-    out.push_str("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    let bandwidth = total_bandwidth(media);
-    match (video, audio) {
-        (Some(video), audio) => {
-            if let Some(audio) = audio {
-                let _ = writeln!(
-                    out,
-                    "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",DEFAULT=YES,AUTOSELECT=YES,URI=\"{}.m3u8\"",
-                    audio.id
-                );
-            }
-            let used: Vec<Track> = std::iter::once(video.clone())
-                .chain(audio.cloned())
-                .collect();
-            let _ = write!(
-                out,
-                "#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},CODECS=\"{}\"",
-                codecs(&used)
-            );
-            if let Some(v) = video.video {
-                let _ = write!(out, ",RESOLUTION={}x{}", v.width, v.height);
-            }
-            if audio.is_some() {
-                out.push_str(",AUDIO=\"audio\"");
-            }
-            let _ = writeln!(out, "\n{}.m3u8", video.id);
-        }
-        (None, Some(audio)) => {
-            let _ = writeln!(
-                out,
-                "#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},CODECS=\"{}\"\n{}.m3u8",
-                audio.codec_string, audio.id
-            );
-        }
-        (None, None) => return None,
-    }
-    Some(out)
 }
 
 /// `/cmaf/S/T.m3u8`: fMP4 segments of track T.
-pub fn cmaf_media(media: &Media, track: u32) -> Response<Body> {
+pub fn cmaf_media(headers: &HeaderMap, media: &Media, track: u32) -> Response<Body> {
     if !media.tracks().iter().any(|t| t.id == track) {
         return not_found();
     }
-    cached(media, Rendition::CmafMedia(track), || {
-        let segments = media.segments();
+    let kind = DocumentKind::CmafMedia(track);
+    serve(headers, media, kind, HLS_TYPE, 0, || {
         let map = format!("{track}/init.mp4");
-        Some(media_playlist(
-            &segments,
-            !media.is_live(),
-            7,
-            Some(&map),
-            |seq| format!("{track}/{seq}.m4s"),
-        ))
+        let prefix = format!("{track}/");
+        media_playlist(media, 7, Some(&map), &prefix, ".m4s")
     })
 }
 
+/// A media playlist of every listed segment, named `{prefix}{sequence}{suffix}`.
+fn media_playlist(
+    media: &Media,
+    version: u8,
+    map_uri: Option<&str>,
+    prefix: &str,
+    suffix: &str,
+) -> Result<String, DocumentError> {
+    let all = media.segments();
+    let segments = listed(&all);
+    let entries: Vec<MediaSegment<'_>> = segments
+        .iter()
+        .map(|s| {
+            let uri = SegmentUri::Numbered {
+                prefix,
+                number: s.sequence,
+                suffix,
+            };
+            MediaSegment::new(uri, duration_ms(s))
+        })
+        .collect();
+    let ended = !media.is_live();
+    Ok(hls::media_playlist(&MediaPlaylist {
+        min_version: version,
+        min_target_duration_secs: 0,
+        media_sequence: segments.first().map_or(0, |s| s.sequence),
+        discontinuity_sequence: 0,
+        playlist_type: if ended {
+            PlaylistType::Vod
+        } else {
+            PlaylistType::Live
+        },
+        ended,
+        independent_segments: true,
+        map_uri,
+        segments: &entries,
+    })?)
+}
+
+/// `/cmaf/S/index.m3u8`: the video track as the variant, audio as a rendition.
+pub fn cmaf_master(headers: &HeaderMap, media: &Media) -> Response<Body> {
+    serve(
+        headers,
+        media,
+        DocumentKind::CmafMaster,
+        HLS_TYPE,
+        0,
+        || {
+            let tracks = media.tracks();
+            let video = tracks.iter().find(|t| t.kind() == TrackKind::Video);
+            let audio = tracks.iter().find(|t| t.kind() == TrackKind::Audio);
+            let bandwidth = total_bandwidth(media);
+            let audio_uri = audio.map(|a| format!("{}.m3u8", a.id));
+            let (variant_track, renditions) = match (video, audio) {
+                (Some(video), Some(_)) => (
+                    video,
+                    vec![AudioRendition {
+                        group_id: "audio",
+                        name: "audio",
+                        language: None,
+                        uri: audio_uri.as_deref(),
+                        default: true,
+                        autoselect: true,
+                        channels: None,
+                    }],
+                ),
+                (Some(video), None) => (video, Vec::new()),
+                (None, Some(audio)) => (audio, Vec::new()),
+                (None, None) => return Err(DocumentError::NoTracks),
+            };
+            let used = std::iter::once(variant_track).chain(if renditions.is_empty() {
+                None
+            } else {
+                audio
+            });
+            let codecs = codecs(used);
+            let uri = format!("{}.m3u8", variant_track.id);
+            let variant = Variant {
+                uri: &uri,
+                bandwidth,
+                average_bandwidth: None,
+                codecs: &codecs,
+                resolution: variant_track.video.map(|v| (v.width, v.height)),
+                frame_rate: None,
+                audio_group: (!renditions.is_empty()).then_some("audio"),
+            };
+            Ok(hls::master_playlist(&MasterPlaylist {
+                min_version: 7,
+                independent_segments: true,
+                audio: &renditions,
+                variants: &[variant],
+            })?)
+        },
+    )
+}
+
 /// `/cmaf/S/index.mpd`: one adaptation set per track, timelines in milliseconds.
-pub fn dash(media: &Media) -> Response<Body> {
-    let segments = media.segments();
+pub fn dash(headers: &HeaderMap, media: &Media) -> Response<Body> {
+    let now = crate::util::unix_ms();
+    let tick = if media.is_live() {
+        u64::try_from(now / LIVE_MPD_MAX_AGE_MS).unwrap_or(0)
+    } else {
+        0
+    };
+    serve(headers, media, DocumentKind::Mpd, DASH_TYPE, tick, || {
+        render_mpd(media, now)
+    })
+}
+
+fn render_mpd(media: &Media, now: i64) -> Result<String, DocumentError> {
+    let all = media.segments();
+    let segments = listed(&all);
     let tracks = media.tracks();
     let rates = media.track_bitrates();
-    let now = crate::util::unix_ms();
-    let mut out = String::with_capacity(1024 + segments.len() * 40 * tracks.len());
-    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    out.push_str("<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"urn:mpeg:dash:profile:isoff-live:2011\"");
     let max_segment = segments
         .iter()
-        .map(|s| s.end_ms - s.start_ms)
+        .map(duration_ms)
         .max()
         .unwrap_or(2000)
         .max(1);
-    if media.is_live() {
-        let epoch = media.epoch_unix_ms().unwrap_or(now);
+    let presentation = if media.is_live() {
         let window = match (segments.first(), segments.last()) {
-            (Some(a), Some(b)) => b.end_ms - a.start_ms,
+            (Some(a), Some(b)) => u64::try_from(b.end_ms - a.start_ms).unwrap_or(0),
             _ => 0,
         };
-        let _ = writeln!(
-            out,
-            " type=\"dynamic\" availabilityStartTime=\"{}\" publishTime=\"{}\" minimumUpdatePeriod=\"{}\" timeShiftBufferDepth=\"{}\" suggestedPresentationDelay=\"{}\" minBufferTime=\"{}\">",
-            iso_datetime(epoch),
-            iso_datetime(now),
-            iso_duration(max_segment / 2),
-            iso_duration(window),
-            iso_duration(max_segment * 3),
-            iso_duration(max_segment * 2),
-        );
+        Presentation::Dynamic {
+            availability_start_ms: media.epoch_unix_ms().unwrap_or(now),
+            publish_ms: now,
+            min_update_period_ms: max_segment / 2,
+            time_shift_buffer_ms: Some(window),
+            suggested_delay_ms: Some(max_segment * 3),
+        }
     } else {
-        let duration = segments.last().map_or(0, |s| s.end_ms);
-        let _ = writeln!(
-            out,
-            " type=\"static\" mediaPresentationDuration=\"{}\" minBufferTime=\"{}\">",
-            iso_duration(duration),
-            iso_duration(max_segment * 2),
-        );
-    }
-    out.push_str("  <Period id=\"0\" start=\"PT0S\">\n");
-    let first = segments.first().map_or(0, |s| s.sequence);
-    for (track, bps) in tracks.iter().zip(&rates) {
-        let (content, mime) = match track.kind() {
-            TrackKind::Video => ("video", "video/mp4"),
-            TrackKind::Audio => ("audio", "audio/mp4"),
-        };
-        let _ = writeln!(
-            out,
-            "    <AdaptationSet id=\"{}\" contentType=\"{content}\" mimeType=\"{mime}\" segmentAlignment=\"true\" startWithSAP=\"1\">",
-            track.id
-        );
-        let _ = write!(
-            out,
-            "      <Representation id=\"{}\" codecs=\"{}\" bandwidth=\"{bps}\"",
-            track.id,
-            xml_escape(&track.codec_string)
-        );
-        if let Some(v) = track.video {
-            let _ = write!(out, " width=\"{}\" height=\"{}\"", v.width, v.height);
+        Presentation::Static {
+            duration_ms: segments
+                .last()
+                .map_or(0, |s| u64::try_from(s.end_ms).unwrap_or(0)),
         }
-        if let Some(a) = track.audio {
-            let _ = write!(out, " audioSamplingRate=\"{}\"", a.sample_rate);
-        }
-        out.push_str(">\n");
-        if let Some(a) = track.audio {
-            let _ = writeln!(
-                out,
-                "        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\"{}\"/>",
-                a.channels
-            );
-        }
-        let _ = writeln!(
-            out,
-            "        <SegmentTemplate timescale=\"1000\" initialization=\"$RepresentationID$/init.mp4\" media=\"$RepresentationID$/$Number$.m4s\" startNumber=\"{first}\">"
-        );
-        out.push_str("          <SegmentTimeline>\n");
-        write_timeline(&mut out, &segments);
-        out.push_str("          </SegmentTimeline>\n        </SegmentTemplate>\n      </Representation>\n    </AdaptationSet>\n");
-    }
-    out.push_str("  </Period>\n");
-    if media.is_live() {
-        let _ = writeln!(
-            out,
-            "  <UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:direct:2014\" value=\"{}\"/>",
-            iso_datetime(now)
-        );
-    }
-    out.push_str("</MPD>\n");
-    document(out.into(), DASH_TYPE)
+    };
+    let timeline: Vec<TimelineEntry> = segments
+        .iter()
+        .map(|s| TimelineEntry {
+            start: u64::try_from(s.start_ms).unwrap_or(0),
+            duration: duration_ms(s),
+        })
+        .collect();
+    let ids: Vec<String> = tracks.iter().map(|t| t.id.to_string()).collect();
+    let representations: Vec<Representation<'_>> = tracks
+        .iter()
+        .zip(&ids)
+        .zip(&rates)
+        .map(|((track, id), &bandwidth)| Representation {
+            id,
+            codecs: &track.codec_string,
+            bandwidth,
+            video: track.video.map(|v| VideoAttributes {
+                width: v.width,
+                height: v.height,
+                frame_rate: None,
+            }),
+            audio: track.audio.map(|a| AudioAttributes {
+                sample_rate: a.sample_rate,
+                channels: a.channels,
+            }),
+        })
+        .collect();
+    let sets: Vec<AdaptationSet<'_>> = tracks
+        .iter()
+        .zip(&representations)
+        .map(|(track, representation)| {
+            let (content_type, mime_type) = match track.kind() {
+                TrackKind::Video => (ContentType::Video, "video/mp4"),
+                TrackKind::Audio => (ContentType::Audio, "audio/mp4"),
+            };
+            AdaptationSet {
+                id: track.id,
+                content_type,
+                mime_type,
+                lang: None,
+                segments: SegmentTemplate {
+                    timescale: 1000,
+                    initialization: "$RepresentationID$/init.mp4",
+                    media: "$RepresentationID$/$Number$.m4s",
+                    start_number: segments.first().map_or(0, |s| s.sequence),
+                    presentation_time_offset: 0,
+                    timeline: &timeline,
+                },
+                representations: std::slice::from_ref(representation),
+            }
+        })
+        .collect();
+    Ok(dash::render_mpd(&Mpd {
+        presentation,
+        min_buffer_ms: max_segment * 2,
+        adaptation_sets: &sets,
+        utc_timing: media.is_live().then_some(UtcTiming::Direct { now_ms: now }),
+    })?)
 }

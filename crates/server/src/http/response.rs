@@ -62,6 +62,41 @@ pub fn document(bytes: Bytes, content_type: &'static str) -> Response<Body> {
     response
 }
 
+/// A rendered document (see [`crate::stream::cache::Document`]): `no-cache`,
+/// with its ETag; answers 304 when the client already holds this rendering.
+pub fn tagged_document(
+    request_headers: &HeaderMap,
+    doc: &crate::stream::cache::Document,
+    content_type: &'static str,
+) -> Response<Body> {
+    let etag = doc.etag.to_str().unwrap_or_default();
+    let mut response = if client_holds(request_headers, etag) {
+        empty(StatusCode::NOT_MODIFIED)
+    } else {
+        let mut response = Response::new(Body::full(doc.bytes.clone()));
+        set(&mut response, "content-type", content_type);
+        response
+    };
+    set(&mut response, "cache-control", "no-cache");
+    response
+        .headers_mut()
+        .insert(header::ETAG, doc.etag.clone());
+    response
+}
+
+/// Whether `If-None-Match` names `etag` (or `*`).
+fn client_holds(request_headers: &HeaderMap, etag: &str) -> bool {
+    request_headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|tag| {
+            let tag = tag.trim();
+            tag == "*" || tag.trim_start_matches("W/") == etag
+        })
+}
+
 /// An immutable object (a segment): cacheable for `max_age_secs`, with a strong
 /// ETag; answers 304 when the client already holds it.
 pub fn immutable(
@@ -71,16 +106,7 @@ pub fn immutable(
     etag: &str,
     max_age_secs: u64,
 ) -> Response<Body> {
-    let matches = request_headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|tag| {
-            let tag = tag.trim();
-            tag == "*" || tag.trim_start_matches("W/") == etag
-        });
-    let mut response = if matches {
+    let mut response = if client_holds(request_headers, etag) {
         empty(StatusCode::NOT_MODIFIED)
     } else {
         let mut response = Response::new(Body::full(bytes));

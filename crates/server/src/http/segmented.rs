@@ -28,11 +28,11 @@ pub async fn answer(headers: &HeaderMap, route: &Route, media: &Media) -> Respon
             segment(headers, media, *sequence, Rendition::Cmaf(*track)).await
         }
         Route::CmafInit(_, track) => init(headers, media, *track),
-        Route::HlsMaster(_) => super::playlists::hls_master(media),
-        Route::HlsMedia(_) => super::playlists::hls_media(media),
-        Route::CmafMaster(_) => super::playlists::cmaf_master(media),
-        Route::CmafMedia(_, track) => super::playlists::cmaf_media(media, *track),
-        Route::Dash(_) => super::playlists::dash(media),
+        Route::HlsMaster(_) => super::playlists::hls_master(headers, media),
+        Route::HlsMedia(_) => super::playlists::hls_media(headers, media),
+        Route::CmafMaster(_) => super::playlists::cmaf_master(headers, media),
+        Route::CmafMedia(_, track) => super::playlists::cmaf_media(headers, media, *track),
+        Route::Dash(_) => super::playlists::dash(headers, media),
         _ => not_found(),
     }
 }
@@ -48,7 +48,6 @@ async fn segment(
             let (content_type, tag) = match rendition {
                 Rendition::Ts => ("video/mp2t", "ts".to_owned()),
                 Rendition::Cmaf(track) => ("video/mp4", format!("c{track}")),
-                _ => return not_found(),
             };
             let etag = format!("\"{}-{}-{}\"", media.instance(), tag, sequence);
             immutable(headers, bytes, content_type, &etag, SEGMENT_MAX_AGE_SECS)

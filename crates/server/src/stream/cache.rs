@@ -1,15 +1,21 @@
-//! Render-once caches for segments and playlists.
+//! Render-once caches for segments and documents.
 //!
 //! A segment is muxed the first time anyone asks for it and the same [`Bytes`] are
 //! handed to every later request: a thousand viewers of one segment cost one mux.
 //! Concurrent first requests wait for the one render in progress instead of
 //! repeating it. The cache is bounded in bytes; it drops the oldest sequence numbers
 //! first, and [`RenderCache::forget_before`] drops what left the DVR window.
+//!
+//! Documents (playlists, the MPD, stream info) live in a [`DocumentCache`]: each is
+//! rendered once per version of the stream's state (and public base, for those that
+//! carry absolute URLs) and kept with its ETag beside it, so a request is a lookup.
 
 use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
+use http::HeaderValue;
 
 use crate::metrics::Metrics;
 
@@ -20,14 +26,6 @@ pub enum Rendition {
     Ts,
     /// A single-track fMP4 (CMAF) segment of the track with this id.
     Cmaf(u32),
-    /// The HLS (TS) master playlist, as of a segment list version.
-    HlsMaster,
-    /// The HLS (TS) media playlist.
-    HlsMedia,
-    /// The HLS (fMP4) master playlist.
-    CmafMaster,
-    /// The HLS (fMP4) media playlist of the track with this id.
-    CmafMedia(u32),
 }
 
 type Slot = Arc<Mutex<Option<Bytes>>>;
@@ -38,6 +36,7 @@ pub struct RenderCache {
     max_bytes: usize,
     /// Where segment hits and misses are counted (set by the registry).
     metrics: OnceLock<Arc<Metrics>>,
+    documents: DocumentCache,
 }
 
 #[derive(Debug, Default)]
@@ -55,6 +54,7 @@ impl RenderCache {
             inner: Mutex::new(Inner::default()),
             max_bytes,
             metrics: OnceLock::new(),
+            documents: DocumentCache::default(),
         }
     }
 
@@ -64,14 +64,19 @@ impl RenderCache {
         let _ = self.metrics.set(metrics.clone());
     }
 
+    /// The stream's rendered documents.
+    pub fn documents(&self) -> &DocumentCache {
+        &self.documents
+    }
+
     /// The cached bytes for `(sequence, rendition)`, rendering them with `render`
     /// if nobody has yet. A failed render is not cached.
-    pub fn get_or_render(
+    pub fn get_or_render<E>(
         &self,
         sequence: u64,
         rendition: Rendition,
-        render: impl FnOnce() -> Result<Bytes, String>,
-    ) -> Result<Bytes, String> {
+        render: impl FnOnce() -> Result<Bytes, E>,
+    ) -> Result<Bytes, E> {
         let slot = {
             let mut inner = self.lock();
             inner
@@ -81,10 +86,9 @@ impl RenderCache {
                 .clone()
         };
         let mut value = slot.lock().unwrap_or_else(|p| p.into_inner());
-        let is_segment = matches!(rendition, Rendition::Ts | Rendition::Cmaf(_));
         if let Some(bytes) = value.as_ref() {
             self.lock().hits += 1;
-            if let (true, Some(metrics)) = (is_segment, self.metrics.get()) {
+            if let Some(metrics) = self.metrics.get() {
                 metrics.segment_cache_hit();
             }
             return Ok(bytes.clone());
@@ -92,7 +96,7 @@ impl RenderCache {
         let bytes = render()?;
         *value = Some(bytes.clone());
         drop(value);
-        if let (true, Some(metrics)) = (is_segment, self.metrics.get()) {
+        if let Some(metrics) = self.metrics.get() {
             metrics.segment_cache_miss();
         }
         let mut inner = self.lock();
@@ -142,6 +146,148 @@ impl RenderCache {
     }
 }
 
+/// Most documents one stream keeps rendered (every playlist kind, the MPD, and
+/// stream info and the player page under a few public bases).
+pub const MAX_DOCUMENTS: usize = 48;
+
+/// Which document of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DocumentKind {
+    /// `/hls/S/index.m3u8`.
+    HlsMaster,
+    /// `/hls/S/media.m3u8`.
+    HlsMedia,
+    /// `/cmaf/S/index.m3u8`.
+    CmafMaster,
+    /// `/cmaf/S/T.m3u8` of the track with this id.
+    CmafMedia(u32),
+    /// `/cmaf/S/index.mpd`.
+    Mpd,
+    /// `/json_S.js`.
+    InfoJson,
+    /// `/info_S.js`.
+    InfoScript,
+    /// `/S.html`.
+    Page,
+    /// `/player.js`.
+    PlayerJs,
+    /// `/embed_S.js`.
+    Embed,
+}
+
+/// When a document was rendered: the stream state's version, and a second
+/// number for documents that also age with the clock (the live MPD's times).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stamp {
+    pub version: u64,
+    pub tick: u64,
+}
+
+/// A rendered document and its strong ETag (a hash of the bytes), made once and
+/// shared by every request that gets it.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub bytes: Bytes,
+    pub etag: HeaderValue,
+}
+
+impl Document {
+    pub fn new(bytes: Bytes) -> Document {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        bytes.hash(&mut hasher);
+        let tag = format!("\"d{:016x}-{:x}\"", hasher.finish(), bytes.len());
+        Document {
+            etag: HeaderValue::try_from(tag).unwrap_or(HeaderValue::from_static("\"d\"")),
+            bytes,
+        }
+    }
+}
+
+/// The rendered documents of one stream, at most [`MAX_DOCUMENTS`], least
+/// recently used dropped first. Keys are the kind and the public base (`""` for
+/// documents with relative URLs only).
+#[derive(Debug, Default)]
+pub struct DocumentCache {
+    inner: Mutex<Documents>,
+}
+
+#[derive(Debug, Default)]
+struct Documents {
+    entries: Vec<DocumentEntry>,
+    clock: u64,
+    renders: u64,
+}
+
+#[derive(Debug)]
+struct DocumentEntry {
+    kind: DocumentKind,
+    base: Box<str>,
+    stamp: Stamp,
+    used: u64,
+    document: Document,
+}
+
+impl DocumentCache {
+    /// The document `kind` under `base` as of `stamp`, rendered by `render` when
+    /// the held one is older (or missing). Renders happen under the cache's lock:
+    /// concurrent first requests wait for one render. A failed render is not kept.
+    pub fn get_or_render<E>(
+        &self,
+        kind: DocumentKind,
+        base: &str,
+        stamp: Stamp,
+        render: impl FnOnce() -> Result<Bytes, E>,
+    ) -> Result<Document, E> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.clock += 1;
+        let now = inner.clock;
+        let found = inner
+            .entries
+            .iter()
+            .position(|e| e.kind == kind && &*e.base == base);
+        if let Some(i) = found {
+            let entry = &mut inner.entries[i];
+            if entry.stamp == stamp {
+                entry.used = now;
+                return Ok(entry.document.clone());
+            }
+        }
+        let document = Document::new(render()?);
+        inner.renders += 1;
+        let entry = DocumentEntry {
+            kind,
+            base: base.into(),
+            stamp,
+            used: now,
+            document: document.clone(),
+        };
+        match found {
+            Some(i) => inner.entries[i] = entry,
+            None => {
+                if inner.entries.len() >= MAX_DOCUMENTS {
+                    if let Some(oldest) = inner
+                        .entries
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, e)| e.used)
+                        .map(|(i, _)| i)
+                    {
+                        inner.entries.swap_remove(oldest);
+                    }
+                }
+                inner.entries.push(entry);
+            }
+        }
+        Ok(document)
+    }
+
+    /// (documents held, renders so far).
+    pub fn stats(&self) -> (usize, u64) {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        (inner.entries.len(), inner.renders)
+    }
+}
+
 fn slot_bytes(slot: &Slot) -> usize {
     // A slot being rendered right now is locked and not yet counted.
     slot.try_lock()
@@ -162,7 +308,7 @@ mod tests {
             let bytes = cache
                 .get_or_render(5, Rendition::Ts, || {
                     renders += 1;
-                    Ok(Bytes::from_static(b"segment"))
+                    Ok::<_, std::convert::Infallible>(Bytes::from_static(b"segment"))
                 })
                 .unwrap();
             assert_eq!(&bytes[..], b"segment");
@@ -175,17 +321,78 @@ mod tests {
     fn failures_are_not_cached_and_old_items_are_dropped() {
         let cache = RenderCache::new(10);
         assert!(cache
-            .get_or_render(1, Rendition::Ts, || Err("broken".into()))
+            .get_or_render(1, Rendition::Ts, || Err("broken"))
             .is_err());
         cache
-            .get_or_render(1, Rendition::Ts, || Ok(Bytes::from_static(b"123456")))
+            .get_or_render(1, Rendition::Ts, || {
+                Ok::<_, ()>(Bytes::from_static(b"123456"))
+            })
             .unwrap();
         cache
-            .get_or_render(2, Rendition::Cmaf(1), || Ok(Bytes::from_static(b"abcdef")))
+            .get_or_render(2, Rendition::Cmaf(1), || {
+                Ok::<_, ()>(Bytes::from_static(b"abcdef"))
+            })
             .unwrap();
         // 12 bytes > 10: the oldest item went.
         assert_eq!(cache.held_bytes(), 6);
         cache.forget_before(3);
         assert_eq!(cache.held_bytes(), 0);
+    }
+
+    fn render(text: &'static str) -> impl FnOnce() -> Result<Bytes, ()> {
+        move || Ok(Bytes::from_static(text.as_bytes()))
+    }
+
+    #[test]
+    fn documents_render_once_per_stamp_and_base() {
+        let docs = DocumentCache::default();
+        let v1 = Stamp {
+            version: 1,
+            tick: 0,
+        };
+        let a = docs
+            .get_or_render(DocumentKind::Mpd, "", v1, render("one"))
+            .unwrap();
+        let b = docs
+            .get_or_render(DocumentKind::Mpd, "", v1, || Err(()))
+            .unwrap();
+        assert_eq!(a.bytes, b.bytes);
+        assert_eq!(a.etag, b.etag);
+        // Same version, another base: its own render.
+        let c = docs
+            .get_or_render(DocumentKind::Mpd, "http://x/", v1, render("two"))
+            .unwrap();
+        assert_eq!(&c.bytes[..], b"two");
+        assert_ne!(c.etag, a.etag);
+        // A new version replaces the old rendering; a failure keeps nothing new.
+        let v2 = Stamp {
+            version: 2,
+            tick: 0,
+        };
+        assert!(docs
+            .get_or_render(DocumentKind::Mpd, "", v2, || Err(()))
+            .is_err());
+        let d = docs
+            .get_or_render(DocumentKind::Mpd, "", v2, render("three"))
+            .unwrap();
+        assert_eq!(&d.bytes[..], b"three");
+        assert_eq!(docs.stats(), (2, 3));
+    }
+
+    #[test]
+    fn documents_are_bounded_least_recently_used_first() {
+        let docs = DocumentCache::default();
+        let stamp = Stamp::default();
+        docs.get_or_render(DocumentKind::HlsMaster, "", stamp, render("kept"))
+            .unwrap();
+        for n in 0..MAX_DOCUMENTS * 2 {
+            let base = format!("http://h{n}/");
+            docs.get_or_render(DocumentKind::InfoJson, &base, stamp, render("x"))
+                .unwrap();
+            // The master playlist stays in use.
+            docs.get_or_render(DocumentKind::HlsMaster, "", stamp, || Err(()))
+                .unwrap();
+        }
+        assert_eq!(docs.stats().0, MAX_DOCUMENTS);
     }
 }

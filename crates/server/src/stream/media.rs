@@ -19,7 +19,14 @@ pub enum Media {
     Vod(Arc<VodStream>),
 }
 
-pub use brume_media::playlist::SegmentRef;
+/// A complete segment as playlists list it: its sequence number and its span
+/// (ms on the stream's output timeline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentRef {
+    pub sequence: u64,
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
 
 impl Media {
     pub fn tracks(&self) -> &[Track] {
@@ -105,6 +112,15 @@ impl Media {
         }
     }
 
+    /// Changes whenever the segment list (and with it every document) changes;
+    /// on-demand streams never change.
+    pub fn version(&self) -> u64 {
+        match self {
+            Media::Live(live) => live.version(),
+            Media::Vod(_) => 0,
+        }
+    }
+
     /// Unix time (ms) of media time zero (live streams).
     pub fn epoch_unix_ms(&self) -> Option<i64> {
         match self {
@@ -174,10 +190,6 @@ fn render(
 ) -> Result<Bytes, String> {
     match rendition {
         Rendition::Ts => mux_ts(tracks, frames),
-        Rendition::HlsMaster
-        | Rendition::HlsMedia
-        | Rendition::CmafMaster
-        | Rendition::CmafMedia(_) => Err("playlists are not segments".to_owned()),
         Rendition::Cmaf(id) => {
             let position = tracks
                 .iter()

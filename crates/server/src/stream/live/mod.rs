@@ -14,6 +14,7 @@
 pub mod feed;
 pub mod ring;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use brume_media::{scale_ticks, Frame, TimedFrame, Track, TrackKind};
@@ -38,6 +39,8 @@ pub struct LiveStream {
     pub cache: RenderCache,
     /// Tells this stream's segments from those of an earlier run (ETags).
     pub instance: u64,
+    /// Bumped whenever the segment list changes (documents are cached by it).
+    version: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -77,6 +80,7 @@ impl LiveStream {
             tracks,
             cache: RenderCache::new(LIVE_CACHE_BYTES),
             instance: super::next_instance(),
+            version: AtomicU64::new(0),
         })
     }
 
@@ -132,12 +136,16 @@ impl LiveStream {
             }
         }
         let before = inner.ring.oldest_sequence();
+        let newest_before = inner.ring.newest_complete_sequence();
         inner.ring.push(frame.clone(), ms, is_video);
         let after = inner.ring.oldest_sequence();
         if after != before {
             if let Some(oldest) = after {
                 self.cache.forget_before(oldest);
             }
+        }
+        if after != before || inner.ring.newest_complete_sequence() != newest_before {
+            self.version.fetch_add(1, Ordering::Release);
         }
         inner.held[position] = Some(frame);
     }
@@ -234,6 +242,12 @@ impl LiveStream {
             })
             .collect();
         Some((span, frames))
+    }
+
+    /// The segment list's version: changes whenever a segment completes or leaves
+    /// the window.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
     }
 
     /// Sequence number of the newest complete segment, if any.
