@@ -6,10 +6,11 @@
 //! configured `push://` stream (`rtmp://host/APP/STREAM`); with a stream
 //! `password`, APP must equal it (MistServer's convention). Media messages are FLV
 //! tag bodies, demuxed into frames of the stream. A player (`rtmp://host/play/S`,
-//! any app) receives the stream's shared FLV feed, re-framed into RTMP messages
-//! (no media muxing per player). Anything a peer does wrong closes that connection
-//! only. When the stream a connection publishes or plays is removed or restarted,
-//! the connection is closed.
+//! any app) is an adapter over an FLV [`Subscription`]: live, the stream's shared
+//! FLV feed re-framed into RTMP messages (no media muxing per player); on demand,
+//! the file muxed to FLV one segment at a time. Anything a peer does wrong closes
+//! that connection only ([`ConnectionError`]). When the stream a connection
+//! publishes or plays is removed or restarted, the connection is closed.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,18 +23,46 @@ use brume_rtmp::{Event, MediaKind, RejectCode, ServerSession, SessionConfig};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::broadcast::error::RecvError;
+
 use tracing::Instrument;
 
-use crate::metrics::Metrics;
-use crate::stream::live::feed::{Format, LiveChunk};
-use crate::stream::publish::Publisher;
+use crate::metrics::{Metrics, Protocol};
+use crate::stream::live::feed::Format;
+use crate::stream::media::Media;
+use crate::stream::publish::{PublishRefusal, Publisher};
+use crate::stream::selection::Selection;
+use crate::stream::subscription::{
+    Audience, Chunk, ReadError, Start, SubscribeError, Subscription,
+};
 use crate::stream::{Registry, StreamEntry, StreamState};
 
 /// Bytes read from a socket at a time.
 const READ_BUFFER: usize = 64 * 1024;
 /// A write to a slow peer that takes longer than this ends the connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Why an RTMP connection ended.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error("read failed: {0}")]
+    Read(#[source] std::io::Error),
+    #[error("write failed: {0}")]
+    Write(#[source] std::io::Error),
+    #[error("the peer stopped reading for {0:?}")]
+    WriteTimeout(Duration),
+    #[error("RTMP: {0}")]
+    Protocol(#[from] brume_rtmp::RtmpError),
+    #[error("the stream was removed")]
+    StreamRemoved,
+    #[error("publish refused: no such stream")]
+    UnknownStream,
+    #[error("publish refused: wrong password")]
+    WrongPassword,
+    #[error("publish refused: {0}")]
+    PublishRefused(#[from] PublishRefusal),
+    #[error("playing failed: {0}")]
+    Play(#[from] ReadError),
+}
 
 /// Accepts RTMP connections until the task is dropped.
 pub async fn serve(listener: TcpListener, registry: Arc<Registry>, metrics: Arc<Metrics>) {
@@ -64,32 +93,11 @@ pub async fn serve(listener: TcpListener, registry: Arc<Registry>, metrics: Arc<
     }
 }
 
-/// Where a player's FLV bytes come from.
-enum Feed {
-    /// A live stream's shared FLV feed.
-    Live(tokio::sync::broadcast::Receiver<LiveChunk>),
-    /// An on-demand file muxed to FLV for this player, one segment at a time.
-    File(tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>),
-}
-
-/// What arrived from a player's feed.
-enum Fed {
-    Live(Result<LiveChunk, RecvError>),
-    File(Option<Result<Bytes, std::io::Error>>),
-}
-
-/// A player's source of FLV bytes.
+/// A player: its subscription and the FLV bytes not yet forming a whole tag.
 struct PlaySource {
     stream_id: u32,
-    feed: Feed,
-    /// Partial FLV bytes not yet forming a whole tag.
+    subscription: Subscription,
     pending: BytesMut,
-    /// After falling behind: skip chunks until a keyframe.
-    resyncing: bool,
-    /// The next bytes start with an FLV file header to skip.
-    skip_file_header: bool,
-    /// This player's viewer session (`/api/v1/clients`, `/metrics`).
-    viewer: crate::metrics::Viewer,
 }
 
 struct Connection {
@@ -123,7 +131,7 @@ impl Connection {
         }
     }
 
-    async fn run(mut self) -> Result<(), String> {
+    async fn run(mut self) -> Result<(), ConnectionError> {
         let mut buffer = vec![0u8; READ_BUFFER];
         loop {
             self.handle_events()?;
@@ -146,48 +154,40 @@ impl Connection {
                 }
             };
             let chunk = async {
-                match self.player.as_mut().map(|p| &mut p.feed) {
-                    Some(Feed::Live(receiver)) => Some(Fed::Live(receiver.recv().await)),
-                    Some(Feed::File(receiver)) => Some(Fed::File(receiver.recv().await)),
+                match self.player.as_mut() {
+                    Some(player) => player.subscription.next().await,
                     None => std::future::pending().await,
                 }
             };
             tokio::select! {
                 read = self.socket.read(&mut buffer) => {
-                    let n = read.map_err(|e| format!("read failed: {e}"))?;
+                    let n = read.map_err(ConnectionError::Read)?;
                     if n == 0 {
                         return Ok(());
                     }
                     self.session
-                        .receive(&buffer[..n], std::time::Instant::now())
-                        .map_err(|e| e.to_string())?;
+                        .receive(&buffer[..n], std::time::Instant::now())?;
                 }
                 () = sleep => {
-                    self.session
-                        .handle_timeout(std::time::Instant::now())
-                        .map_err(|e| e.to_string())?;
+                    self.session.handle_timeout(std::time::Instant::now())?;
                 }
-                () = removed => return Err("the stream was removed".to_owned()),
-                received = chunk => {
-                    if let Some(received) = received {
-                        self.forward_to_player(received)?;
-                    }
-                }
+                () = removed => return Err(ConnectionError::StreamRemoved),
+                received = chunk => self.forward_to_player(received)?,
             }
         }
     }
 
-    async fn flush(&mut self) -> Result<(), String> {
+    async fn flush(&mut self) -> Result<(), ConnectionError> {
         while let Some(bytes) = self.session.poll_transmit() {
             tokio::time::timeout(WRITE_TIMEOUT, self.socket.write_all(&bytes))
                 .await
-                .map_err(|_| "the peer stopped reading".to_owned())?
-                .map_err(|e| format!("write failed: {e}"))?;
+                .map_err(|_| ConnectionError::WriteTimeout(WRITE_TIMEOUT))?
+                .map_err(ConnectionError::Write)?;
         }
         Ok(())
     }
 
-    fn handle_events(&mut self) -> Result<(), String> {
+    fn handle_events(&mut self) -> Result<(), ConnectionError> {
         while let Some(event) = self.session.poll_event() {
             match event {
                 Event::PublishRequested {
@@ -231,7 +231,7 @@ impl Connection {
         Ok(())
     }
 
-    fn publish(&mut self, stream_id: u32, app: &str, name: &str) -> Result<(), String> {
+    fn publish(&mut self, stream_id: u32, app: &str, name: &str) -> Result<(), ConnectionError> {
         // The key may carry a query (`stream?token=…`); the name is before it.
         let stream = name.split('?').next().unwrap_or_default();
         let app = app.split('?').next().unwrap_or_default();
@@ -242,7 +242,7 @@ impl Connection {
                 RejectCode::BadName,
                 "No such stream is configured.",
             );
-            return Err("publish refused (unknown stream)".to_owned());
+            return Err(ConnectionError::UnknownStream);
         };
         if let Some(password) = &entry.config.password {
             if app != password {
@@ -253,7 +253,7 @@ impl Connection {
                     RejectCode::Denied,
                     "Publishing to this stream needs the right password.",
                 );
-                return Err("publish refused (wrong password)".to_owned());
+                return Err(ConnectionError::WrongPassword);
             }
         }
         match entry.begin_publish() {
@@ -268,7 +268,7 @@ impl Connection {
                 tracing::warn!(stream, %refusal, "publish refused");
                 self.session
                     .reject_publish(stream_id, RejectCode::BadName, &refusal.to_string());
-                Err(format!("publish refused ({refusal})"))
+                Err(refusal.into())
             }
         }
     }
@@ -292,108 +292,66 @@ impl Connection {
 
     fn play(&mut self, stream_id: u32, name: &str) {
         let stream = name.split('?').next().unwrap_or_default();
-        let viewer = || {
-            self.metrics.open_viewer(
-                stream,
-                crate::metrics::Protocol::Rtmp,
-                self.peer.ip().to_canonical(),
-            )
-        };
         let entry = self.registry.get(stream);
-        let live = match entry.as_ref().map(|e| e.state()) {
-            Some(StreamState::Live(live)) => live,
-            Some(StreamState::Vod(vod)) => {
-                let (sender, receiver) = tokio::sync::mpsc::channel(2);
-                tokio::spawn(
-                    crate::stream::vod::send_all(vod, Format::Flv, sender).in_current_span(),
-                );
-                self.session.accept_play(stream_id);
-                self.attached = entry;
-                tracing::info!(stream, "RTMP player started (on demand)");
-                self.player = Some(PlaySource {
-                    stream_id,
-                    feed: Feed::File(receiver),
-                    pending: BytesMut::new(),
-                    resyncing: false,
-                    skip_file_header: true,
-                    viewer: viewer(),
-                });
-                return;
-            }
+        let media = match entry.as_ref().map(|e| e.state()) {
+            Some(StreamState::Live(live)) => Media::Live(live),
+            Some(StreamState::Vod(vod)) => Media::Vod(vod),
             _ => {
                 self.session
                     .reject_play(stream_id, "The stream is offline or does not exist.");
                 return;
             }
         };
-        let Some(subscription) = live.subscribe(Format::Flv) else {
-            self.session
-                .reject_play(stream_id, "The stream cannot be played over RTMP.");
-            return;
+        let audience = Audience {
+            metrics: self.metrics.clone(),
+            stream: stream.to_owned(),
+            protocol: Protocol::Rtmp,
+            ip: self.peer.ip().to_canonical(),
+        };
+        let selection = Arc::new(Selection::all(media.tracks()));
+        let subscription =
+            Subscription::open(&media, Format::Flv, selection, Start::Edge, audience.open());
+        let subscription = match subscription {
+            Ok(subscription) => subscription,
+            Err(err) => {
+                tracing::info!(stream, %err, "RTMP play refused");
+                let message = match err {
+                    SubscribeError::Ended => "The stream has ended.",
+                    SubscribeError::Mux(_) => "The stream cannot be played over RTMP.",
+                };
+                self.session.reject_play(stream_id, message);
+                return;
+            }
         };
         self.session.accept_play(stream_id);
         self.attached = entry;
-        let mut pending = BytesMut::new();
-        // The FLV header carries metadata and sequence headers; skip the file
-        // header, keep the tags.
-        pending.extend_from_slice(
-            subscription
-                .header
-                .get(FILE_HEADER_SIZE + PREVIOUS_TAG_SIZE_LEN..)
-                .unwrap_or_default(),
-        );
-        for chunk in &subscription.backlog {
-            pending.extend_from_slice(&chunk.bytes);
-        }
-        tracing::info!(stream, "RTMP player started");
+        tracing::info!(stream, live = media.is_live(), "RTMP player started");
         self.player = Some(PlaySource {
             stream_id,
-            feed: Feed::Live(subscription.receiver),
-            pending,
-            resyncing: false,
-            skip_file_header: false,
-            viewer: viewer(),
+            subscription,
+            pending: BytesMut::new(),
         });
-        self.send_pending_tags();
     }
 
-    fn forward_to_player(&mut self, received: Fed) -> Result<(), String> {
+    fn forward_to_player(
+        &mut self,
+        received: Option<Result<Chunk, ReadError>>,
+    ) -> Result<(), ConnectionError> {
         let Some(player) = self.player.as_mut() else {
             return Ok(());
         };
-        let received = match received {
-            Fed::Live(received) => received,
-            Fed::File(Some(Ok(bytes))) => {
-                player.pending.extend_from_slice(&bytes);
-                if player.skip_file_header
-                    && player.pending.len() >= FILE_HEADER_SIZE + PREVIOUS_TAG_SIZE_LEN
-                {
-                    let _ = player
-                        .pending
-                        .split_to(FILE_HEADER_SIZE + PREVIOUS_TAG_SIZE_LEN);
-                    player.skip_file_header = false;
-                }
-                self.send_pending_tags();
-                return Ok(());
-            }
-            Fed::File(Some(Err(err))) => return Err(format!("reading the file failed: {err}")),
-            Fed::File(None) => {
-                let id = player.stream_id;
-                self.player = None;
-                self.session.end_play(id);
-                return Ok(());
-            }
-        };
         match received {
-            Ok(chunk) => {
-                if player.resyncing && !chunk.keyframe {
-                    return Ok(());
-                }
-                player.resyncing = false;
-                player.pending.extend_from_slice(&chunk.bytes);
-            }
-            Err(RecvError::Lagged(_)) => player.resyncing = true,
-            Err(RecvError::Closed) => {
+            // The FLV header carries metadata and sequence headers; skip the file
+            // header, keep the tags.
+            Some(Ok(chunk)) if chunk.header => player.pending.extend_from_slice(
+                chunk
+                    .bytes
+                    .get(FILE_HEADER_SIZE + PREVIOUS_TAG_SIZE_LEN..)
+                    .unwrap_or_default(),
+            ),
+            Some(Ok(chunk)) => player.pending.extend_from_slice(&chunk.bytes),
+            Some(Err(err)) => return Err(err.into()),
+            None => {
                 let id = player.stream_id;
                 self.player = None;
                 self.session.end_play(id);
@@ -424,7 +382,6 @@ impl Connection {
                 9 => MediaKind::Video,
                 _ => MediaKind::Data,
             };
-            player.viewer.sent(total as u64);
             self.session
                 .send_media(player.stream_id, kind, header.timestamp, &body);
         }

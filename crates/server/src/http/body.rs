@@ -2,37 +2,32 @@
 //!
 //! * [`Body::Full`]: bytes already in memory (a cached segment, a JSON document) —
 //!   sent as one frame, a clone of shared [`Bytes`].
-//! * [`Body::Live`]: a progressive live feed: the init segment and backlog, then
-//!   fragments from the stream's broadcast. A viewer that lags behind skips to the
-//!   next keyframe fragment instead of making anything buffer more.
+//! * [`Body::Stream`]: a viewer's [`Subscription`] (live or on demand): its
+//!   header, then its chunks; the subscription counts what it hands out.
 //! * [`Body::Channel`]: chunks produced by a task (VoD reads on blocking threads).
 //! * [`Body::Counted`]: any of those, counting the bytes sent to a viewer session
 //!   (the session ends when the body is dropped: finished, or the client left).
 
-use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::Stream;
 
 use crate::metrics::Viewer;
-use crate::stream::live::feed::{LiveChunk, Subscription};
+use crate::stream::subscription::Subscription;
 
 #[derive(Debug)]
 pub enum Body {
     Empty,
     Full(Option<Bytes>),
-    Live(LiveBody),
+    Stream(Box<Subscription>),
     Channel(mpsc::Receiver<Result<Bytes, std::io::Error>>),
     /// Like `Channel`, with the total length known up front (Content-Length).
     Sized(mpsc::Receiver<Result<Bytes, std::io::Error>>, u64),
     /// A body whose bytes count for a viewer session.
-    Counted(Box<Body>, Viewer),
+    Counted(Box<Body>, std::sync::Arc<Viewer>),
 }
 
 impl Body {
@@ -41,53 +36,8 @@ impl Body {
     }
 
     /// `body`, counting what is sent of it for `viewer`.
-    pub fn counted(body: Body, viewer: Viewer) -> Body {
+    pub fn counted(body: Body, viewer: std::sync::Arc<Viewer>) -> Body {
         Body::Counted(Box::new(body), viewer)
-    }
-}
-
-/// A live progressive viewer's feed.
-#[derive(Debug)]
-pub struct LiveBody {
-    pending: VecDeque<Bytes>,
-    feed: BroadcastStream<LiveChunk>,
-    /// Set after lagging: drop fragments until the next keyframe.
-    resyncing: bool,
-}
-
-impl LiveBody {
-    pub fn new(subscription: Subscription) -> LiveBody {
-        let mut pending = VecDeque::with_capacity(subscription.backlog.len() + 1);
-        pending.push_back(subscription.header);
-        pending.extend(subscription.backlog.into_iter().map(|f| f.bytes));
-        LiveBody {
-            pending,
-            feed: BroadcastStream::new(subscription.receiver),
-            resyncing: false,
-        }
-    }
-
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-        if let Some(bytes) = self.pending.pop_front() {
-            return Poll::Ready(Some(bytes));
-        }
-        loop {
-            match Pin::new(&mut self.feed).poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(missed)))) => {
-                    tracing::debug!(missed, "viewer fell behind; skipping to the next keyframe");
-                    self.resyncing = true;
-                }
-                Poll::Ready(Some(Ok(fragment))) => {
-                    if self.resyncing && !fragment.keyframe {
-                        continue;
-                    }
-                    self.resyncing = false;
-                    return Poll::Ready(Some(fragment.bytes));
-                }
-            }
-        }
     }
 }
 
@@ -102,7 +52,12 @@ impl http_body::Body for Body {
         match self.get_mut() {
             Body::Empty => Poll::Ready(None),
             Body::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Body::Live(live) => live.poll_next(cx).map(|b| b.map(|b| Ok(Frame::data(b)))),
+            Body::Stream(subscription) => subscription.poll_next(cx).map(|item| {
+                item.map(|read| {
+                    read.map(|chunk| Frame::data(chunk.bytes))
+                        .map_err(std::io::Error::other)
+                })
+            }),
             Body::Channel(rx) | Body::Sized(rx, _) => rx
                 .poll_recv(cx)
                 .map(|item| item.map(|r| r.map(Frame::data))),

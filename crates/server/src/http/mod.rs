@@ -263,9 +263,9 @@ async fn route_request(
         Route::Page(_) | Route::PlayerJs | Route::Embed(_) | Route::InfoJs(_) => {
             pages::answer(&req, context, peer, &route)
         }
-        Route::Mp4(name) => progressive_route(context, headers, name, Format::Mp4).await,
-        Route::Ts(name) => progressive_route(context, headers, name, Format::Ts).await,
-        Route::Flv(name) => progressive_route(context, headers, name, Format::Flv).await,
+        Route::Mp4(name) => progressive_route(context, &req, name, Format::Mp4).await,
+        Route::Ts(name) => progressive_route(context, &req, name, Format::Ts).await,
+        Route::Flv(name) => progressive_route(context, &req, name, Format::Flv).await,
         Route::HlsMaster(name)
         | Route::HlsMedia(name)
         | Route::HlsSegment(name, _)
@@ -282,12 +282,25 @@ async fn route_request(
 
 async fn progressive_route(
     context: &HttpContext,
-    headers: &HeaderMap,
+    req: &Request<Incoming>,
     name: &str,
     format: Format,
 ) -> Response<Body> {
+    let protocol = match format {
+        Format::Mp4 => crate::metrics::Protocol::Mp4,
+        Format::Ts => crate::metrics::Protocol::Ts,
+        Format::Flv => crate::metrics::Protocol::Flv,
+    };
+    let audience = crate::stream::subscription::Audience {
+        metrics: context.state.metrics.clone(),
+        stream: name.to_owned(),
+        protocol,
+        ip: crate::metrics::request_client_ip(req),
+    };
     match media(context, name).await {
-        Ok(media) => progressive::serve(headers, media, format).await,
+        Ok(media) => {
+            progressive::serve(req.headers(), req.uri().query(), media, format, audience).await
+        }
         Err(response) => response,
     }
 }

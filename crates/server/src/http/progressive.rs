@@ -1,7 +1,11 @@
-//! Whole-stream responses: progressive MP4, MPEG-TS and FLV. Live streams are
-//! served from the stream's shared feed of that format (muxed once for everyone);
-//! on-demand files are read and muxed one segment at a time as the client
-//! consumes them.
+//! Whole-stream responses: progressive MP4, MPEG-TS and FLV, each an adapter
+//! over a [`Subscription`]. Live streams are served from the shared feed of the
+//! (format, track selection) pair (muxed once for everyone); on-demand files are
+//! read and muxed one segment at a time as the client consumes them, and an
+//! on-demand `.mp4` with every track is a seekable MP4 answering byte ranges.
+//!
+//! MistServer's selectors pick tracks: `?video=` and `?audio=` take `none`,
+//! `all`, `maxbps`, `minbps` or track ids (`1,3`); a bad one is a 400.
 
 use std::sync::Arc;
 
@@ -9,28 +13,84 @@ use http::header::{self, HeaderMap};
 use http::{Response, StatusCode};
 use tracing::Instrument;
 
-use super::body::{Body, LiveBody};
+use super::body::Body;
 use super::range::{parse_range, RangeAnswer};
 use super::response::{not_found, set, set_owned, text};
+use super::router::percent_decode;
 use crate::stream::live::feed::Format;
 use crate::stream::media::Media;
+use crate::stream::selection::{Selection, Selector, SelectorError};
+use crate::stream::subscription::{Audience, Start, SubscribeError, Subscription};
 use crate::stream::vod::{send_progressive_range, VodStream};
 
-/// `/S.mp4`, `/S.ts`, `/S.flv`.
-pub async fn serve(headers: &HeaderMap, media: Media, format: Format) -> Response<Body> {
-    if let (Media::Vod(vod), Format::Mp4) = (&media, format) {
-        return seekable_mp4(headers, vod.clone()).await;
+/// Query parameters looked at, at most.
+const MAX_QUERY_PARAMS: usize = 32;
+
+/// The tracks `?video=` / `?audio=` in `query` pick from `media`.
+pub fn selection_of(query: Option<&str>, media: &Media) -> Result<Selection, SelectorError> {
+    let (mut video, mut audio) = (None, None);
+    for pair in query.unwrap_or_default().split('&').take(MAX_QUERY_PARAMS) {
+        let Some((key, value)) = pair.split_once('=') else {
+            continue;
+        };
+        let slot = match key {
+            "video" => &mut video,
+            "audio" => &mut audio,
+            _ => continue,
+        };
+        let kind = if key == "video" { "video" } else { "audio" };
+        let value = percent_decode(value).map_err(|_| SelectorError::Malformed {
+            kind,
+            value: value.chars().take(40).collect(),
+        })?;
+        *slot = Some(Selector::parse(kind, &value)?);
     }
-    let body = match media {
-        Media::Live(live) => match live.subscribe(format) {
-            Some(subscription) => Body::Live(LiveBody::new(subscription)),
-            None => return not_found(),
-        },
-        Media::Vod(vod) => {
-            let (sender, receiver) = tokio::sync::mpsc::channel(2);
-            tokio::spawn(crate::stream::vod::send_all(vod, format, sender).in_current_span());
-            Body::Channel(receiver)
+    if video.is_none() && audio.is_none() {
+        return Ok(Selection::all(media.tracks()));
+    }
+    let bitrates = media.track_bitrates();
+    Selection::from_selectors(media.tracks(), video.as_ref(), audio.as_ref(), &bitrates)
+}
+
+/// The answer to a subscription that could not start.
+fn refused(err: &SubscribeError) -> Response<Body> {
+    match err {
+        SubscribeError::Ended => not_found(),
+        SubscribeError::Mux(_) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{err}\n")),
+    }
+}
+
+/// `/S.mp4`, `/S.ts`, `/S.flv`.
+pub async fn serve(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    media: Media,
+    format: Format,
+    audience: Audience,
+) -> Response<Body> {
+    let selection = match selection_of(query, &media) {
+        Ok(selection) => selection,
+        Err(err) => return text(StatusCode::BAD_REQUEST, &format!("{err}\n")),
+    };
+    if let (Media::Vod(vod), Format::Mp4, true) = (&media, format, selection.is_all()) {
+        let mut response = seekable_mp4(headers, vod.clone()).await;
+        let status = response.status();
+        if status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT {
+            let body = std::mem::replace(response.body_mut(), Body::Empty);
+            *response.body_mut() = Body::counted(body, audience.open());
         }
+        return response;
+    }
+    let subscription = Subscription::open(
+        &media,
+        format,
+        Arc::new(selection),
+        Start::Edge,
+        audience.open(),
+    );
+    let body = match subscription {
+        Ok(subscription) => Body::Stream(Box::new(subscription)),
+        Err(err) => return refused(&err),
     };
     let mut response = Response::new(body);
     set(&mut response, "content-type", format.content_type());

@@ -3,10 +3,9 @@
 //! accounting of the response.
 //!
 //! [`ViewedRequest::start`] runs on the routed request, [`ViewedRequest::finish`] on the
-//! response: a progressive response gets a [`super::Viewer`] that counts its body
-//! bytes and ends with it; a playlist or segment refreshes its polling session.
-//! A WebSocket upgrade of `/S.mp4` is marked with [`ClientIp`] so the MEWS session
-//! (opened by the WebSocket code) knows who it serves.
+//! response: a playlist or segment refreshes its polling session. A progressive
+//! request (or its WebSocket upgrade) is marked with [`ClientIp`]; the viewer's
+//! subscription opens its session (`stream::subscription::Audience`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -17,7 +16,7 @@ use std::sync::Arc;
 use super::{Metrics, Protocol};
 use crate::http::body::Body;
 use crate::http::router::Route;
-use crate::http::{is_websocket_upgrade, public_base, HttpContext};
+use crate::http::{public_base, HttpContext};
 
 /// The client address of a request (set on WebSocket upgrades of media URLs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,8 +40,8 @@ pub struct ViewedRequest {
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {
-    /// One session per response.
-    Progressive(Protocol),
+    /// Progressive MP4/TS/FLV or MEWS: the viewer's subscription opens its session.
+    Progressive,
     /// One session per (stream, protocol, IP); `true`: a CMAF segment that HLS
     /// (fMP4) and DASH share.
     Polled(Protocol, bool),
@@ -61,9 +60,9 @@ impl ViewedRequest {
             return None;
         }
         let (stream, kind) = match route {
-            Route::Mp4(name) => (name, Kind::Progressive(Protocol::Mp4)),
-            Route::Ts(name) => (name, Kind::Progressive(Protocol::Ts)),
-            Route::Flv(name) => (name, Kind::Progressive(Protocol::Flv)),
+            Route::Mp4(name) => (name, Kind::Progressive),
+            Route::Ts(name) => (name, Kind::Progressive),
+            Route::Flv(name) => (name, Kind::Progressive),
             Route::HlsMaster(name) | Route::HlsMedia(name) | Route::HlsSegment(name, _) => {
                 (name, Kind::Polled(Protocol::Hls, false))
             }
@@ -79,8 +78,9 @@ impl ViewedRequest {
         let stream = stream.clone();
         let trusted = context.state.config.trusted_proxies();
         let ip = public_base::client_ip(req.headers(), peer, &trusted);
-        if matches!(kind, Kind::Progressive(Protocol::Mp4)) && is_websocket_upgrade(req.headers()) {
-            // MEWS: the WebSocket code opens the session for the socket's lifetime.
+        if let Kind::Progressive = kind {
+            // Progressive and MEWS viewers: the subscription opens the session,
+            // for the body's or the socket's lifetime.
             req.extensions_mut().insert(ClientIp(ip));
             return None;
         }
@@ -92,13 +92,6 @@ impl ViewedRequest {
     pub fn finish(self, response: &mut Response<Body>, metrics: &Arc<Metrics>) {
         let status = response.status();
         match self.kind {
-            Kind::Progressive(protocol)
-                if status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT =>
-            {
-                let viewer = metrics.open_viewer(&self.stream, protocol, self.ip);
-                let body = std::mem::replace(response.body_mut(), Body::Empty);
-                *response.body_mut() = Body::counted(body, viewer);
-            }
             Kind::Polled(protocol, shared)
                 if status.is_success() || status == StatusCode::NOT_MODIFIED =>
             {

@@ -55,11 +55,17 @@ pub struct Metrics {
 #[derive(Debug, Default)]
 pub(crate) struct Traffic {
     bytes: AtomicU64,
+    /// Times a viewer fell behind and resumed at the next keyframe.
+    skips: AtomicU64,
 }
 
 impl Traffic {
     pub(crate) fn add(&self, bytes: u64) {
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn skipped(&self) {
+        self.skips.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -63,6 +63,27 @@ pub fn render(metrics: &Metrics, counts: StreamCounts) -> String {
             *bytes,
         );
     }
+    family(
+        &mut out,
+        "brume_viewer_skips_total",
+        "counter",
+        "Times a viewer fell behind and resumed at the next keyframe, per stream and protocol.",
+    );
+    for ((stream, protocol), traffic) in metrics
+        .traffic
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(key, t)| (key.clone(), t.skips.load(Ordering::Relaxed)))
+        .collect::<BTreeMap<_, _>>()
+    {
+        sample(
+            &mut out,
+            "brume_viewer_skips_total",
+            &[("stream", &stream), ("protocol", protocol.as_str())],
+            traffic,
+        );
+    }
     let inputs: BTreeMap<String, u64> = metrics.bytes_in_by_stream().into_iter().collect();
     family(
         &mut out,

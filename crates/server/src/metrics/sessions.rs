@@ -145,6 +145,11 @@ impl Viewer {
     pub fn sent(&self, bytes: u64) {
         self.session.sent(bytes);
     }
+
+    /// Counts a skip: the viewer fell behind and resumes at the next keyframe.
+    pub fn skipped(&self) {
+        self.session.traffic.skipped();
+    }
 }
 
 impl Drop for Viewer {

@@ -203,7 +203,7 @@ fn render(
             if only.is_empty() {
                 return Err(format!("segment {sequence} has no frames of track {id}"));
             }
-            mux_fmp4(tracks, &only, (sequence as u32).wrapping_add(1))
+            mux_fmp4(tracks, &only, (sequence as u32).wrapping_add(1)).map_err(|e| e.to_string())
         }
     }
 }

@@ -19,7 +19,9 @@ pub mod live;
 pub mod looper;
 pub mod media;
 pub mod publish;
+pub mod selection;
 pub mod source;
+pub mod subscription;
 pub mod timeline;
 pub mod vod;
 
@@ -546,7 +548,16 @@ mod tests {
         let live = live_of(&entry).await;
         let since = entry.online_since().expect("online once live");
         assert!(since.elapsed() < Duration::from_secs(10));
-        let mut viewer = live.subscribe(Format::Mp4).unwrap();
+        let open = |format| {
+            subscription::Subscription::open(
+                &media::Media::Live(live.clone()),
+                format,
+                Arc::new(selection::Selection::all(live.tracks())),
+                subscription::Start::Edge,
+                subscription::test_viewer(),
+            )
+        };
+        let mut viewer = open(Format::Mp4).unwrap();
         let removed = registry.remove("demo").unwrap();
         assert!(Arc::ptr_eq(&removed, &entry));
         assert!(registry.get("demo").is_none());
@@ -554,14 +565,14 @@ mod tests {
         assert!(entry.online_since().is_none());
         assert!(matches!(entry.state(), StreamState::Offline));
         // The viewer reaches the end after what was already sent.
-        loop {
-            match viewer.receiver.recv().await {
-                Ok(_) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-            }
+        while let Some(read) = viewer.next().await {
+            read.unwrap();
         }
-        assert!(live.subscribe(Format::Ts).is_none());
+        assert!(matches!(
+            open(Format::Ts),
+            Err(subscription::SubscribeError::Ended)
+        ));
+        drop(viewer);
         // The looping task let go of the stream: only this test holds it.
         eventually("the looping task ended", || Arc::strong_count(&live) == 1).await;
     }

@@ -288,9 +288,11 @@ async fn send_all_segments(
             return;
         };
         let result = tokio::task::spawn_blocking(move || {
-            let bytes = job
-                .segment_frames(n)
-                .and_then(|frames| muxer_now.mux(job.tracks(), &frames, true));
+            let bytes = job.segment_frames(n).and_then(|frames| {
+                muxer_now
+                    .mux(job.tracks(), &frames, true)
+                    .map_err(|e| e.to_string())
+            });
             (muxer_now, bytes)
         })
         .await;

@@ -15,6 +15,8 @@ const MAX_CODEC_NAME: usize = 32;
 pub const MAX_PLAY_RATE: f64 = 16.0;
 /// Smallest playback rate honoured.
 pub const MIN_PLAY_RATE: f64 = 1.0 / 16.0;
+/// Longest `tracks` selector looked at (longer ones are refused).
+const MAX_SELECTOR_LEN: usize = 256;
 /// Largest media time a client may name: about 31 years, far past any file.
 const MAX_SEEK_MS: f64 = 1e12;
 
@@ -70,8 +72,11 @@ pub enum Command {
     Seek { target: SeekTarget },
     /// `set_speed`.
     SetSpeed { rate: PlayRate },
-    /// `tracks` (track selection; acknowledged).
-    Tracks,
+    /// `tracks`: MistServer's `video` / `audio` selectors (`None`: not given).
+    Tracks {
+        video: Option<String>,
+        audio: Option<String>,
+    },
     /// `stop`.
     Stop,
 }
@@ -124,7 +129,10 @@ pub fn parse_command(text: &str) -> Result<Command, CommandError> {
         "set_speed" => Ok(Command::SetSpeed {
             rate: play_rate(object.get("play_rate"))?,
         }),
-        "tracks" => Ok(Command::Tracks),
+        "tracks" => Ok(Command::Tracks {
+            video: selector(object.get("video"), "video")?,
+            audio: selector(object.get("audio"), "audio")?,
+        }),
         "stop" => Ok(Command::Stop),
         other => Err(CommandError::UnknownType(
             other.chars().take(MAX_CODEC_NAME).collect(),
@@ -146,6 +154,19 @@ fn supported_codecs(value: Option<&Value>) -> Result<Option<Vec<String>>, Comman
         Some(_) => Err(CommandError::BadField {
             field: "supported_codecs",
             problem: "must be a list of codec names",
+        }),
+    }
+}
+
+/// A `tracks` selector: a string, or a number (a track id).
+fn selector(value: Option<&Value>, field: &'static str) -> Result<Option<String>, CommandError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) if text.len() <= MAX_SELECTOR_LEN => Ok(Some(text.clone())),
+        Some(Value::Number(number)) => Ok(Some(number.to_string())),
+        Some(_) => Err(CommandError::BadField {
+            field,
+            problem: "must be none, all, maxbps, minbps or track ids",
         }),
     }
 }
@@ -220,8 +241,11 @@ mod tests {
         assert_eq!(parse_command(r#"{"type":"pause"}"#), Ok(Command::Pause));
         assert_eq!(parse_command(r#"{"type":"stop"}"#), Ok(Command::Stop));
         assert_eq!(
-            parse_command(r#"{"type":"tracks","video":"none"}"#),
-            Ok(Command::Tracks)
+            parse_command(r#"{"type":"tracks","video":"none","audio":2}"#),
+            Ok(Command::Tracks {
+                video: Some("none".into()),
+                audio: Some("2".into())
+            })
         );
         assert_eq!(
             parse_command(r#"{"type":"set_speed","play_rate":"auto"}"#),

@@ -5,15 +5,21 @@
 //!
 //! * `request_codec_data` → `codec_data` with the codec strings and track ids this
 //!   viewer gets (only codec families the player named; none → `error`).
-//! * `play` → `codec_data` if not sent yet, the init segment, then fragments. Live:
-//!   from the latest keyframe of the stream's shared feed (no per-viewer muxing).
-//!   On demand: from `seek_time`, paced
-//!   [`VOD_LEAD_MS`](super::playback::VOD_LEAD_MS) ahead of the player.
+//! * `play` → `codec_data` if not sent yet, the init segment, then fragments of
+//!   the viewer's [`Subscription`]. Live: from the latest keyframe of the shared
+//!   feed of its track selection (no per-viewer muxing), or with `seek_time` from
+//!   that time in the DVR window. On demand: from `seek_time`. Paced
+//!   [`VOD_LEAD_MS`](super::playback::VOD_LEAD_MS) ahead of the player, except on
+//!   the live edge, which comes in real time.
 //! * `pause` / `hold` → sending stops, answered with `pause`; live resumes at the
 //!   live edge, on-demand where it stopped.
-//! * `seek` → restart at that time (live: at the live edge), answered with `seek`.
-//! * `set_speed` → answered with `set_speed`; on demand it scales the pacing.
-//! * `tracks` → answered with `tracks` (the selection is fixed per connection).
+//! * `seek` → restart at that time (live: inside the DVR window, or `"live"`),
+//!   answered with `seek`.
+//! * `set_speed` → answered with `set_speed`; it scales the pacing (on demand,
+//!   and live while catching up from the DVR window, until the live edge).
+//! * `tracks {video, audio}` → MistServer's selectors (`none`, `all`, `maxbps`,
+//!   `minbps`, track ids) choose the tracks; a change after the init segment sends
+//!   `codec_data` and a new init segment. Answered with `tracks`.
 //! * `stop` → `on_stop`, then the connection closes.
 //!
 //! While playing, `on_time` goes out about once a second (and right after the first
@@ -26,7 +32,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use brume_media::mp4::fmp4;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
@@ -39,18 +44,25 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use super::command::{parse_command, Command, PlayRate, SeekTarget};
-use super::playback::{fragment_start_ms, LiveSource, Selection, VodEvent, VodSource};
+use super::playback::Playback;
 use super::{close, send, send_json, SessionError, PEER_TIMEOUT, PING_INTERVAL};
 use crate::metrics::Viewer;
+use crate::stream::live::feed::Format;
 use crate::stream::media::Media;
+use crate::stream::selection::{Selection, Selector, SelectorError};
+use crate::stream::subscription::{Chunk, ReadError, Start, Subscription};
 use crate::stream::{StreamEntry, StreamState};
 
 /// How often `on_time` is sent while playing.
 pub const ON_TIME_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Runs one MEWS connection until the client stops or leaves.
-pub async fn run<S>(ws: WebSocketStream<S>, entry: Arc<StreamEntry>, media: Media, viewer: Viewer)
-where
+pub async fn run<S>(
+    ws: WebSocketStream<S>,
+    entry: Arc<StreamEntry>,
+    media: Media,
+    viewer: Arc<Viewer>,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let watch = matches!(media, Media::Live(_)).then(|| entry.watch());
@@ -63,11 +75,10 @@ where
         watch,
         selection: None,
         init_sent: false,
-        source: Source::Idle,
+        playback: None,
         playing: false,
         rate: PlayRate::Auto,
         current_ms: None,
-        last_live: None,
         announce: false,
         on_time,
         last_heard: Instant::now(),
@@ -95,26 +106,11 @@ where
     close(session.ws, frame).await;
 }
 
-/// Where fragments come from right now.
-#[derive(Debug)]
-enum Source {
-    Idle,
-    Live(LiveSource),
-    Vod(VodSource),
-}
-
-/// What the active source produced.
-#[derive(Debug)]
-enum Output {
-    Live(Option<Bytes>),
-    Vod(VodEvent),
-}
-
-async fn next_output(source: &mut Source) -> Output {
-    match source {
-        Source::Idle => std::future::pending().await,
-        Source::Live(live) => Output::Live(live.next().await),
-        Source::Vod(vod) => Output::Vod(vod.next().await),
+/// The next chunk of the playback, if there is one.
+async fn next_output(playback: &mut Option<Playback>) -> Option<Result<Chunk, ReadError>> {
+    match playback {
+        None => std::future::pending().await,
+        Some(playback) => playback.next().await,
     }
 }
 
@@ -134,19 +130,18 @@ struct MewsSession<S> {
     /// The tracks this viewer gets, once decided.
     selection: Option<Arc<Selection>>,
     init_sent: bool,
-    source: Source,
+    /// What is being sent (or paused, on demand).
+    playback: Option<Playback>,
     playing: bool,
     rate: PlayRate,
-    /// Media time (ms) of the last fragment sent (on demand), or where a seek went.
+    /// Media time (ms) of the last fragment sent, or where a seek went.
     current_ms: Option<i64>,
-    /// The last live fragment sent; its start time is read when `on_time` needs it.
-    last_live: Option<Bytes>,
     /// Send `on_time` right after the next fragment (after play or seek).
     announce: bool,
     on_time: Interval,
     last_heard: Instant,
     /// This socket's viewer session (bytes sent; ends with the socket).
-    viewer: Viewer,
+    viewer: Arc<Viewer>,
 }
 
 impl<S> MewsSession<S>
@@ -173,7 +168,7 @@ where
                         self.message(message).await?
                     }
                 },
-                output = next_output(&mut self.source), if self.playing => {
+                output = next_output(&mut self.playback), if self.playing => {
                     self.output(output).await?
                 }
                 _ = self.on_time.tick(), if self.playing => {
@@ -223,15 +218,7 @@ where
             Command::Pause | Command::Hold => self.pause().await?,
             Command::Seek { target } => self.seek(target).await?,
             Command::SetSpeed { rate } => self.set_speed(rate).await?,
-            Command::Tracks => {
-                let selection = self.selection_or_all();
-                let doc = json!({"type": "tracks", "data": {
-                    "codecs": selection.codecs(),
-                    "tracks": selection.ids(),
-                    "current": self.current(),
-                }});
-                send_json(&mut self.ws, &doc).await?;
-            }
+            Command::Tracks { video, audio } => self.tracks(video, audio).await?,
             Command::Stop => {
                 send_json(&mut self.ws, &json!({"type": "on_stop"})).await?;
                 return Ok(Flow::Stop);
@@ -288,13 +275,6 @@ where
             );
             return self.error(&message).await;
         }
-        if self.media.is_live() && !selection.is_all() {
-            let message = format!(
-                "live MP4 over WebSocket carries every track ({}); this player cannot decode them all",
-                self.codec_names()
-            );
-            return self.error(&message).await;
-        }
         let selection = Arc::new(selection);
         self.selection = Some(selection.clone());
         self.send_codec_data(&selection).await
@@ -311,71 +291,57 @@ where
         Ok(selection)
     }
 
-    /// Sends the init segment unless it went out already. `live_header` is the
-    /// shared feed's (live); on demand it is made for the selection.
-    async fn send_init(
-        &mut self,
-        selection: &Selection,
-        live_header: Option<Bytes>,
-    ) -> Result<bool, SessionError> {
-        if self.init_sent {
-            return Ok(true);
-        }
-        let init = match live_header {
-            Some(header) => header,
-            None => match fmp4::init_segment(&selection.tracks) {
-                Ok(init) => init,
-                Err(err) => {
-                    self.error(&format!("cannot describe the tracks: {err}"))
-                        .await?;
-                    return Ok(false);
-                }
-            },
+    /// Starts a paced subscription of the selected tracks at `start`.
+    async fn open(&mut self, selection: Arc<Selection>, start: Start) -> Result<(), SessionError> {
+        let opened = Subscription::open(
+            &self.media,
+            Format::Mp4,
+            selection,
+            start,
+            self.viewer.clone(),
+        );
+        let mut subscription = match opened {
+            Ok(subscription) => subscription,
+            Err(err) => {
+                self.playback = None;
+                return self.error(&err.to_string()).await;
+            }
         };
-        let len = init.len() as u64;
-        send(&mut self.ws, Message::Binary(init)).await?;
-        self.viewer.sent(len);
-        self.init_sent = true;
-        Ok(true)
+        if self.init_sent {
+            subscription.skip_header();
+        }
+        let position = match start {
+            Start::At(ms) => ms,
+            Start::Edge if self.media.is_live() => window(&self.media).1,
+            Start::Edge => 0,
+        };
+        self.current_ms = match start {
+            Start::At(ms) => Some(ms),
+            Start::Edge => None,
+        };
+        self.playback = Some(Playback::new(subscription, position, self.rate.factor()));
+        Ok(())
     }
 
     /// Starts or resumes sending; `seek` repositions first.
     async fn play(&mut self, seek: Option<SeekTarget>) -> Result<(), SessionError> {
         let selection = self.ensure_selection().await?;
-        match self.media.clone() {
-            Media::Live(live) => {
-                if matches!(self.source, Source::Idle) {
-                    let Some((source, header)) = LiveSource::start(&live) else {
-                        return self.error("the stream has no MP4 feed").await;
-                    };
-                    if !self.send_init(&selection, Some(header)).await? {
-                        return Ok(());
-                    }
-                    self.source = Source::Live(source);
-                    self.current_ms = None;
-                }
+        let start = match (self.playback.as_mut(), seek) {
+            (_, Some(SeekTarget::Ms(ms))) => Some(Start::At(ms)),
+            // Already playing the live edge, or paused on demand: go on.
+            (Some(playback), Some(SeekTarget::Live) | None) => {
+                playback.clock.resume(Instant::now());
+                None
             }
-            Media::Vod(vod) => {
-                if !self.send_init(&selection, None).await? {
-                    return Ok(());
-                }
-                let rate = self.rate.factor();
-                let now = Instant::now();
-                match (&mut self.source, seek) {
-                    (Source::Vod(source), Some(SeekTarget::Ms(ms))) => {
-                        source.seek(ms, rate);
-                        self.current_ms = Some(ms);
-                    }
-                    (Source::Vod(source), _) => source.clock.resume(now),
-                    (_, seek) => {
-                        let ms = match seek {
-                            Some(SeekTarget::Ms(ms)) => ms,
-                            _ => 0,
-                        };
-                        self.source = Source::Vod(VodSource::start(vod, selection, ms, rate));
-                        self.current_ms = Some(ms);
-                    }
-                }
+            (None, Some(SeekTarget::Live) | None) => Some(match self.media {
+                Media::Live(_) => Start::Edge,
+                Media::Vod(_) => Start::At(0),
+            }),
+        };
+        if let Some(start) = start {
+            self.open(selection, start).await?;
+            if self.playback.is_none() {
+                return Ok(());
             }
         }
         if !self.playing {
@@ -388,11 +354,11 @@ where
 
     async fn pause(&mut self) -> Result<(), SessionError> {
         self.playing = false;
-        match &mut self.source {
+        match (&self.media, &mut self.playback) {
             // Live resumes at the live edge, so the position is let go.
-            Source::Live(_) => self.source = Source::Idle,
-            Source::Vod(source) => source.clock.pause(Instant::now()),
-            Source::Idle => {}
+            (Media::Live(_), playback) => *playback = None,
+            (Media::Vod(_), Some(playback)) => playback.clock.pause(Instant::now()),
+            (Media::Vod(_), None) => {}
         }
         let mut data = self.time_data();
         if let Value::Object(map) = &mut data {
@@ -402,21 +368,14 @@ where
     }
 
     async fn seek(&mut self, target: SeekTarget) -> Result<(), SessionError> {
-        match (&self.media, target) {
-            (Media::Live(_), _) => {
-                // Live plays at the live edge only: start over from the latest keyframe.
-                self.source = Source::Idle;
-                self.play(Some(SeekTarget::Live)).await?;
-            }
-            (Media::Vod(_), SeekTarget::Ms(ms)) => {
-                self.play(Some(SeekTarget::Ms(ms))).await?;
-            }
-            (Media::Vod(_), SeekTarget::Live) => {
-                return self
-                    .error("an on-demand stream seeks to a time in milliseconds")
-                    .await;
-            }
+        if let (Media::Vod(_), SeekTarget::Live) = (&self.media, target) {
+            return self
+                .error("an on-demand stream seeks to a time in milliseconds")
+                .await;
         }
+        // Live: a time inside the DVR window, or the live edge.
+        self.playback = None;
+        self.play(Some(target)).await?;
         self.on_time.reset();
         let mut data = self.time_data();
         if let Value::Object(map) = &mut data {
@@ -430,11 +389,9 @@ where
     }
 
     async fn set_speed(&mut self, rate: PlayRate) -> Result<(), SessionError> {
-        if let Media::Vod(_) = self.media {
-            self.rate = rate;
-            if let Source::Vod(source) = &mut self.source {
-                source.clock.set_rate(Instant::now(), rate.factor());
-            }
+        self.rate = rate;
+        if let Some(playback) = &mut self.playback {
+            playback.clock.set_rate(Instant::now(), rate.factor());
         }
         let doc = json!({"type": "set_speed", "data": {
             "play_rate": rate.to_json(),
@@ -443,40 +400,107 @@ where
         send_json(&mut self.ws, &doc).await
     }
 
-    /// The delivery rate in force: live is always real time (`"auto"`).
+    /// The delivery rate in force: the live edge is always real time (`"auto"`).
     fn rate_now(&self) -> Value {
+        let on_edge = self
+            .playback
+            .as_ref()
+            .is_none_or(|p| p.subscription.at_live_edge());
         match self.media {
-            Media::Live(_) => Value::from("auto"),
-            Media::Vod(_) => self.rate.to_json(),
+            Media::Live(_) if on_edge => Value::from("auto"),
+            _ => self.rate.to_json(),
         }
     }
 
-    async fn output(&mut self, output: Output) -> Result<Flow, SessionError> {
-        match output {
-            Output::Live(Some(bytes)) => {
-                send(&mut self.ws, Message::Binary(bytes.clone())).await?;
-                self.viewer.sent(bytes.len() as u64);
-                self.last_live = Some(bytes);
+    /// `tracks`: chooses the tracks with MistServer's selectors.
+    async fn tracks(
+        &mut self,
+        video: Option<String>,
+        audio: Option<String>,
+    ) -> Result<(), SessionError> {
+        if video.is_some() || audio.is_some() {
+            let chosen = (|| -> Result<Selection, SelectorError> {
+                let video = video.map(|v| Selector::parse("video", &v)).transpose()?;
+                let audio = audio.map(|a| Selector::parse("audio", &a)).transpose()?;
+                let bitrates = self.media.track_bitrates();
+                Selection::from_selectors(
+                    self.media.tracks(),
+                    video.as_ref(),
+                    audio.as_ref(),
+                    &bitrates,
+                )
+            })();
+            let selection = match chosen {
+                Ok(selection) => Arc::new(selection),
+                Err(err) => return self.error(&err.to_string()).await,
+            };
+            let changed = self
+                .selection
+                .as_ref()
+                .is_none_or(|s| s.ids() != selection.ids());
+            if changed {
+                self.selection = Some(selection.clone());
+                if self.init_sent {
+                    // New tracks need a new init segment, then media from where
+                    // the player is.
+                    self.init_sent = false;
+                    self.send_codec_data(&selection).await?;
+                    if self.playback.is_some() {
+                        let start = match (&self.media, self.current_ms) {
+                            (Media::Live(_), _) if self.at_edge() => Start::Edge,
+                            (_, Some(ms)) => Start::At(ms),
+                            (Media::Live(_), None) => Start::Edge,
+                            (Media::Vod(_), None) => Start::At(0),
+                        };
+                        self.open(selection, start).await?;
+                        self.announce = true;
+                    }
+                }
             }
-            Output::Live(None) => {
+        }
+        let selection = self.selection_or_all();
+        let doc = json!({"type": "tracks", "data": {
+            "codecs": selection.codecs(),
+            "tracks": selection.ids(),
+            "current": self.current(),
+        }});
+        send_json(&mut self.ws, &doc).await
+    }
+
+    fn at_edge(&self) -> bool {
+        self.playback
+            .as_ref()
+            .is_some_and(|p| p.subscription.at_live_edge())
+    }
+
+    async fn output(
+        &mut self,
+        output: Option<Result<Chunk, ReadError>>,
+    ) -> Result<Flow, SessionError> {
+        match output {
+            Some(Ok(chunk)) => {
+                send(&mut self.ws, Message::Binary(chunk.bytes)).await?;
+                if chunk.header {
+                    self.init_sent = true;
+                    return Ok(Flow::Continue);
+                }
+                if let Some(ms) = chunk.start_ms {
+                    self.current_ms = Some(ms);
+                }
+            }
+            None if self.media.is_live() => {
                 send_json(&mut self.ws, &json!({"type": "on_stop"})).await?;
                 return Ok(Flow::Stop);
             }
-            Output::Vod(VodEvent::Fragment(fragment)) => {
-                let len = fragment.bytes.len() as u64;
-                send(&mut self.ws, Message::Binary(fragment.bytes)).await?;
-                self.viewer.sent(len);
-                self.current_ms = Some(fragment.start_ms);
-            }
-            Output::Vod(VodEvent::End) => {
+            None => {
                 self.send_on_time().await?;
                 send_json(&mut self.ws, &json!({"type": "on_stop"})).await?;
                 self.playing = false;
                 return Ok(Flow::Continue);
             }
-            Output::Vod(VodEvent::Failed(message)) => {
-                tracing::warn!(%message, "on-demand read failed; ending the MP4 websocket");
-                self.error(&format!("reading the stream failed: {message}"))
+            Some(Err(err)) => {
+                tracing::warn!(%err, "reading the stream failed; ending the MP4 websocket");
+                self.error(&format!("reading the stream failed: {err}"))
                     .await?;
                 return Ok(Flow::Stop);
             }
@@ -508,11 +532,7 @@ where
     /// Media time of the last fragment sent (ms).
     fn current(&self) -> i64 {
         match &self.media {
-            Media::Live(live) => self
-                .last_live
-                .as_ref()
-                .and_then(|bytes| fragment_start_ms(bytes, live.tracks()))
-                .unwrap_or_else(|| window(&self.media).1),
+            Media::Live(_) => self.current_ms.unwrap_or_else(|| window(&self.media).1),
             Media::Vod(_) => self.current_ms.unwrap_or(0),
         }
     }

@@ -246,8 +246,13 @@ pub async fn mews(req: Request<Incoming>, context: &HttpContext, name: &str) -> 
         }
     };
     // One viewer session for the socket's lifetime.
-    let ip = crate::metrics::request_client_ip(&req);
-    let viewer = context.state.metrics.open_viewer(name, Protocol::Mews, ip);
+    let viewer = crate::stream::subscription::Audience {
+        metrics: context.state.metrics.clone(),
+        stream: name.to_owned(),
+        protocol: Protocol::Mews,
+        ip: crate::metrics::request_client_ip(&req),
+    }
+    .open();
     upgrade(req, accept, "mews", name, move |ws| async move {
         mews::run(ws, entry, media, viewer).await;
     })

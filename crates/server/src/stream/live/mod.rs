@@ -5,13 +5,19 @@
 //!   sequence numbers, which HLS and DASH render from (once, cached);
 //! * holds back each track's newest frame until the next one tells its duration,
 //!   then hands groups of frames (closed at each video frame) to the progressive
-//!   [`feed::Feed`]s, which mux them once and broadcast the shared bytes;
+//!   [`feed::Feed`]s — one per (format, track selection), made when a viewer
+//!   asks and dropped when unused — which mux them once and broadcast the shared
+//!   bytes;
+//! * lets a viewer that starts back in the DVR window (or before a new feed has
+//!   a keyframe) replay the ring itself ([`replay`]) and join the shared feed
+//!   exactly where its own groups end;
 //! * records when media time zero happened on the wall clock, for DASH.
 //!
 //! A viewer that falls more than the feed's capacity behind skips to the next
 //! keyframe; it never makes the stream buffer grow.
 
 pub mod feed;
+pub mod replay;
 pub mod ring;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +26,8 @@ use std::sync::Mutex;
 use brume_media::{scale_ticks, Frame, TimedFrame, Track, TrackKind};
 
 use super::cache::RenderCache;
-use feed::{Feed, Format, Subscription};
+use super::selection::Selection;
+use feed::{Feed, Format};
 use ring::{FrameRing, SegmentSpan};
 
 /// Hard cap on the DVR ring, whatever its time window says.
@@ -51,6 +58,8 @@ struct Inner {
     ready: Vec<TimedFrame>,
     ring: FrameRing,
     feeds: Vec<Feed>,
+    /// Ring index of the frame whose arrival closed the latest group.
+    last_close: Option<u64>,
     /// Unix time (ms) at which media time 0 happened; set by the first frame.
     epoch_unix_ms: Option<i64>,
     /// Frames dropped because their timestamps did not advance.
@@ -62,16 +71,19 @@ struct Inner {
 impl LiveStream {
     pub fn new(tracks: Vec<Track>, dvr_window_ms: u64) -> Result<LiveStream, String> {
         let has_video = tracks.iter().any(|t| t.kind() == TrackKind::Video);
+        let every = std::sync::Arc::new(Selection::all(&tracks));
         let feeds = Format::ALL
             .iter()
-            .map(|&format| Feed::new(format, &tracks))
-            .collect::<Result<Vec<_>, String>>()?;
+            .map(|&format| Feed::new(format, every.clone(), true))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
         Ok(LiveStream {
             inner: Mutex::new(Inner {
                 held: vec![None; tracks.len()],
                 ready: Vec::new(),
                 ring: FrameRing::new(dvr_window_ms, MAX_RING_BYTES, has_video),
                 feeds,
+                last_close: None,
                 epoch_unix_ms: None,
                 dropped: 0,
                 closed: false,
@@ -126,13 +138,9 @@ impl LiveStream {
                 frame: prev,
                 duration_ticks: duration,
             });
-            let close = if self.has_video {
-                is_video
-            } else {
-                inner.ready.len() >= AUDIO_ONLY_FRAMES_PER_CHUNK
-            };
-            if close {
-                self.publish_ready(inner);
+            let index = inner.ring.next_index();
+            if closes_group(self.has_video, is_video, index) {
+                self.publish_ready(inner, index);
             }
         }
         let before = inner.ring.oldest_sequence();
@@ -150,21 +158,17 @@ impl LiveStream {
         inner.held[position] = Some(frame);
     }
 
-    fn publish_ready(&self, inner: &mut Inner) {
+    /// Closes the group at ring index `close`: every feed muxes and sends its
+    /// part; feeds nobody watches any more are dropped.
+    fn publish_ready(&self, inner: &mut Inner, close: u64) {
+        inner.last_close = Some(close);
+        inner.feeds.retain(Feed::in_use);
         if inner.ready.is_empty() {
             return;
         }
-        let keyframe = if self.has_video {
-            inner
-                .ready
-                .iter()
-                .find(|t| self.tracks[t.track_index].kind() == TrackKind::Video)
-                .is_some_and(|t| t.frame.keyframe)
-        } else {
-            true
-        };
+        let keyframe = group_keyframe(&self.tracks, self.has_video, &inner.ready);
         for feed in &mut inner.feeds {
-            feed.publish(&self.tracks, &inner.ready, keyframe);
+            feed.publish(&inner.ready, keyframe, close);
         }
         inner.ready.clear();
     }
@@ -181,17 +185,6 @@ impl LiveStream {
     /// Whether [`LiveStream::close`] was called.
     pub fn is_closed(&self) -> bool {
         self.lock().closed
-    }
-
-    /// Starts a progressive viewer of `format` at the latest keyframe (`None`
-    /// once the stream is closed).
-    pub fn subscribe(&self, format: Format) -> Option<Subscription> {
-        let inner = self.lock();
-        inner
-            .feeds
-            .iter()
-            .find(|f| f.format() == format)
-            .map(Feed::subscribe)
     }
 
     /// Progressive viewers currently attached, over all formats.
@@ -294,6 +287,28 @@ impl LiveStream {
     }
 }
 
+/// Whether the arrival of the frame at ring index `index` closes a group: every
+/// video frame does; without video, every [`AUDIO_ONLY_FRAMES_PER_CHUNK`]th frame.
+/// Only the ring index decides, so a viewer replaying the ring closes its groups
+/// exactly where the shared feeds did.
+fn closes_group(has_video: bool, is_video: bool, index: u64) -> bool {
+    if has_video {
+        is_video
+    } else {
+        index % AUDIO_ONLY_FRAMES_PER_CHUNK as u64 == AUDIO_ONLY_FRAMES_PER_CHUNK as u64 - 1
+    }
+}
+
+/// Whether a group may start a viewer: its video frame is a keyframe (always,
+/// without video).
+fn group_keyframe(tracks: &[Track], has_video: bool, group: &[TimedFrame]) -> bool {
+    !has_video
+        || group
+            .iter()
+            .find(|t| tracks.get(t.track_index).map(Track::kind) == Some(TrackKind::Video))
+            .is_some_and(|t| t.frame.keyframe)
+}
+
 /// Figures about one track over the DVR window.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TrackStats {
@@ -335,20 +350,31 @@ mod tests {
         }
     }
 
+    fn every_track(live: &LiveStream) -> std::sync::Arc<Selection> {
+        std::sync::Arc::new(Selection::all(live.tracks()))
+    }
+
     #[test]
     fn new_viewer_starts_at_the_latest_keyframe_and_follows_live() {
         let live = LiveStream::new(vec![video_track()], 50_000).unwrap();
         for i in 0..7i64 {
             live.push(frame(i * 40, i % 3 == 0));
         }
-        let mut sub = live.subscribe(Format::Mp4).unwrap();
-        assert!(!sub.header.is_empty());
+        let replay::EdgeStart::Feed { mut start, resync } = live
+            .start_at_edge(Format::Mp4, &every_track(&live))
+            .unwrap()
+        else {
+            panic!("the every-track feed has a backlog");
+        };
+        assert!(!resync);
+        assert!(!start.header.is_empty());
         // Frames 0..=5 are muxed (6 is held back); the latest keyframe among them is 3.
-        assert_eq!(sub.backlog.len(), 3);
-        assert!(sub.backlog[0].keyframe);
+        assert_eq!(start.backlog.len(), 3);
+        assert!(start.backlog[0].keyframe);
+        assert_eq!(start.backlog[0].start_ms, 120);
         live.push(frame(7 * 40, false));
-        let next = sub.receiver.try_recv().unwrap();
-        assert_eq!(next.sequence, sub.backlog[2].sequence + 1);
+        let next = start.receiver.try_recv().unwrap();
+        assert_eq!(next.start_ms, 240);
     }
 
     #[test]
@@ -366,14 +392,21 @@ mod tests {
         for i in 0..4i64 {
             live.push(frame(i * 40, i == 0));
         }
-        let mut sub = live.subscribe(Format::Ts).unwrap();
+        let replay::EdgeStart::Feed { mut start, .. } =
+            live.start_at_edge(Format::Ts, &every_track(&live)).unwrap()
+        else {
+            panic!("the every-track feed has a backlog");
+        };
         live.close();
         assert!(live.is_closed());
         assert!(matches!(
-            sub.receiver.try_recv(),
+            start.receiver.try_recv(),
             Err(tokio::sync::broadcast::error::TryRecvError::Closed)
         ));
-        assert!(live.subscribe(Format::Mp4).is_none());
+        assert!(matches!(
+            live.start_at_edge(Format::Mp4, &every_track(&live)),
+            Ok(replay::EdgeStart::Closed)
+        ));
         assert_eq!(live.viewer_count(), 0);
         live.push(frame(400, true));
         assert_eq!(live.ring_len(), 4);

@@ -202,6 +202,36 @@ impl FrameRing {
         self.starts.back().map(|&(i, _)| i)
     }
 
+    /// The absolute index the next pushed frame gets.
+    pub fn next_index(&self) -> u64 {
+        self.base + self.frames.len() as u64
+    }
+
+    /// Absolute index of the oldest frame held.
+    pub fn first_index(&self) -> u64 {
+        self.base
+    }
+
+    /// The frame at absolute index `index`, if still held.
+    pub fn frame(&self, index: u64) -> Option<&RingFrame> {
+        self.get(index)
+    }
+
+    /// Where a viewer starting at `ms` begins: the last video keyframe at or
+    /// before it (the last frame at or before it without video), else the oldest
+    /// segment start. `None` for an empty ring.
+    pub fn start_at_or_before(&self, ms: i64, is_video: impl Fn(u32) -> bool) -> Option<u64> {
+        let oldest = self.starts.front().map(|&(i, _)| i)?;
+        let found = self.frames.iter().enumerate().rev().find(|(_, f)| {
+            f.ms <= ms && (!self.has_video || (f.frame.keyframe && is_video(f.frame.track)))
+        });
+        Some(
+            found
+                .map_or(oldest, |(i, _)| self.base + i as u64)
+                .max(oldest),
+        )
+    }
+
     pub fn len(&self) -> usize {
         self.frames.len()
     }
