@@ -6,6 +6,7 @@
 //! backwards on a manifest refresh re-reads media: wasted bandwidth and glitches).
 //!
 //! A missing player package or Chromium fails the test loudly.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
