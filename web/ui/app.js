@@ -31,6 +31,10 @@
   }
 
   var loginMode = 'login';
+  // The setup token from the URL the server logs in setup mode (?setup=TOKEN),
+  // taken off the address bar at once so it stays out of history and bookmarks.
+  var setupToken = new URLSearchParams(location.search).get('setup') || '';
+  if (setupToken) history.replaceState(null, '', location.pathname + location.hash);
   function showLogin(mode, why) {
     loginMode = mode;
     stopPolling();
@@ -40,6 +44,8 @@
     B.clearFieldErrors(form);
     var setup = mode === 'setup';
     $('#login-repeat-field').hidden = !setup;
+    $('#login-token-field').hidden = !setup;
+    if (setup && setupToken && !$('#login-token').value) $('#login-token').value = setupToken;
     // From elsewhere in setup mode there is nothing to fill in: only "check again".
     var remote = mode === 'setup-remote';
     $('[data-field=username]', form).hidden = remote;
@@ -47,7 +53,7 @@
     $('#login-password').setAttribute('autocomplete', setup ? 'new-password' : 'current-password');
     $('#login-submit').textContent = setup ? 'Create account and log in' : remote ? 'Check again' : 'Log in';
     $('#login-intro').textContent = mode === 'setup'
-      ? 'Welcome. This server has no account yet: create the first one. It can do everything, so pick a strong password.'
+      ? 'Welcome. This server has no account yet: create the first one with the setup token from the server\'s log. It can do everything, so pick a strong password.'
       : mode === 'setup-remote'
         ? 'This server has no account yet. Create the first one from the server itself (open this page on it, or run `brume passwd`), then log in here.'
         : (why || 'Log in to manage this server.');
@@ -74,7 +80,9 @@
           return;
         }
         try {
-          await B.api('PUT', '/api/v1/accounts/' + B.segment(username), {password: password});
+          var token = $('#login-token').value.trim();
+          if (!token) { B.showFieldError(form, 'setup_token', 'Enter the setup token from the server\'s log.'); return; }
+          await B.api('PUT', '/api/v1/accounts/' + B.segment(username), {password: password, setup_token: token});
         } catch (err) {
           var key = err.field === 'name' ? 'username' : err.field;
           if (!(key && B.showFieldError(form, key, err.message))) B.showError(err, 'Could not create the account');

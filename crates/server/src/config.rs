@@ -151,6 +151,10 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub accounts: BTreeMap<String, String>,
+    /// Host names/addresses (besides loopback ones) the management port answers
+    /// to, e.g. when it is deliberately exposed or reached through a proxy.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ApiConfig {
@@ -158,6 +162,7 @@ impl Default for ApiConfig {
         ApiConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 4242)),
             accounts: BTreeMap::new(),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -297,6 +302,10 @@ impl Config {
             crate::api::password::check_account_name(name)
                 .and_then(|()| crate::api::password::check_stored_hash(hash))
                 .map_err(|m| invalid(format!("api.accounts.{name}"), m))?;
+        }
+        for (i, host) in self.api.allowed_hosts.iter().enumerate() {
+            crate::api::guard::check_allowed_host(host)
+                .map_err(|m| invalid(format!("api.allowed_hosts[{i}]"), m))?;
         }
         for (i, cidr) in self.trusted_proxies.iter().enumerate() {
             crate::net::Cidr::parse(cidr)

@@ -19,6 +19,15 @@ fn start() -> (Brume, Client) {
     (brume, client)
 }
 
+/// Creates the first account (setup mode) with the setup token from the log.
+fn create_first(brume: &Brume, api: &Client, password: &str) -> common::Response {
+    let (token, _) = brume.setup_token();
+    api.put(
+        "/api/v1/accounts/admin",
+        &json!({"password": password, "setup_token": token}).to_string(),
+    )
+}
+
 fn body(response: &common::Response) -> String {
     String::from_utf8_lossy(&response.body).into_owned()
 }
@@ -43,7 +52,21 @@ fn accounts_basic_auth_and_sessions() {
     let empty = api.put("/api/v1/accounts/admin", r#"{"password": ""}"#);
     assert_eq!(empty.status, 400);
     assert_eq!(empty.json()["field"], "password");
-    let created = api.put("/api/v1/accounts/admin", r#"{"password": "first pw"}"#);
+    // The first account needs the one-time setup token from the log.
+    for body_text in [
+        r#"{"password": "first pw"}"#,
+        r#"{"password": "first pw", "setup_token": "00112233"}"#,
+    ] {
+        let refused = api.put("/api/v1/accounts/admin", body_text);
+        assert_eq!(refused.status, 403, "{}", body(&refused));
+        assert_eq!(refused.json()["field"], "setup_token");
+    }
+    let (token, url) = brume.setup_token();
+    assert!(url.ends_with(&format!("/?setup={token}")), "{url}");
+    let created = api.put(
+        "/api/v1/accounts/admin",
+        &json!({"password": "first pw", "setup_token": token}).to_string(),
+    );
     assert_eq!(created.status, 201, "{}", body(&created));
     let saved = std::fs::read_to_string(&brume.config_path).unwrap();
     assert!(saved.contains("$argon2id$"), "{saved}");
@@ -99,11 +122,30 @@ fn accounts_basic_auth_and_sessions() {
         json!({"authenticated": true, "username": "admin", "setup_mode": false})
     );
 
-    // Change the password: 200; the old one stops working.
+    // Change the password: 200; the old one stops working, and so do the
+    // account's sessions (the caller's own is renewed).
+    let login = api.post(
+        "/api/v1/login",
+        r#"{"username": "admin", "password": "first pw"}"#,
+    );
+    let other_session = login
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let other = api.with("Cookie", &other_session);
+    assert_eq!(other.get("/api/v1/streams").status, 200);
     let changed = admin.put("/api/v1/accounts/admin", r#"{"password": "second pw"}"#);
     assert_eq!(changed.status, 200);
     assert!(!body(&changed).contains("argon2"));
     assert_eq!(admin.get("/api/v1/streams").status, 401);
+    assert_eq!(
+        other.get("/api/v1/streams").status,
+        401,
+        "session outlived the password"
+    );
     let admin = api.basic("admin", "second pw");
     assert_eq!(
         admin
@@ -136,11 +178,15 @@ fn accounts_basic_auth_and_sessions() {
     let cookie = login.header("set-cookie").unwrap().to_owned();
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Strict"), "{cookie}");
-    assert!(cookie.contains("Path=/"), "{cookie}");
+    // Scoped to the API's paths: browsers send a host's cookies to every port,
+    // the media port's URLs included, unless the path keeps them off.
+    assert!(cookie.contains("Path=/api/v1/"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
     let pair = cookie.split(';').next().unwrap().to_owned();
-    let token = pair.strip_prefix("brume_session=").unwrap();
-    assert_eq!(token.len(), 64);
-    assert!(token.chars().all(|c| c.is_ascii_hexdigit()));
+    let session_token = pair.strip_prefix("brume_session=").unwrap().to_owned();
+    let session_token = session_token.as_str();
+    assert_eq!(session_token.len(), 64);
+    assert!(session_token.chars().all(|c| c.is_ascii_hexdigit()));
     let ops = api.with("Cookie", &pair);
     assert_eq!(ops.get("/api/v1/streams").status, 200);
     assert_eq!(
@@ -175,22 +221,45 @@ fn accounts_basic_auth_and_sessions() {
     assert_eq!(admin.delete("/api/v1/accounts/admin").status, 204);
     assert_eq!(api.get("/api/v1/streams").status, 200);
     assert_eq!(api.get("/api/v1/session").json()["setup_mode"], true);
+    // The used token is spent; a fresh one is logged.
+    let again = api.put(
+        "/api/v1/accounts/admin",
+        &json!({"password": "x", "setup_token": token}).to_string(),
+    );
+    assert_eq!(again.status, 403, "{}", body(&again));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let fresh = loop {
+        let newest = brume.log_lines().iter().rev().find_map(|line| {
+            let line: serde_json::Value = serde_json::from_str(line).ok()?;
+            (line["fields"]["message"] == common::SETUP_MESSAGE)
+                .then(|| line["fields"]["setup_token"].as_str().map(str::to_owned))?
+        });
+        match newest {
+            Some(newest) if newest != token => break newest,
+            _ if std::time::Instant::now() > deadline => panic!("no fresh setup token logged"),
+            _ => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    };
+    assert_ne!(fresh, token);
 
     // No hash or password ever appeared in the logs.
     let logs = brume.log_lines().join("\n");
-    for secret in ["first pw", "second pw", "ops pw", "$argon2", token] {
+    for secret in ["first pw", "second pw", "ops pw", "$argon2", session_token] {
         assert!(!logs.contains(secret), "{secret} logged");
     }
+    // The setup token is in the log on stderr (that is how the operator gets it)
+    // but never in the copy the API serves.
+    let served = api.get("/api/v1/logs").json().to_string();
+    assert!(
+        !served.contains(&fresh),
+        "the setup token is served by /api/v1/logs"
+    );
 }
 
 #[test]
 fn wrong_passwords_are_rate_limited_per_ip() {
-    let (_brume, api) = start();
-    assert_eq!(
-        api.put("/api/v1/accounts/admin", r#"{"password": "right"}"#)
-            .status,
-        201
-    );
+    let (brume, api) = start();
+    assert_eq!(create_first(&brume, &api, "right").status, 201);
     for attempt in 0..5 {
         let wrong = if attempt % 2 == 0 {
             api.post(
@@ -231,9 +300,14 @@ fn non_loopback_ip() -> Option<std::net::IpAddr> {
 
 #[test]
 fn setup_mode_refuses_remote_clients() {
+    let Some(ip) = non_loopback_ip() else {
+        panic!("this test needs a non-loopback IPv4 address on the machine");
+    };
+    // The operator exposes the API on purpose, so lists the address it is
+    // reached by.
     let brume = Brume::start_with(
         tempfile::tempdir().unwrap(),
-        json!({"api": {"listen": "0.0.0.0:0"}}),
+        json!({"api": {"listen": "0.0.0.0:0", "allowed_hosts": [ip.to_string()]}}),
     );
     let port = api_client::api_addr(&brume)
         .rsplit(':')
@@ -242,9 +316,9 @@ fn setup_mode_refuses_remote_clients() {
         .to_owned();
     let local = Client::new(&format!("127.0.0.1:{port}"));
     assert_eq!(local.get("/api/v1/streams").status, 200);
-    let Some(ip) = non_loopback_ip() else {
-        panic!("this test needs a non-loopback IPv4 address on the machine");
-    };
+    // A loopback peer that is a proxy for someone else is not "local".
+    let proxied = local.with("X-Forwarded-For", "203.0.113.9");
+    assert_eq!(proxied.get("/api/v1/streams").status, 403);
     let remote = Client::new(&format!("{ip}:{port}"));
     for path in ["/api/v1/streams", "/api/v1/config", "/metrics"] {
         let denied = remote.get(path);
@@ -265,16 +339,131 @@ fn setup_mode_refuses_remote_clients() {
         json!({"authenticated": false, "username": null, "setup_mode": true})
     );
     // Once an account exists (made from loopback), remote clients can sign in.
-    assert_eq!(
-        local
-            .put("/api/v1/accounts/admin", r#"{"password": "pw"}"#)
-            .status,
-        201
-    );
+    assert_eq!(create_first(&brume, &local, "pw").status, 201);
     assert_eq!(remote.get("/api/v1/streams").status, 401);
     assert_eq!(
         remote.basic("admin", "pw").get("/api/v1/streams").status,
         200
+    );
+}
+
+/// A page on `attacker.example` whose name was rebound to 127.0.0.1 reaches the
+/// port with its own Host (refused whatever it asks); a page elsewhere sends
+/// requests with its Origin (refused for changes and cookie calls); the server's
+/// own names and origin keep working.
+#[test]
+fn dns_rebinding_and_cross_site_requests_are_refused() {
+    let (brume, api) = start();
+    let rebound = api
+        .with("Host", "attacker.example:4242")
+        .with("Origin", "http://attacker.example:4242");
+    let put = rebound.put("/api/v1/streams/x", r#"{"source": "/etc/passwd"}"#);
+    assert_eq!(put.status, 403, "{}", body(&put));
+    assert!(body(&put).contains("allowed_hosts"), "{}", body(&put));
+    for path in ["/api/v1/streams", "/api/v1/logs", "/metrics", "/"] {
+        let read = api.with("Host", "attacker.example:4242").get(path);
+        assert_eq!(read.status, 403, "{path}");
+    }
+    assert_eq!(api.get("/api/v1/streams/x").status, 404, "nothing was made");
+
+    // Cross-site: the right Host, a foreign Origin.
+    let foreign = api.with("Origin", "http://evil.example");
+    let put = foreign.put("/api/v1/streams/x", r#"{"source": "push://"}"#);
+    assert_eq!(put.status, 403, "{}", body(&put));
+    assert_eq!(
+        foreign
+            .with("Origin", "null")
+            .delete("/api/v1/streams/demo")
+            .status,
+        403
+    );
+    assert_eq!(
+        foreign.get("/api/v1/streams").status,
+        200,
+        "reads without a cookie"
+    );
+
+    // The server's own names and origin.
+    let addr = api_client::api_addr(&brume);
+    let port = addr.rsplit(':').next().unwrap();
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.2:{port}"),
+        addr.clone(),
+    ] {
+        assert_eq!(
+            api.with("Host", &host).get("/api/v1/streams").status,
+            200,
+            "{host}"
+        );
+    }
+    let own = api.with("Origin", &format!("http://{addr}"));
+    assert_eq!(
+        own.put("/api/v1/streams/x", r#"{"source": "push://"}"#)
+            .status,
+        201
+    );
+
+    // Cookie calls with a foreign Origin are refused even for reads.
+    assert_eq!(create_first(&brume, &own, "pw").status, 201);
+    let login = own.post(
+        "/api/v1/login",
+        r#"{"username": "admin", "password": "pw"}"#,
+    );
+    let pair = login
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let session = api.with("Cookie", &pair);
+    assert_eq!(session.get("/api/v1/streams").status, 200);
+    assert_eq!(
+        session
+            .with("Origin", "http://evil.example")
+            .get("/api/v1/streams")
+            .status,
+        403
+    );
+    // Every answer of the port forbids framing and sniffing.
+    let page = api.get("/");
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+}
+
+#[test]
+fn an_operator_listed_host_is_answered() {
+    let brume = Brume::start_with(
+        tempfile::tempdir().unwrap(),
+        json!({"api": {"allowed_hosts": ["admin.example"]}}),
+    );
+    let api = Client::of(&brume);
+    assert_eq!(
+        api.with("Host", "admin.example")
+            .get("/api/v1/streams")
+            .status,
+        200
+    );
+    assert_eq!(
+        api.with("Host", "Admin.Example:8443")
+            .get("/api/v1/streams")
+            .status,
+        200
+    );
+    assert_eq!(
+        api.with("Host", "other.example")
+            .get("/api/v1/streams")
+            .status,
+        403
+    );
+    // A proxy that rewrites Host to 127.0.0.1 still passes the browser's Origin.
+    let via_proxy = api.with("Origin", "https://admin.example");
+    assert_eq!(
+        via_proxy
+            .put("/api/v1/streams/x", r#"{"source": "push://"}"#)
+            .status,
+        201
     );
 }
 
@@ -358,12 +547,8 @@ fn brume_passwd_stores_an_account_the_server_accepts() {
 
 #[test]
 fn sessions_survive_moving_the_api_to_another_port() {
-    let (_brume, api) = start();
-    assert_eq!(
-        api.put("/api/v1/accounts/admin", r#"{"password": "pw"}"#)
-            .status,
-        201
-    );
+    let (brume, api) = start();
+    assert_eq!(create_first(&brume, &api, "pw").status, 201);
     let login = api.post(
         "/api/v1/login",
         r#"{"username": "admin", "password": "pw"}"#,

@@ -36,8 +36,12 @@ fn api_changes_survive_a_restart() {
     );
     assert_eq!(patched.status, 200);
     assert_eq!(
-        api.put("/api/v1/accounts/admin", r#"{"password": "pw"}"#)
-            .status,
+        api.put(
+            "/api/v1/accounts/admin",
+            &serde_json::json!({"password": "pw", "setup_token": brume.setup_token().0})
+                .to_string()
+        )
+        .status,
         201
     );
 

@@ -1,5 +1,6 @@
 //! The web UI in a real browser (headless Chromium) against the real binary: first
-//! account set up through the UI, logging out and in through the form (a wrong
+//! account set up through the UI (refused without the setup token, created with the
+//! URL from the log), logging out and in through the form (a wrong
 //! password is refused in words), a stream added through the form (a bad name is
 //! refused in words beside the field) and seen online, its preview really playing,
 //! a public address set under Protocols changing the embed code to the guide's form
@@ -122,7 +123,7 @@ fn log_in(page: &mut Page, password: &str) {
 /// logging out, the login form refuses a wrong password in words.
 #[test]
 fn first_account_is_created_through_the_ui() {
-    let (_brume, ui) = start(serde_json::json!({}));
+    let (brume, ui) = start(serde_json::json!({}));
     let browser = Browser::launch();
     let mut page = browser.open_page();
     page.set_viewport(1280, 860, false);
@@ -130,6 +131,22 @@ fn first_account_is_created_through_the_ui() {
     page.wait_for_selector("#login-repeat", STEP);
     let intro = page.text("#login-intro").unwrap();
     assert!(intro.contains("no account yet"), "setup intro: {intro}");
+    // Without the setup token from the log the account is not created.
+    page.type_into("#login-username", USER);
+    page.type_into("#login-password", PASSWORD);
+    page.type_into("#login-repeat", PASSWORD);
+    page.type_into("#login-token", "0123456789abcdef");
+    page.click("#login-submit");
+    page.wait_for_selector("[data-field=setup_token] .field-error", STEP);
+    let refused = page.text("[data-field=setup_token] .field-error").unwrap();
+    assert!(refused.contains("setup token"), "refusal: {refused}");
+    // The URL brume logs fills the token in and leaves the address bar clean.
+    let (token, url) = brume.setup_token();
+    assert!(url.starts_with(ui.trim_end_matches('/')), "{url} vs {ui}");
+    page.navigate(&url);
+    page.wait_for_selector("#login-repeat", STEP);
+    assert_eq!(page.text("#login-token").as_deref(), Some(token.as_str()));
+    assert_eq!(page.eval("location.search").as_str(), Some(""));
     page.screenshot("ui-setup-desktop");
     page.type_into("#login-username", USER);
     page.type_into("#login-password", PASSWORD);

@@ -9,14 +9,14 @@
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Extension, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::{self, Verdict, COOKIE};
+use super::auth::{self, AuthUser, Verdict, COOKIE};
 use super::error::{parse_json, ApiError};
 use super::{password, ApiState};
 
@@ -31,6 +31,7 @@ struct LoginBody {
 pub async fn login(
     State(api): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     if let Some(wait) = api.auth.limited(peer.ip()) {
@@ -47,7 +48,7 @@ pub async fn login(
     }
     let token = api.auth.open_session(&username);
     tracing::info!(peer = %peer, user = %username, "logged in");
-    let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
+    let cookie = session_cookie(&token, peer, &headers, &api);
     let mut response = Json(json!({ "username": username })).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
@@ -63,7 +64,9 @@ pub async fn logout(State(api): State<ApiState>, headers: HeaderMap) -> Response
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_static("brume_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+        HeaderValue::from_static(
+            "brume_session=; HttpOnly; SameSite=Strict; Path=/api/v1/; Max-Age=0",
+        ),
     );
     response
 }
@@ -100,41 +103,97 @@ pub async fn list(State(api): State<ApiState>) -> Json<serde_json::Value> {
 #[serde(deny_unknown_fields)]
 struct AccountBody {
     password: String,
+    /// Needed for the first account (setup mode): the token from the log.
+    #[serde(default)]
+    setup_token: Option<String>,
 }
 
-/// `PUT /api/v1/accounts/{name}` `{"password"}`: creates (201) or changes (200).
+/// Why the first account was not created.
+fn setup_token_refused() -> ApiError {
+    ApiError {
+        status: StatusCode::FORBIDDEN,
+        error: "creating the first account needs the setup token printed in the server's \
+                log at startup (open the URL logged there, or send \"setup_token\")"
+            .to_owned(),
+        field: Some("setup_token".to_owned()),
+    }
+}
+
+/// `PUT /api/v1/accounts/{name}` `{"password", "setup_token"?}`: creates (201) or
+/// changes (200). The first account needs the setup token; changing a password
+/// ends the account's sessions (the caller's own gets a fresh cookie).
 pub async fn put(
     State(api): State<ApiState>,
     Path(name): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(AuthUser(caller)): Extension<AuthUser>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     password::check_account_name(&name).map_err(|m| ApiError::bad_field("name", m))?;
-    let AccountBody { password: secret } = parse_json(&body)?;
+    let AccountBody {
+        password: secret,
+        setup_token,
+    } = parse_json(&body)?;
     password::check(&secret).map_err(|e| ApiError::bad_field("password", e.to_string()))?;
+    let token_ok = setup_token
+        .as_deref()
+        .is_some_and(|t| api.auth.setup_token_matches(t));
+    if api.server.config().api.accounts.is_empty() && !token_ok {
+        return Err(setup_token_refused());
+    }
     let hash = tokio::task::spawn_blocking(move || password::hash(&secret))
         .await
         .map_err(|e| ApiError::internal(format!("cannot hash the password: {e}")))?
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let server = api.server.clone();
     let account = name.clone();
-    let created = super::blocking(move || {
-        let mut created = false;
+    let (created, was_setup) = super::blocking(move || {
+        let (mut created, mut was_setup) = (false, false);
         server
             .apply_config(Box::new(|config| {
+                // Checked again under the edit lock: two racing first accounts.
+                was_setup = config.api.accounts.is_empty();
+                if was_setup && !token_ok {
+                    return Err(setup_token_refused());
+                }
                 created = config.api.accounts.insert(account, hash).is_none();
                 Ok(())
             }))
-            .map(|_| created)
+            .map(|_| (created, was_setup))
     })
     .await?
     .map_err(|e| ApiError::from_update(e, account_field))?;
+    if was_setup {
+        api.auth.renew_setup_token();
+    }
     tracing::info!(user = %name, created, "account password set");
-    let status = if created {
-        StatusCode::CREATED
+    if created {
+        return Ok((StatusCode::CREATED, Json(json!({ "username": name }))).into_response());
+    }
+    api.auth.close_sessions_of(&name);
+    let mut response = Json(json!({ "username": name })).into_response();
+    let own_session = auth::session_cookie(&headers).is_some();
+    if own_session && caller.as_deref() == Some(name.as_str()) {
+        let token = api.auth.open_session(&name);
+        if let Ok(value) = HeaderValue::from_str(&session_cookie(&token, peer, &headers, &api)) {
+            response.headers_mut().insert(header::SET_COOKIE, value);
+        }
+    }
+    Ok(response)
+}
+
+/// The `Set-Cookie` value for a new session: host-only, `Path=/api/v1/` (the UI
+/// only talks to the API; browsers send cookies to every port of a host, so the
+/// path keeps it off the media port's URLs),
+/// `Secure` when the API was reached over HTTPS (through a trusted proxy).
+fn session_cookie(token: &str, peer: SocketAddr, headers: &HeaderMap, api: &ApiState) -> String {
+    let secure = if auth::over_https(peer, headers, &api.server.config()) {
+        "; Secure"
     } else {
-        StatusCode::OK
+        ""
     };
-    Ok((status, Json(json!({ "username": name }))).into_response())
+    format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/api/v1/{secure}")
 }
 
 /// `DELETE /api/v1/accounts/{name}`: 204, or 404. Deleting the last account
@@ -157,6 +216,11 @@ pub async fn delete(
     .map_err(|e| ApiError::from_update(e, account_field))?;
     api.auth.close_sessions_of(&name);
     tracing::info!(user = %name, "account deleted");
+    if api.server.config().api.accounts.is_empty() {
+        if let Some(address) = api.server.ports().api {
+            auth::announce_setup(&api.auth, address);
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

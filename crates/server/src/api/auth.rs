@@ -1,8 +1,11 @@
 //! Who may use the API: setup mode, HTTP Basic auth, session cookies and the
 //! per-IP limit on wrong passwords.
 //!
-//! * No account configured (setup mode): loopback peers may do everything, others
-//!   get 403 until an account is created from the server itself.
+//! * No account configured (setup mode): loopback peers that come straight in (no
+//!   `Forwarded`/`X-Forwarded-For`/`X-Real-IP`, i.e. not through a local proxy)
+//!   may do everything but create the first account, which also needs the
+//!   one-time setup token printed in the log at startup ([`AuthState::setup_token`]).
+//!   Others get 403.
 //! * With accounts: a request carries either `Authorization: Basic …` or the
 //!   `brume_session` cookie from `POST /api/v1/login`. Sessions live in memory
 //!   (token → user), expire after 12 hours unused and end when their account is
@@ -63,6 +66,8 @@ pub struct AuthState {
     sessions: Mutex<HashMap<String, Session>>,
     failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
     verify_slots: Semaphore,
+    /// The one-time token that creating the first account needs.
+    setup_token: Mutex<String>,
 }
 
 impl Default for AuthState {
@@ -71,6 +76,7 @@ impl Default for AuthState {
             sessions: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             verify_slots: Semaphore::new(VERIFY_SLOTS),
+            setup_token: Mutex::new(random_hex(24)),
         }
     }
 }
@@ -91,11 +97,28 @@ pub enum Verdict {
 }
 
 impl AuthState {
+    /// The current setup token (24 random bytes, hex).
+    pub fn setup_token(&self) -> String {
+        self.setup_token
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Whether `given` is the current setup token (compared in constant time).
+    pub fn setup_token_matches(&self, given: &str) -> bool {
+        let token = self.setup_token.lock().unwrap_or_else(|p| p.into_inner());
+        password::constant_time_eq(token.as_bytes(), given.as_bytes())
+    }
+
+    /// Replaces the setup token (the old one was used).
+    pub fn renew_setup_token(&self) {
+        *self.setup_token.lock().unwrap_or_else(|p| p.into_inner()) = random_hex(24);
+    }
+
     /// Starts a session for `user`; returns its token (32 random bytes, hex).
     pub fn open_session(&self, user: &str) -> String {
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let token = random_hex(32);
         let now = Instant::now();
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         if sessions.len() >= MAX_SESSIONS {
@@ -220,6 +243,63 @@ impl AuthState {
     }
 }
 
+/// `bytes` random bytes, as lower-case hex.
+fn random_hex(bytes: usize) -> String {
+    let mut raw = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut raw);
+    raw.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Logs where to create the first account: the UI's URL with the setup token
+/// (the token's fields are redacted in the in-memory log the API serves).
+pub fn announce_setup(auth: &AuthState, api: SocketAddr) {
+    let host = match api.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv6() => "[::1]".to_owned(),
+        ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+        IpAddr::V4(ip) => ip.to_string(),
+    };
+    let token = auth.setup_token();
+    let token_url = format!("http://{host}:{}/?setup={token}", api.port());
+    tracing::warn!(
+        setup_token = %token,
+        %token_url,
+        "setup mode: no account exists yet; open token_url (or send setup_token) to create the first one"
+    );
+}
+
+/// Whether the browser reached the API over HTTPS: a trusted proxy in front of
+/// it says so (`X-Forwarded-Proto: https` or `Forwarded: proto=https`).
+pub fn over_https(peer: SocketAddr, headers: &HeaderMap, config: &crate::config::Config) -> bool {
+    let trusted = config
+        .trusted_proxies
+        .iter()
+        .filter_map(|text| crate::net::Cidr::parse(text).ok())
+        .any(|cidr| cidr.contains(peer.ip()));
+    if !trusted {
+        return false;
+    }
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
+    header("x-forwarded-proto").trim() == "https"
+        || header("forwarded")
+            .split([';', ','])
+            .any(|pair| pair.trim() == "proto=https")
+}
+
+/// Whether a request came through a proxy (so its loopback peer says nothing
+/// about the client).
+fn forwarded(headers: &HeaderMap) -> bool {
+    ["forwarded", "x-forwarded-for", "x-real-ip"]
+        .iter()
+        .any(|name| headers.contains_key(*name))
+}
+
 /// A hash no password is checked against for real (timing equaliser).
 fn dummy_hash() -> &'static str {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -289,7 +369,7 @@ pub async fn identify(api: &ApiState, peer: SocketAddr, headers: &HeaderMap) -> 
     let config = api.server.config();
     let accounts = &config.api.accounts;
     if accounts.is_empty() {
-        return if is_loopback(peer.ip()) {
+        return if is_loopback(peer.ip()) && !forwarded(headers) {
             Verdict::Setup
         } else {
             Verdict::SetupRemote
@@ -355,7 +435,8 @@ pub fn setup_forbidden() -> Response {
         StatusCode::FORBIDDEN,
         Json(json!({
             "error": "no account exists yet: create an account first, from the server itself \
-                      (the web UI on a loopback address, or `brume passwd --config FILE`)",
+                      (the web UI on a loopback address with the setup token from the \
+                      server's log, or `brume passwd --config FILE`)",
         })),
     )
         .into_response()

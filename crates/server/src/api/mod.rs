@@ -11,7 +11,8 @@
 //! supervisor implements it); the auth state lives in [`Api`], which the
 //! supervisor owns, so it survives the API port being rebound.
 //!
-//! Submodules: [`control`], [`auth`] (setup mode, Basic, sessions, rate limit), [`accounts`]
+//! Submodules: [`control`], [`guard`] (Host/Origin checks, security headers),
+//! [`auth`] (setup mode and its token, Basic, sessions, rate limit), [`accounts`]
 //! (login/logout/session and account routes), [`streams`], [`config_routes`],
 //! [`server_info`], [`openapi`], [`password`] (argon2), [`error`]; [`observe`]
 //! (clients, totals, logs, metrics) and [`ui`] (static files) are owned elsewhere
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod config_routes;
 pub mod control;
 pub mod error;
+pub mod guard;
 pub mod observe;
 pub mod openapi;
 pub mod password;
@@ -151,8 +153,9 @@ pub fn router(api: ApiState) -> Router {
         .merge(ui::routes())
         .merge(protected)
         .fallback(error::fallback)
-        .with_state(api)
+        .with_state(api.clone())
         .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(axum::middleware::from_fn_with_state(api, guard::check))
         .layer(DefaultBodyLimit::max(error::BODY_LIMIT))
 }
 
@@ -168,6 +171,11 @@ pub async fn blocking<T: Send + 'static>(
 
 /// Serves the API on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, api: ApiState) {
+    if api.server.config().api.accounts.is_empty() {
+        if let Ok(address) = listener.local_addr() {
+            auth::announce_setup(&api.auth, address);
+        }
+    }
     let app = router(api);
     if let Err(err) = axum::serve(
         listener,

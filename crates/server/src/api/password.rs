@@ -47,6 +47,16 @@ pub fn verify(hash: &str, password: &str) -> bool {
     }
 }
 
+/// Whether `a` equals `b`, taking a time that depends only on their lengths (for
+/// secrets compared against what a client sent: setup token, stream passwords).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
 /// Refuses empty and oversized passwords.
 pub fn check(password: &str) -> Result<(), PasswordError> {
     if password.is_empty() {
@@ -110,6 +120,14 @@ mod tests {
         assert_eq!(check_stored_hash(&a), Ok(()));
         assert!(check_stored_hash("hunter2").is_err());
         assert_eq!(hash(""), Err(PasswordError::Empty));
+    }
+
+    #[test]
+    fn constant_time_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(constant_time_eq(b"", b""));
     }
 
     #[test]

@@ -84,11 +84,14 @@ impl Client {
     ) -> std::io::Result<Response> {
         let mut stream = TcpStream::connect(&self.addr)?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            self.addr
-        );
+        // A `Host` (or `Origin`…) set with `with` replaces the default / earlier one.
+        let mut headers: Vec<(&str, &str)> = vec![("Host", self.addr.as_str())];
         for (name, value) in &self.headers {
+            headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name) || name == "Cookie");
+            headers.push((name, value));
+        }
+        let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+        for (name, value) in headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
         if let Some(body) = body {

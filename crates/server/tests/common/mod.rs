@@ -648,3 +648,28 @@ pub fn read_status(socket: &mut std::net::TcpStream, limit: Duration) -> u16 {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
 }
+
+/// The message of the log line that carries the setup token in setup mode.
+pub const SETUP_MESSAGE: &str =
+    "setup mode: no account exists yet; open token_url (or send setup_token) to create the first one";
+
+impl Brume {
+    /// The setup token and URL brume logged (setup mode), waiting for the line
+    /// (the API logs it as it starts serving). `(token, url)`.
+    pub fn setup_token(&self) -> (String, String) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let token = self.logged_field(SETUP_MESSAGE, "setup_token");
+            let url = self.logged_field(SETUP_MESSAGE, "token_url");
+            if let (Some(token), Some(url)) = (token, url) {
+                return (token, url);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no setup token in the log: {:?}",
+                self.log_lines()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
