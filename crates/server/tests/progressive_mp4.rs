@@ -203,3 +203,47 @@ fn corrupt_source_reports_an_error_and_other_streams_keep_playing() {
     assert_eq!(decode_errors(&file), "");
     assert_eq!(probe_codecs(&file), vec!["aac", "h264"]);
 }
+
+#[test]
+fn selectors_send_only_the_chosen_tracks() {
+    let brume = Brume::start(json!({"demo": {"source": "builtin:demo", "loop": true}}));
+    let cases = [
+        ("/demo.mp4?audio=none", "mp4", vec!["h264"]),
+        ("/demo.ts?video=none", "ts", vec!["aac"]),
+        ("/demo.flv?video=1&audio=none", "flv", vec!["h264"]),
+        ("/demo.mp4?video=none&audio=2", "mp4", vec!["aac"]),
+        ("/demo.ts?video=all&audio=all", "ts", vec!["aac", "h264"]),
+    ];
+    for (i, (path, ext, codecs)) in cases.iter().enumerate() {
+        let response = request("GET", &brume.url(path), &[], Duration::from_secs(2));
+        assert_eq!(response.status, 200, "{path}");
+        let body = if *ext == "mp4" {
+            whole_boxes(&response.body)
+        } else {
+            &response.body[..]
+        };
+        let file = save(brume.dir.path(), &format!("sel{i}.{ext}"), body);
+        assert_eq!(&probe_codecs(&file), codecs, "{path}");
+        let packets = probe_packets(&file);
+        assert!(
+            packets.len() >= 20,
+            "{path}: only {} packets",
+            packets.len()
+        );
+        assert!(
+            packets
+                .iter()
+                .all(|p| codecs.len() == 2 || p.stream == packets[0].stream),
+            "{path}: packets of an unselected track"
+        );
+    }
+    // A track that does not exist, or nonsense, is a client error.
+    for path in [
+        "/demo.mp4?audio=7",
+        "/demo.ts?video=x",
+        "/demo.flv?video=none&audio=none",
+    ] {
+        let response = request("GET", &brume.url(path), &[], Duration::from_secs(2));
+        assert_eq!(response.status, 400, "{path}");
+    }
+}

@@ -557,3 +557,168 @@ fn upgrade_answers_are_standard() {
     let response = upgrade_request("/nosuch.mp4", &brume, &headers);
     assert_eq!(response.status, 404);
 }
+
+/// Collects the binary messages (and `on_time` data) that arrive within `span`.
+async fn collect(ws: &mut Ws, span: Duration) -> (Vec<Vec<u8>>, Vec<Value>) {
+    let until = Instant::now() + span;
+    let (mut binary, mut times) = (Vec::new(), Vec::new());
+    while Instant::now() < until {
+        match next(ws, until.saturating_duration_since(Instant::now())).await {
+            Some(Got::Binary(bytes)) => binary.push(bytes),
+            Some(Got::Json(value)) if value["type"] == "on_time" => {
+                times.push(value["data"].clone())
+            }
+            Some(Got::Json(_)) | None => {}
+            Some(Got::Closed) => panic!("closed while playing"),
+        }
+    }
+    (binary, times)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mews_live_seeks_into_the_dvr_window_and_catches_up_faster_than_real_time() {
+    let brume = Brume::start(json!({"demo": {"source": "builtin:demo", "loop": true}}));
+    let mut ws = connect(&brume, "/demo.mp4").await;
+    send_json(
+        &mut ws,
+        json!({"type": "request_codec_data", "supported_codecs": ["H264", "AAC"]}),
+    )
+    .await;
+    until_type(&mut ws, "codec_data", Duration::from_secs(10)).await;
+    send_json(&mut ws, json!({"type": "play"})).await;
+    // Wait until the DVR window holds more than 12 s.
+    let (mut init, mut end) = (None, 0);
+    let waited = Instant::now();
+    while waited.elapsed() < Duration::from_secs(40) {
+        match next(&mut ws, Duration::from_secs(5)).await {
+            Some(Got::Binary(bytes)) if init.is_none() => init = Some(bytes),
+            Some(Got::Json(value)) if value["type"] == "on_time" => {
+                let data = &value["data"];
+                end = data["end"].as_i64().unwrap();
+                if end - data["begin"].as_i64().unwrap() > 12_000 {
+                    break;
+                }
+            }
+            Some(Got::Closed) => panic!("closed while playing"),
+            _ => {}
+        }
+    }
+    let init = init.expect("an init segment");
+    assert!(end > 12_000, "the DVR window did not fill: end {end}");
+
+    // Ten seconds back: fragments from the keyframe at or before that time.
+    let target = end - 10_000;
+    send_json(&mut ws, json!({"type": "seek", "seek_time": target})).await;
+    let (seek, _) = until_type(&mut ws, "seek", Duration::from_secs(5)).await;
+    assert_eq!(seek["data"]["seek_time"], target);
+    let (mut fragments, times) = collect(&mut ws, Duration::from_millis(1500)).await;
+    assert!(!fragments.is_empty(), "no media after a live seek");
+    assert!(fragments.iter().all(|f| box_type(f, 0) == b"moof"));
+    let file = save_mp4(
+        &brume,
+        "seek.mp4",
+        &[vec![init.clone()], fragments.clone()].concat(),
+    );
+    let video = dts_of(&probe_packets(&file), "video");
+    let first_ms = (video[0] * 1000.0) as i64;
+    assert!(
+        (target - 4_000..=target + 100).contains(&first_ms),
+        "asked for {target} ms, media starts at {first_ms} ms"
+    );
+    let current = times.last().expect("on_time after a seek")["current"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        current < end - 2_000,
+        "current {current} is not back in the window (edge {end})"
+    );
+
+    // Faster than real time: it reaches the live edge, then real time ("auto").
+    send_json(&mut ws, json!({"type": "set_speed", "play_rate": 4})).await;
+    let (speed, before) = until_type(&mut ws, "set_speed", Duration::from_secs(5)).await;
+    fragments.extend(before.into_iter().filter_map(|g| match g {
+        Got::Binary(bytes) => Some(bytes),
+        _ => None,
+    }));
+    assert_eq!(speed["data"]["play_rate_curr"], 4.0, "{speed}");
+    let started = Instant::now();
+    let mut at_edge = None;
+    while started.elapsed() < Duration::from_secs(20) {
+        let (more, times) = collect(&mut ws, Duration::from_millis(500)).await;
+        fragments.extend(more);
+        if times.iter().any(|t| t["play_rate_curr"] == "auto") {
+            at_edge = Some(started.elapsed());
+            break;
+        }
+    }
+    let at_edge = at_edge.expect("never caught up with the live edge at 4x");
+    assert!(
+        at_edge < Duration::from_secs(12),
+        "catching up took {at_edge:?}"
+    );
+    let (more, _) = collect(&mut ws, Duration::from_secs(2)).await;
+    fragments.extend(more);
+    // From the DVR window onto the shared feed: one clean, gapless stream.
+    let file = save_mp4(&brume, "caught-up.mp4", &[vec![init], fragments].concat());
+    assert_eq!(
+        decode_errors(&file),
+        "",
+        "ffmpeg errors across the catch-up"
+    );
+    let packets = probe_packets(&file);
+    for kind in ["video", "audio"] {
+        let dts = dts_of(&packets, kind);
+        assert!(
+            dts.windows(2).all(|w| w[1] > w[0]),
+            "{kind} dts not increasing"
+        );
+        let gap = dts.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+        assert!(gap < 0.2, "{kind}: a {gap} s hole in the media");
+        assert!(
+            dts.last().unwrap() * 1000.0 > (end + 1_000) as f64,
+            "{kind} never reached live"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mews_tracks_command_picks_the_tracks_of_a_live_stream() {
+    let brume = Brume::start(json!({"demo": {"source": "builtin:demo", "loop": true}}));
+    let mut ws = connect(&brume, "/demo.mp4").await;
+    // As the player does: tracks first, then the codec request.
+    send_json(&mut ws, json!({"type": "tracks", "video": "none"})).await;
+    let (tracks, _) = until_type(&mut ws, "tracks", Duration::from_secs(10)).await;
+    assert_eq!(tracks["data"]["tracks"], json!([2]), "{tracks}");
+    send_json(
+        &mut ws,
+        json!({"type": "request_codec_data", "supported_codecs": ["H264", "AAC"]}),
+    )
+    .await;
+    let (codec_data, _) = until_type(&mut ws, "codec_data", Duration::from_secs(5)).await;
+    assert_eq!(codec_data["data"]["tracks"], json!([2]), "{codec_data}");
+    send_json(&mut ws, json!({"type": "play"})).await;
+    let (audio, _) = collect(&mut ws, Duration::from_secs(2)).await;
+    let file = save_mp4(&brume, "audio.mp4", &audio);
+    assert_eq!(probe_codecs(&file), ["aac"]);
+    assert!(dts_of(&probe_packets(&file), "audio").len() > 30);
+
+    // Switching while playing: codec_data, a new init segment, then video only.
+    send_json(
+        &mut ws,
+        json!({"type": "tracks", "video": 1, "audio": "none"}),
+    )
+    .await;
+    let (codec_data, _) = until_type(&mut ws, "codec_data", Duration::from_secs(5)).await;
+    assert_eq!(codec_data["data"]["tracks"], json!([1]), "{codec_data}");
+    let (video, _) = collect(&mut ws, Duration::from_secs(3)).await;
+    let start = video
+        .iter()
+        .position(|b| box_type(b, 0) == b"ftyp")
+        .expect("a new init segment");
+    let file = save_mp4(&brume, "video.mp4", &video[start..]);
+    assert_eq!(probe_codecs(&file), ["h264"]);
+    assert!(dts_of(&probe_packets(&file), "video").len() > 30);
+    // A selector that names no track is an error; the connection stays.
+    send_json(&mut ws, json!({"type": "tracks", "audio": "9"})).await;
+    until_type(&mut ws, "error", Duration::from_secs(5)).await;
+}

@@ -165,6 +165,12 @@ impl Selection {
         Ok(selection)
     }
 
+    /// The tracks both selections carry (`tracks`: the stream's).
+    pub fn and(&self, other: &Selection, tracks: &[Track]) -> Selection {
+        let (mine, theirs) = (self.ids(), other.ids());
+        Selection::keeping(tracks, |t| mine.contains(&t.id) && theirs.contains(&t.id))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.tracks.is_empty()
     }

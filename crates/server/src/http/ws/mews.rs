@@ -74,6 +74,8 @@ pub async fn run<S>(
         media,
         watch,
         selection: None,
+        chosen: None,
+        failed: None,
         init_sent: false,
         playback: None,
         playing: false,
@@ -89,6 +91,11 @@ pub async fn run<S>(
         Ok(()) if session.entry.is_stopped() => Some(CloseFrame {
             code: CloseCode::Away,
             reason: "stream removed".into(),
+        }),
+        // The stream could not be read: 1011, the server's failure.
+        Ok(()) if session.failed.is_some() => Some(CloseFrame {
+            code: CloseCode::Error,
+            reason: "reading the stream failed".into(),
         }),
         Ok(()) => None,
         Err(SessionError::Socket(WsError::Capacity(err))) => {
@@ -129,6 +136,10 @@ struct MewsSession<S> {
     watch: Option<watch::Receiver<StreamState>>,
     /// The tracks this viewer gets, once decided.
     selection: Option<Arc<Selection>>,
+    /// The tracks chosen with the `tracks` command, if it was sent.
+    chosen: Option<Arc<Selection>>,
+    /// Why reading the stream failed, if it did (decides the close code).
+    failed: Option<ReadError>,
     init_sent: bool,
     /// What is being sent (or paused, on demand).
     playback: Option<Playback>,
@@ -264,10 +275,14 @@ where
             return self.send_codec_data(&chosen).await;
         }
         let tracks = self.media.tracks();
-        let selection = match &supported {
+        let mut selection = match &supported {
             None => Selection::all(tracks),
             Some(names) => Selection::supported(tracks, names),
         };
+        if let Some(chosen) = &self.chosen {
+            // Tracks picked with `tracks`, among those the player can decode.
+            selection = selection.and(chosen, tracks);
+        }
         if selection.is_empty() {
             let message = format!(
                 "this player supports none of the stream's codecs ({})",
@@ -434,6 +449,7 @@ where
                 Ok(selection) => Arc::new(selection),
                 Err(err) => return self.error(&err.to_string()).await,
             };
+            self.chosen = Some(selection.clone());
             let changed = self
                 .selection
                 .as_ref()
@@ -502,6 +518,7 @@ where
                 tracing::warn!(%err, "reading the stream failed; ending the MP4 websocket");
                 self.error(&format!("reading the stream failed: {err}"))
                     .await?;
+                self.failed = Some(err);
                 return Ok(Flow::Stop);
             }
         }

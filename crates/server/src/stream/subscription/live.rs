@@ -361,4 +361,44 @@ mod tests {
         // Replayed from the latest keyframe (at 2 s).
         assert!(tags[0].1 >= 2000 && tags[0].1 < 2080, "{tags:?}");
     }
+
+    #[tokio::test]
+    async fn a_viewer_that_lags_resumes_at_a_keyframe_and_the_skip_is_counted() {
+        let live = Arc::new(
+            LiveStream::new(vec![track(1, Codec::H264), track(2, Codec::Aac)], 60_000).unwrap(),
+        );
+        push_av(&live, 0, 30);
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let audience = crate::stream::subscription::Audience {
+            metrics: metrics.clone(),
+            stream: "lagging".into(),
+            protocol: crate::metrics::Protocol::Flv,
+            ip: std::net::IpAddr::from([192, 0, 2, 1]),
+        };
+        let mut viewer = Subscription::open(
+            &Media::Live(live.clone()),
+            Format::Flv,
+            Arc::new(Selection::all(live.tracks())),
+            Start::Edge,
+            audience.open(),
+        )
+        .unwrap();
+        // Drain the header and backlog, then fall far behind.
+        while tokio::time::timeout(std::time::Duration::from_millis(20), viewer.next())
+            .await
+            .is_ok()
+        {}
+        push_av(
+            &live,
+            30,
+            30 + crate::stream::live::feed::FANOUT_CAPACITY as i64 + 60,
+        );
+        let next = viewer.next().await.unwrap().unwrap();
+        assert!(next.keyframe, "resumed mid-GOP");
+        let exposition = crate::metrics::prometheus::render(&metrics, Default::default());
+        assert!(
+            exposition.contains("brume_viewer_skips_total{stream=\"lagging\",protocol=\"FLV\"} 1"),
+            "{exposition}"
+        );
+    }
 }
