@@ -200,27 +200,47 @@ pub enum SourceSpec {
     Push,
 }
 
+/// Why a `source` value is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceSpecError {
+    #[error("unknown built-in source `{0}` (only `builtin:demo` exists)")]
+    UnknownBuiltin(String),
+    #[error("source is empty")]
+    Empty,
+    #[error("unsupported source scheme `{0}://` (use a file path, `push://` or `builtin:demo`)")]
+    UnsupportedScheme(String),
+}
+
+/// Why a stream name is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamNameError {
+    #[error("stream name is empty")]
+    Empty,
+    #[error("stream name is longer than 100 bytes")]
+    TooLong,
+    #[error("stream name contains the character {0:?}")]
+    BadCharacter(char),
+    #[error("stream name starts with a dot")]
+    LeadingDot,
+}
+
 impl SourceSpec {
     /// Parses a `source` value; relative file paths are resolved against `base_dir`.
-    pub fn parse(source: &str, base_dir: &Path) -> Result<SourceSpec, String> {
+    pub fn parse(source: &str, base_dir: &Path) -> Result<SourceSpec, SourceSpecError> {
         if source == "builtin:demo" {
             return Ok(SourceSpec::BuiltinDemo);
         }
         if let Some(rest) = source.strip_prefix("builtin:") {
-            return Err(format!(
-                "unknown built-in source `{rest}` (only `builtin:demo` exists)"
-            ));
+            return Err(SourceSpecError::UnknownBuiltin(rest.to_owned()));
         }
         if source.starts_with("push://") {
             return Ok(SourceSpec::Push);
         }
         if source.is_empty() {
-            return Err("source is empty".to_owned());
+            return Err(SourceSpecError::Empty);
         }
         if let Some((scheme, _)) = source.split_once("://") {
-            return Err(format!(
-                "unsupported source scheme `{scheme}://` (use a file path, `push://` or `builtin:demo`)"
-            ));
+            return Err(SourceSpecError::UnsupportedScheme(scheme.to_owned()));
         }
         let path = Path::new(source);
         Ok(SourceSpec::File(if path.is_absolute() {
@@ -232,21 +252,21 @@ impl SourceSpec {
 }
 
 /// Checks a stream name: what MistServer accepts in URLs, without surprises.
-pub fn validate_stream_name(name: &str) -> Result<(), String> {
+pub fn validate_stream_name(name: &str) -> Result<(), StreamNameError> {
     if name.is_empty() {
-        return Err("stream name is empty".to_owned());
+        return Err(StreamNameError::Empty);
     }
     if name.len() > 100 {
-        return Err("stream name is longer than 100 bytes".to_owned());
+        return Err(StreamNameError::TooLong);
     }
     if let Some(bad) = name
         .chars()
         .find(|c| c.is_control() || matches!(c, '/' | '\\' | '?' | '#' | '%' | '"' | '<' | '>'))
     {
-        return Err(format!("stream name contains the character {bad:?}"));
+        return Err(StreamNameError::BadCharacter(bad));
     }
     if name.starts_with('.') {
-        return Err("stream name starts with a dot".to_owned());
+        return Err(StreamNameError::LeadingDot);
     }
     Ok(())
 }
@@ -275,47 +295,47 @@ impl Config {
     /// Checks what serde cannot: stream names, sources, proxies. `path` names the
     /// file in errors and anchors relative source paths.
     pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let invalid = |key: String, message: String| ConfigError::Invalid {
+        let invalid = |key: String, message: &dyn std::fmt::Display| ConfigError::Invalid {
             path: path.to_path_buf(),
             key,
-            message,
+            message: message.to_string(),
         };
         let base = path.parent().unwrap_or(Path::new("."));
         for (name, stream) in &self.streams {
-            validate_stream_name(name).map_err(|m| invalid(format!("streams.{name}"), m))?;
+            validate_stream_name(name).map_err(|e| invalid(format!("streams.{name}"), &e))?;
             let spec = SourceSpec::parse(&stream.source, base)
-                .map_err(|m| invalid(format!("streams.{name}.source"), m))?;
+                .map_err(|e| invalid(format!("streams.{name}.source"), &e))?;
             if stream.looped && spec == SourceSpec::Push {
                 return Err(invalid(
                     format!("streams.{name}.loop"),
-                    "a push source cannot loop".to_owned(),
+                    &"a push source cannot loop",
                 ));
             }
             if stream.dvr_window_ms == Some(0) {
                 return Err(invalid(
                     format!("streams.{name}.dvr_window_ms"),
-                    "must be greater than 0".to_owned(),
+                    &"must be greater than 0",
                 ));
             }
         }
         for (name, hash) in &self.api.accounts {
-            crate::api::password::check_account_name(name)
-                .and_then(|()| crate::api::password::check_stored_hash(hash))
-                .map_err(|m| invalid(format!("api.accounts.{name}"), m))?;
+            let key = || format!("api.accounts.{name}");
+            crate::api::password::check_account_name(name).map_err(|e| invalid(key(), &e))?;
+            crate::api::password::check_stored_hash(hash).map_err(|e| invalid(key(), &e))?;
         }
         for (i, host) in self.api.allowed_hosts.iter().enumerate() {
             crate::api::guard::check_allowed_host(host)
-                .map_err(|m| invalid(format!("api.allowed_hosts[{i}]"), m))?;
+                .map_err(|m| invalid(format!("api.allowed_hosts[{i}]"), &m))?;
         }
         for (i, cidr) in self.trusted_proxies.iter().enumerate() {
             crate::net::Cidr::parse(cidr)
-                .map_err(|m| invalid(format!("trusted_proxies[{i}]"), m))?;
+                .map_err(|e| invalid(format!("trusted_proxies[{i}]"), &e))?;
         }
         for (key, ms) in self.http.timeouts() {
             if !TIMEOUT_RANGE_MS.contains(&ms) {
                 return Err(invalid(
                     key.to_owned(),
-                    format!(
+                    &format_args!(
                         "{ms} is out of range: a timeout is {} to {} milliseconds",
                         TIMEOUT_RANGE_MS.start(),
                         TIMEOUT_RANGE_MS.end()

@@ -113,7 +113,7 @@ fn main() -> ExitCode {
 /// `brume passwd`: reads one line from stdin, hashes it, saves it in `path`.
 fn passwd(path: &Path, user: &str) -> anyhow::Result<()> {
     use brume::api::password;
-    password::check_account_name(user).map_err(anyhow::Error::msg)?;
+    password::check_account_name(user)?;
     let mut line = String::new();
     std::io::stdin()
         .lock()

@@ -9,9 +9,18 @@ pub struct Cidr {
     prefix: u8,
 }
 
+/// Why a trusted-proxy entry is not a CIDR block.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CidrError {
+    #[error("`{0}` is not an IP address or CIDR block")]
+    NotAnAddress(String),
+    #[error("`{text}` has a prefix length outside 0..={max}")]
+    Prefix { text: String, max: u8 },
+}
+
 impl Cidr {
     /// Parses `ADDR/PREFIX` or a bare address (a single host).
-    pub fn parse(text: &str) -> Result<Cidr, String> {
+    pub fn parse(text: &str) -> Result<Cidr, CidrError> {
         let (addr, prefix) = match text.split_once('/') {
             Some((addr, prefix)) => (addr, Some(prefix)),
             None => (text, None),
@@ -19,7 +28,7 @@ impl Cidr {
         let network: IpAddr = addr
             .trim()
             .parse()
-            .map_err(|_| format!("`{text}` is not an IP address or CIDR block"))?;
+            .map_err(|_| CidrError::NotAnAddress(text.to_owned()))?;
         let max = if network.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             Some(p) => p
@@ -27,7 +36,10 @@ impl Cidr {
                 .parse::<u8>()
                 .ok()
                 .filter(|p| *p <= max)
-                .ok_or_else(|| format!("`{text}` has a prefix length outside 0..={max}"))?,
+                .ok_or_else(|| CidrError::Prefix {
+                    text: text.to_owned(),
+                    max,
+                })?,
             None => max,
         };
         Ok(Cidr { network, prefix })

@@ -130,7 +130,7 @@ pub async fn put(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    password::check_account_name(&name).map_err(|m| ApiError::bad_field("name", m))?;
+    password::check_account_name(&name).map_err(|e| ApiError::bad_field("name", e.to_string()))?;
     let AccountBody {
         password: secret,
         setup_token,

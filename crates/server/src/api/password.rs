@@ -17,7 +17,29 @@ pub enum PasswordError {
     #[error("the password is longer than {MAX_PASSWORD_BYTES} bytes")]
     TooLong,
     #[error("cannot hash the password: {0}")]
-    Hash(String),
+    Hash(argon2::password_hash::Error),
+}
+
+/// Why a stored account value is not a usable password hash.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoredHashError {
+    #[error("not a password hash in PHC form ($argon2id$…): {0}")]
+    NotPhc(argon2::password_hash::Error),
+    #[error("unsupported password hash algorithm `{0}` (set the password with `brume passwd`)")]
+    Algorithm(String),
+    #[error("the password hash has no hash value")]
+    NoHash,
+}
+
+/// Why an account name is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountNameError {
+    #[error("the account name is empty")]
+    Empty,
+    #[error("the account name is longer than 64 characters")]
+    TooLong,
+    #[error("the account name contains {0:?} (use letters, digits, '-', '_', '.', '@')")]
+    BadCharacter(char),
 }
 
 /// Hashes `password` with argon2id and a fresh random salt, as a PHC string
@@ -26,11 +48,11 @@ pub fn hash(password: &str) -> Result<String, PasswordError> {
     check(password)?;
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| PasswordError::Hash(e.to_string()))?;
+    let salt = SaltString::encode_b64(&salt).map_err(PasswordError::Hash)?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| PasswordError::Hash(e.to_string()))
+        .map_err(PasswordError::Hash)
 }
 
 /// Whether `password` matches the stored PHC `hash` (false for a malformed hash).
@@ -69,37 +91,31 @@ pub fn check(password: &str) -> Result<(), PasswordError> {
 }
 
 /// Checks that a stored account value is an argon2 PHC hash string.
-pub fn check_stored_hash(hash: &str) -> Result<(), String> {
-    let parsed = PasswordHash::new(hash)
-        .map_err(|e| format!("not a password hash in PHC form ($argon2id$…): {e}"))?;
+pub fn check_stored_hash(hash: &str) -> Result<(), StoredHashError> {
+    let parsed = PasswordHash::new(hash).map_err(StoredHashError::NotPhc)?;
     if !parsed.algorithm.as_str().starts_with("argon2") {
-        return Err(format!(
-            "unsupported password hash algorithm `{}` (set the password with `brume passwd`)",
-            parsed.algorithm
-        ));
+        return Err(StoredHashError::Algorithm(parsed.algorithm.to_string()));
     }
     if parsed.hash.is_none() {
-        return Err("the password hash has no hash value".to_owned());
+        return Err(StoredHashError::NoHash);
     }
     Ok(())
 }
 
 /// Account names: 1–64 characters from letters, digits, `-`, `_`, `.` and `@`
 /// (never `:`, which HTTP Basic auth uses as its separator).
-pub fn check_account_name(name: &str) -> Result<(), String> {
+pub fn check_account_name(name: &str) -> Result<(), AccountNameError> {
     if name.is_empty() {
-        return Err("the account name is empty".to_owned());
+        return Err(AccountNameError::Empty);
     }
     if name.chars().count() > 64 {
-        return Err("the account name is longer than 64 characters".to_owned());
+        return Err(AccountNameError::TooLong);
     }
     if let Some(bad) = name
         .chars()
         .find(|c| !(c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@')))
     {
-        return Err(format!(
-            "the account name contains {bad:?} (use letters, digits, '-', '_', '.', '@')"
-        ));
+        return Err(AccountNameError::BadCharacter(bad));
     }
     Ok(())
 }
@@ -135,7 +151,10 @@ mod tests {
         assert!(check_account_name("admin").is_ok());
         assert!(check_account_name("ops.team-1@site").is_ok());
         assert!(check_account_name("").is_err());
-        assert!(check_account_name("a:b").is_err());
+        assert_eq!(
+            check_account_name("a:b"),
+            Err(AccountNameError::BadCharacter(':'))
+        );
         assert!(check_account_name("a b").is_err());
         assert!(check_account_name(&"x".repeat(65)).is_err());
     }

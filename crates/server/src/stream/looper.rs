@@ -6,10 +6,11 @@
 //! reaches its decode time. If the task falls far behind (a suspended machine), the
 //! clock is re-anchored rather than bursting to catch up.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use brume_media::index::{interleave, position_of, tracks_of, MediaFile};
+use brume_media::index::{interleave, position_of, tracks_of, MediaFile, ReadError};
 use brume_media::Frame;
 use tokio::time::Instant;
 
@@ -22,6 +23,23 @@ const READ_AHEAD: Duration = Duration::from_millis(500);
 /// Beyond this lateness the pacing clock is re-anchored.
 const MAX_LATENESS: Duration = Duration::from_secs(2);
 
+/// Why a looped file stopped playing.
+#[derive(Debug, thiserror::Error)]
+pub enum LoopError {
+    #[error("{}: the file has no samples", .0.display())]
+    NoSamples(PathBuf),
+    #[error("track {0} vanished")]
+    TrackVanished(u32),
+    #[error("reading sample {sample} of track {track}: {cause}")]
+    Read {
+        track: u32,
+        sample: usize,
+        cause: ReadError,
+    },
+    #[error("the reader task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
 /// One frame ready to publish, with the moment it is due.
 struct Due {
     at_ns: i64,
@@ -29,10 +47,10 @@ struct Due {
 }
 
 /// Runs until a read fails (or the task is aborted).
-pub async fn run(file: OpenedFile, live: Arc<LiveStream>) -> Result<(), String> {
+pub async fn run(file: OpenedFile, live: Arc<LiveStream>) -> Result<(), LoopError> {
     let order = Arc::new(interleave(tracks_of(&*file.index)));
     if order.is_empty() {
-        return Err(format!("{}: the file has no samples", file.path.display()));
+        return Err(LoopError::NoSamples(file.path.clone()));
     }
     let timeline = FileTimeline::of(&*file.index);
     let mut anchor = Instant::now();
@@ -47,8 +65,7 @@ pub async fn run(file: OpenedFile, live: Arc<LiveStream>) -> Result<(), String> 
             tokio::task::spawn_blocking(move || {
                 read_batch(&*index, &reader, &order, timeline, pass, position)
             })
-            .await
-            .map_err(|e| format!("reader task failed: {e}"))??
+            .await??
         };
         pass = next_pass;
         position = next_position;
@@ -76,7 +93,7 @@ fn read_batch(
     timeline: FileTimeline,
     mut pass: u64,
     mut position: usize,
-) -> Result<(Vec<Due>, u64, usize), String> {
+) -> Result<(Vec<Due>, u64, usize), LoopError> {
     let mut batch = Vec::new();
     let mut first_ns = None;
     loop {
@@ -85,11 +102,10 @@ fn read_batch(
             pass += 1;
         }
         let (track_id, sample) = order[position];
-        let slot =
-            position_of(index, track_id).ok_or_else(|| format!("track {track_id} vanished"))?;
+        let slot = position_of(index, track_id).ok_or(LoopError::TrackVanished(track_id))?;
         let (track, samples) = index
             .track_at(slot)
-            .ok_or_else(|| format!("track {track_id} vanished"))?;
+            .ok_or(LoopError::TrackVanished(track_id))?;
         let timescale = track.timescale;
         let dts = samples.get(sample).map(|s| s.dts).unwrap_or_default();
         let at_ns = timeline.output_ns(dts, timescale, pass);
@@ -99,7 +115,11 @@ fn read_batch(
         }
         let mut frame = index
             .read_sample(&**reader, slot, sample)
-            .map_err(|e| format!("reading sample {sample} of track {track_id}: {e}"))?;
+            .map_err(|cause| LoopError::Read {
+                track: track_id,
+                sample,
+                cause,
+            })?;
         frame.dts += timeline.offset_ticks(timescale, pass);
         batch.push(Due { at_ns, frame });
         position += 1;

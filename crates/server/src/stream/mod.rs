@@ -34,16 +34,41 @@ use brume_media::index::tracks_of;
 use tokio::sync::watch;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
-use crate::config::{Config, SourceSpec, StreamConfig};
+use crate::config::{Config, SourceSpec, SourceSpecError, StreamConfig};
 use crate::metrics::Metrics;
 use live::LiveStream;
-use source::OpenedFile;
+use looper::LoopError;
+use source::{OpenedFile, SourceError};
 use vod::VodStream;
 
 /// A number no other live or on-demand stream instance of this process has.
 pub fn next_instance() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Why a stream could not start, or stopped playing. Shown (as text) in
+/// [`StreamState::Error`]; nothing outside the stream is affected.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// The configured `source` is not one Brume knows.
+    #[error(transparent)]
+    Spec(#[from] SourceSpecError),
+    /// The file could not be opened or indexed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The file's tracks cannot be served (live ring or on-demand index).
+    #[error("{}: {reason}", path.display())]
+    Media {
+        path: PathBuf,
+        reason: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A looped file stopped playing.
+    #[error(transparent)]
+    Loop(#[from] LoopError),
+    /// The blocking task that opened the file failed.
+    #[error("the opening task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// Default DVR window of live streams.
@@ -106,7 +131,7 @@ impl StreamEntry {
         config: &StreamConfig,
         base: &Path,
         metrics: &Arc<Metrics>,
-    ) -> Result<StreamEntry, String> {
+    ) -> Result<StreamEntry, SourceSpecError> {
         let source = SourceSpec::parse(&config.source, base)?;
         let (state, _) = watch::channel(StreamState::Starting);
         Ok(StreamEntry {
@@ -281,8 +306,8 @@ impl Registry {
     pub fn insert(&self, name: &str, config: &StreamConfig) -> Option<Arc<StreamEntry>> {
         let entry = match StreamEntry::new(name, config, &self.base, &self.metrics) {
             Ok(entry) => Arc::new(entry),
-            Err(message) => {
-                tracing::error!(stream = %name, %message, "bad source");
+            Err(err) => {
+                tracing::error!(stream = %name, %err, "bad source");
                 return None;
             }
         };
@@ -373,7 +398,7 @@ async fn run_source(entry: Arc<StreamEntry>) {
     match (&entry.source, entry.config.looped) {
         (SourceSpec::Push, _) => entry.set(StreamState::Offline),
         (SourceSpec::BuiltinDemo, true) => {
-            let opened = source::open_builtin_demo().map_err(|e| e.to_string());
+            let opened = source::open_builtin_demo().map_err(StreamError::from);
             run_looped(&entry, opened).await;
         }
         (SourceSpec::File(path), true) => {
@@ -381,11 +406,10 @@ async fn run_source(entry: Arc<StreamEntry>) {
             run_looped(&entry, opened).await;
         }
         (SourceSpec::BuiltinDemo, false) => {
-            let state = match source::open_builtin_demo() {
-                Ok(file) => vod_state(file),
-                Err(e) => StreamState::Error(e.to_string()),
-            };
-            entry.set(state);
+            let state = source::open_builtin_demo()
+                .map_err(StreamError::from)
+                .and_then(vod_state);
+            entry.set(StreamState::from(state));
         }
         (SourceSpec::File(path), false) => entry.set(open_vod(path).await),
     }
@@ -394,54 +418,58 @@ async fn run_source(entry: Arc<StreamEntry>) {
     }
 }
 
-async fn open_blocking(path: PathBuf) -> Result<OpenedFile, String> {
-    tokio::task::spawn_blocking(move || source::open_file(&path).map_err(|e| e.to_string()))
-        .await
-        .unwrap_or_else(|e| Err(format!("opening task failed: {e}")))
+impl From<Result<StreamState, StreamError>> for StreamState {
+    /// A stream that failed shows why in [`StreamState::Error`].
+    fn from(result: Result<StreamState, StreamError>) -> StreamState {
+        result.unwrap_or_else(|err| StreamState::Error(err.to_string()))
+    }
+}
+
+async fn open_blocking(path: PathBuf) -> Result<OpenedFile, StreamError> {
+    Ok(tokio::task::spawn_blocking(move || source::open_file(&path)).await??)
 }
 
 async fn open_vod(path: &Path) -> StreamState {
-    match open_blocking(path.to_path_buf()).await {
-        Ok(file) => vod_state(file),
-        Err(reason) => StreamState::Error(reason),
-    }
+    let opened = open_blocking(path.to_path_buf()).await;
+    StreamState::from(opened.and_then(vod_state))
 }
 
-fn vod_state(file: OpenedFile) -> StreamState {
+fn vod_state(file: OpenedFile) -> Result<StreamState, StreamError> {
     let path = file.path.clone();
-    match VodStream::new(file) {
-        Ok(vod) => {
-            tracing::info!(path = %path.display(), duration_ms = vod.duration_ms(), "on-demand stream ready");
-            StreamState::Vod(Arc::new(vod))
-        }
-        Err(reason) => StreamState::Error(format!("{}: {reason}", path.display())),
+    let vod = VodStream::new(file).map_err(|reason| StreamError::Media {
+        path: path.clone(),
+        reason: reason.into(),
+    })?;
+    tracing::info!(path = %path.display(), duration_ms = vod.duration_ms(), "on-demand stream ready");
+    Ok(StreamState::Vod(Arc::new(vod)))
+}
+
+async fn run_looped(entry: &Arc<StreamEntry>, opened: Result<OpenedFile, StreamError>) {
+    if let Err(err) = loop_file(entry, opened).await {
+        entry.set(StreamState::Error(err.to_string()));
     }
 }
 
-async fn run_looped(entry: &Arc<StreamEntry>, opened: Result<OpenedFile, String>) {
-    let file = match opened {
-        Ok(file) => file,
-        Err(reason) => return entry.set(StreamState::Error(reason)),
-    };
+/// Plays `opened` as a live stream until reading it fails.
+async fn loop_file(
+    entry: &Arc<StreamEntry>,
+    opened: Result<OpenedFile, StreamError>,
+) -> Result<(), StreamError> {
+    let file = opened?;
     let tracks = tracks_of(&*file.index)
         .into_iter()
         .map(|(t, _)| t.clone())
         .collect();
     let window = entry.config.dvr_window_ms.unwrap_or(DEFAULT_DVR_WINDOW_MS);
-    let live = match LiveStream::new(tracks, window) {
-        Ok(live) => Arc::new(live),
-        Err(err) => {
-            return entry.set(StreamState::Error(format!(
-                "{}: {err}",
-                file.path.display()
-            )))
-        }
-    };
+    let live = LiveStream::new(tracks, window).map_err(|reason| StreamError::Media {
+        path: file.path.clone(),
+        reason: reason.into(),
+    })?;
+    let live = Arc::new(live);
     tracing::info!(stream = %entry.name, path = %file.path.display(), "looping file as a live stream");
     entry.set(StreamState::Live(live.clone()));
-    if let Err(reason) = looper::run(file, live).await {
-        entry.set(StreamState::Error(reason));
-    }
+    looper::run(file, live).await?;
+    Ok(())
 }
 
 #[cfg(test)]
