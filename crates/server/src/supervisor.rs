@@ -303,7 +303,7 @@ mod tests {
     ) -> (u16, String) {
         let address = server.ports().api.unwrap();
         let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{cookie}\
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{cookie}\
              Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
@@ -343,11 +343,14 @@ mod tests {
         assert_eq!(a.state().metrics.totals().requests, 1);
         assert_eq!(b.state().metrics.totals().requests, 0);
 
-        // Same account on both; a session opened on one is unknown to the other.
-        let password = r#"{"password":"correct horse battery staple"}"#;
+        // Same account on both (each with its own setup token); a session
+        // opened on one is unknown to the other.
         for server in [&a, &b] {
-            let (code, _) = api(server, "PUT", "/api/v1/accounts/admin", "", password).await;
-            assert_eq!(code, 201);
+            let token = server.auth.setup_token();
+            let body =
+                format!(r#"{{"password":"correct horse battery staple","setup_token":"{token}"}}"#);
+            let (code, answer) = api(server, "PUT", "/api/v1/accounts/admin", "", &body).await;
+            assert_eq!(code, 201, "{answer}");
         }
         let login = r#"{"username":"admin","password":"correct horse battery staple"}"#;
         let (code, answer) = api(&a, "POST", "/api/v1/login", "", login).await;
