@@ -182,19 +182,25 @@ fn corrupt_source_reports_an_error_and_other_streams_keep_playing() {
         let media = get(&brume.url(&format!("/{name}.mp4")));
         assert!(media.status >= 400, "{name}.mp4 answered {}", media.status);
     }
+    // Viewers get a fixed sentence (no path, no file bytes); the log has the rest.
     let unknown = get(&brume.url("/json_unknown.js")).json();
-    let reason = unknown["error"].as_str().unwrap();
-    assert!(
-        reason.contains("unknown.bin") && reason.contains("unknown container"),
-        "{reason}"
+    assert_eq!(
+        unknown["error"], "the source is not a media file",
+        "{unknown}"
     );
     let missing = get(&brume.url("/json_missing.js")).json();
-    assert!(
-        missing["error"]
-            .as_str()
-            .unwrap()
-            .contains("/nonexistent/file.mp4"),
+    assert_eq!(
+        missing["error"], "the source file cannot be opened",
         "{missing}"
+    );
+    let logged = brume.log_lines().join("\n");
+    assert!(
+        logged.contains("unknown.bin") && logged.contains("unknown container"),
+        "the log says why"
+    );
+    assert!(
+        logged.contains("/nonexistent/file.mp4"),
+        "the log says which file"
     );
 
     let response = request("GET", &brume.url("/demo.mp4"), &[], Duration::from_secs(2));

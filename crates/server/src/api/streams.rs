@@ -49,7 +49,7 @@ pub fn status(server: &dyn ServerControl, name: &str, config: &StreamConfig) -> 
             StreamState::Live(live) => ("online", None, Some("live"), tracks(live.tracks())),
             StreamState::Vod(vod) => ("online", None, Some("vod"), tracks(vod.tracks())),
             StreamState::Offline => ("offline", None, None, Vec::new()),
-            StreamState::Error(why) => ("error", Some(why.clone()), None, Vec::new()),
+            StreamState::Error(why) => ("error", Some(why.to_string()), None, Vec::new()),
         };
     let stats = runtime.stats;
     let uptime = runtime

@@ -313,7 +313,7 @@ pub fn stream_info(name: &str, state: &StreamState, bases: &[PublicBase], rtmp_p
         }
         StreamState::Starting => return error_doc("Stream is initializing"),
         StreamState::Offline => return error_doc("Stream is offline"),
-        StreamState::Error(reason) => return error_doc(reason),
+        StreamState::Error(reason) => return error_doc(reason.public()),
     };
 
     let (meta_tracks, width, height) = meta_tracks(&tracks, &figures);
@@ -482,6 +482,7 @@ fn bytes_as_string(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stream::failure::{FailureKind, StreamFailure};
     use brume_media::{AudioInfo, VideoInfo};
 
     fn base(text: &str) -> PublicBase {
@@ -521,8 +522,16 @@ mod tests {
             json!({"error": "Stream is initializing"})
         );
         assert_eq!(
-            stream_info("x", &StreamState::Error("bad file".into()), &bases, 1935),
-            json!({"error": "bad file"})
+            stream_info(
+                "x",
+                &StreamState::Error(StreamFailure::new(
+                    FailureKind::NotMedia,
+                    "/etc/passwd: it starts with \"root:x\""
+                )),
+                &bases,
+                1935
+            ),
+            json!({"error": "the source is not a media file"})
         );
     }
 

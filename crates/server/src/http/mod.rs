@@ -322,9 +322,9 @@ async fn media(context: &HttpContext, name: &str) -> Result<Media, Response<Body
 
 fn unavailable(entry: &StreamEntry) -> Response<Body> {
     let reason = match entry.state() {
-        StreamState::Error(reason) => reason,
-        StreamState::Starting => "stream is initializing".to_owned(),
-        _ => "stream is offline".to_owned(),
+        StreamState::Error(reason) => reason.public(),
+        StreamState::Starting => "stream is initializing",
+        _ => "stream is offline",
     };
     text(StatusCode::SERVICE_UNAVAILABLE, &format!("{reason}\n"))
 }

@@ -15,6 +15,7 @@
 //! entry under the same name.
 
 pub mod cache;
+pub mod failure;
 pub mod live;
 pub mod looper;
 pub mod media;
@@ -85,8 +86,8 @@ pub enum StreamState {
     Vod(Arc<VodStream>),
     /// No data (a push stream without a publisher).
     Offline,
-    /// The source failed; the text says why.
-    Error(String),
+    /// The source failed: the full reason and its public wording.
+    Error(failure::StreamFailure),
 }
 
 /// One configured stream.
@@ -421,7 +422,7 @@ async fn run_source(entry: Arc<StreamEntry>) {
 impl From<Result<StreamState, StreamError>> for StreamState {
     /// A stream that failed shows why in [`StreamState::Error`].
     fn from(result: Result<StreamState, StreamError>) -> StreamState {
-        result.unwrap_or_else(|err| StreamState::Error(err.to_string()))
+        result.unwrap_or_else(|err| StreamState::Error(err.into()))
     }
 }
 
@@ -446,7 +447,7 @@ fn vod_state(file: OpenedFile) -> Result<StreamState, StreamError> {
 
 async fn run_looped(entry: &Arc<StreamEntry>, opened: Result<OpenedFile, StreamError>) {
     if let Err(err) = loop_file(entry, opened).await {
-        entry.set(StreamState::Error(err.to_string()));
+        entry.set(StreamState::Error(err.into()));
     }
 }
 

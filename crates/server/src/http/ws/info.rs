@@ -42,7 +42,7 @@ enum Shape {
     Missing,
     Starting,
     Offline,
-    Error(String),
+    Error(&'static str),
     Live(u64, Vec<Track>),
     Vod(u64, Vec<Track>),
 }
@@ -52,7 +52,7 @@ fn shape(state: Option<&StreamState>) -> Shape {
         None => Shape::Missing,
         Some(StreamState::Starting) => Shape::Starting,
         Some(StreamState::Offline) => Shape::Offline,
-        Some(StreamState::Error(reason)) => Shape::Error(reason.clone()),
+        Some(StreamState::Error(reason)) => Shape::Error(reason.public()),
         Some(StreamState::Live(live)) => Shape::Live(live.instance, live.tracks().to_vec()),
         Some(StreamState::Vod(vod)) => Shape::Vod(vod.instance, vod.tracks().to_vec()),
     }
@@ -181,14 +181,21 @@ async fn changed(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stream::failure::{FailureKind, StreamFailure};
 
     #[test]
     fn volatile_figures_do_not_change_the_shape() {
         assert_eq!(shape(None), Shape::Missing);
         assert_eq!(shape(Some(&StreamState::Offline)), Shape::Offline);
         assert_ne!(
-            shape(Some(&StreamState::Error("a".into()))),
-            shape(Some(&StreamState::Error("b".into())))
+            shape(Some(&StreamState::Error(StreamFailure::new(
+                FailureKind::NotMedia,
+                "a"
+            )))),
+            shape(Some(&StreamState::Error(StreamFailure::new(
+                FailureKind::CannotOpen,
+                "b"
+            ))))
         );
         let track = Track {
             id: 1,

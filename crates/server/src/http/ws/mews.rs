@@ -516,8 +516,7 @@ where
             }
             Some(Err(err)) => {
                 tracing::warn!(%err, "reading the stream failed; ending the MP4 websocket");
-                self.error(&format!("reading the stream failed: {err}"))
-                    .await?;
+                self.error("reading the stream failed").await?;
                 self.failed = Some(err);
                 return Ok(Flow::Stop);
             }

@@ -236,7 +236,10 @@ pub async fn mews(req: Request<Incoming>, context: &HttpContext, name: &str) -> 
             None => return text(StatusCode::SERVICE_UNAVAILABLE, "stream is offline\n"),
         },
         StreamState::Error(reason) => {
-            return text(StatusCode::SERVICE_UNAVAILABLE, &format!("{reason}\n"))
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("{}\n", reason.public()),
+            )
         }
         StreamState::Starting => {
             return text(StatusCode::SERVICE_UNAVAILABLE, "stream is initializing\n")
