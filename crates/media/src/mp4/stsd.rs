@@ -78,8 +78,8 @@ pub fn parse_stsd(stsd: &[u8]) -> Result<Description, Mp4Error> {
         b"avc1" | b"avc3" => avc_entry(kind, body)?,
         b"hvc1" | b"hev1" => hevc_entry(kind, body)?,
         b"mp4a" => match aac_entry(kind, body)? {
-            Ok(entry) => entry,
-            Err(reason) => return Ok(Description::Unsupported(reason)),
+            Description::Supported(entry) => entry,
+            unsupported => return Ok(unsupported),
         },
         _ => {
             return Ok(Description::Unsupported(format!("sample entry '{kind}'")));
@@ -224,9 +224,10 @@ pub fn hevc_codec_string(kind: FourCC, hvcc: &[u8]) -> Result<(String, u8), Mp4E
     Ok((out, length_size))
 }
 
-/// An `mp4a` entry: AAC with its AudioSpecificConfig, or `Err(reason)` for the
-/// other codecs that share the entry type (MP3 and friends).
-fn aac_entry(kind: FourCC, body: &[u8]) -> Result<Result<SampleEntry, String>, Mp4Error> {
+/// An `mp4a` entry: AAC with its AudioSpecificConfig, or
+/// [`Description::Unsupported`] with the reason for the other codecs that share
+/// the entry type (MP3 and friends).
+fn aac_entry(kind: FourCC, body: &[u8]) -> Result<Description, Mp4Error> {
     // AudioSampleEntry (ISO/IEC 14496-12 §12.2.3), 28 bytes before its children.
     let mut r = Reader::new(body, "audio sample entry");
     r.skip(8)?;
@@ -241,7 +242,9 @@ fn aac_entry(kind: FourCC, body: &[u8]) -> Result<Result<SampleEntry, String>, M
         1 => r.skip(QT_SOUND_V1_EXTRA)?,
         2 => r.skip(QT_SOUND_V2_EXTRA)?,
         v => {
-            return Ok(Err(format!("QuickTime sound description version {v}")));
+            return Ok(Description::Unsupported(format!(
+                "QuickTime sound description version {v}"
+            )));
         }
     }
     let children = r.rest();
@@ -259,7 +262,7 @@ fn aac_entry(kind: FourCC, body: &[u8]) -> Result<Result<SampleEntry, String>, M
     let (object_type, asc) = parse_esds(esds)?;
     // 0x40: MPEG-4 Audio; 0x66..=0x68: MPEG-2 AAC Main, LC, SSR.
     if !matches!(object_type, 0x40 | 0x66..=0x68) {
-        return Ok(Err(format!(
+        return Ok(Description::Unsupported(format!(
             "'mp4a' with object type 0x{object_type:02X} (not AAC)"
         )));
     }
@@ -285,7 +288,7 @@ fn aac_entry(kind: FourCC, body: &[u8]) -> Result<Result<SampleEntry, String>, M
         0 => entry_rate,
         n => n,
     };
-    Ok(Ok(SampleEntry {
+    Ok(Description::Supported(SampleEntry {
         kind,
         codec: Codec::Aac,
         init: Bytes::copy_from_slice(asc),

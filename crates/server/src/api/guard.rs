@@ -58,8 +58,13 @@ pub fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
+/// An `api.allowed_hosts` entry that is not a host name or IP address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a host name or IP address (no scheme, no port)")]
+pub struct BadHostEntry(pub String);
+
 /// Checks one `api.allowed_hosts` entry: a DNS name or an IP address, no port.
-pub fn check_allowed_host(entry: &str) -> Result<(), String> {
+pub fn check_allowed_host(entry: &str) -> Result<(), BadHostEntry> {
     let bare = entry.trim_start_matches('[').trim_end_matches(']');
     if bare.parse::<IpAddr>().is_ok() {
         return Ok(());
@@ -76,9 +81,7 @@ pub fn check_allowed_host(entry: &str) -> Result<(), String> {
     if name_ok {
         Ok(())
     } else {
-        Err(format!(
-            "{entry:?} is not a host name or IP address (no scheme, no port)"
-        ))
+        Err(BadHostEntry(entry.to_owned()))
     }
 }
 
