@@ -122,7 +122,12 @@
     return m.replace(/[.\s]+$/, '') + ' — waiting…';
   }
 
-  function isLive(info) {
+  /** The `startTime` option (seconds, from the page's `?t=`), or null. */
+  function startSeconds(options) {
+    var n = parseFloat(options && options.startTime);
+    return isFinite(n) && n >= 0 ? n : null;
+  }
+    function isLive(info) {
     return !!info && (info.type === 'live' || !!(info.meta && info.meta.live));
   }
 
@@ -621,6 +626,8 @@
     var names = MEWS_CODECS.filter(function (c) { return mseCanPlay([c[1]]); }).map(function (c) { return c[0]; });
     return names.length ? names : MEWS_CODECS.map(function (c) { return c[0]; });
   }
+  /** MEWS starts at `ctx.start` itself (the server sends media from there). */
+  MewsPlayer.prototype.seeksAtStart = true;
   MewsPlayer.prototype.send = function (message) {
     if (this.ws && this.ws.readyState === 1) this.ws.send(JSON.stringify(message));
   };
@@ -693,7 +700,10 @@
         this.codecData = codecs;
         if (!this.playing) {
           this.playing = true;
-          this.send(this.ctx.live ? { type: 'play', seek_time: 'live' } : { type: 'play', seek_time: 0 });
+          // The page's start time (`?t=`): a media time in the DVR window (live) or
+          // the file; otherwise the live edge or the beginning.
+          var at = this.ctx.start != null ? Math.round(this.ctx.start * 1000) : null;
+          this.send({ type: 'play', seek_time: at != null ? at : this.ctx.live ? 'live' : 0 });
         }
         break;
       }
@@ -1138,6 +1148,9 @@
       info: this.info,
       options: this.options,
       live: isLive(this.info),
+      // Where the first start begins (`startTime`, the page's `?t=`); a
+      // reconnect goes on where the stream is.
+      start: this.retries ? null : startSeconds(this.options),
       fail: function (m) { if (self.current === cur) self.fail(m); }
     };
     cur.startTimer = setTimeout(function () {
@@ -1149,6 +1162,7 @@
     try {
       cur.instance = typeof cand.player.build === 'function' ? cand.player.build(ctx) : new cand.player.player(ctx);
       cur.instance.start();
+      if (ctx.start != null && !ctx.live && !cur.instance.seeksAtStart) this.seekOnceLoaded(ctx.start);
     } catch (e) {
       return ctx.fail('The ' + cand.player.name + ' player failed to start (' + (e && e.message) + ').');
     }
@@ -1157,6 +1171,17 @@
       try { this.options.callback(this); } catch (e) { log.error('the callback threw: ' + (e && e.message)); }
     }
     if (this.options.autoplay !== false) this.autoplay(cur);
+  };
+
+  /** Moves an on-demand video to `seconds` once its metadata is known. */
+  BrumePlayer.prototype.seekOnceLoaded = function (seconds) {
+    var v = this.video;
+    var go = function () {
+      v.removeEventListener('loadedmetadata', go);
+      if (!(v.duration > 0) || seconds < v.duration) v.currentTime = seconds;
+    };
+    if (v.readyState >= 1) go();
+    else v.addEventListener('loadedmetadata', go);
   };
 
   BrumePlayer.prototype.autoplay = function (cur) {
