@@ -47,7 +47,14 @@ fn the_player_page_starts_playback_at_t() {
             "{how}: {playback:?}"
         );
         let now = playback.last["t"].as_f64().unwrap();
-        assert!(now > START, "{how}: at {now} s after playing from {began} s");
-        assert!(page.player_errors().is_empty(), "{how}: {:?}", page.player_errors());
+        assert!(
+            now > START,
+            "{how}: at {now} s after playing from {began} s"
+        );
+        assert!(
+            page.player_errors().is_empty(),
+            "{how}: {:?}",
+            page.player_errors()
+        );
     }
 }
