@@ -17,6 +17,17 @@ use bytes::Bytes;
 /// The clip behind `builtin:demo`.
 pub static DEMO_CLIP: &[u8] = include_bytes!("../../../../assets/demo.mp4");
 
+/// Why a recognised container could not be indexed.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error(transparent)]
+    Mp4(#[from] brume_media::mp4::demux::Mp4Error),
+    #[error(transparent)]
+    Flv(#[from] brume_media::flv::FlvError),
+    #[error(transparent)]
+    Ts(#[from] brume_media::mpegts::TsError),
+}
+
 /// Anything a file input can read samples from, shareable across tasks.
 pub type SharedReader = Arc<dyn ReadAt + Send + Sync>;
 
@@ -27,8 +38,8 @@ pub enum SourceError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {message}")]
-    Index { path: PathBuf, message: String },
+    #[error("{path}: {error}")]
+    Index { path: PathBuf, error: IndexError },
     #[error("{path}: unknown container (not MP4, FLV or MPEG-TS); it starts with {found}")]
     UnknownContainer { path: PathBuf, found: String },
 }
@@ -115,19 +126,19 @@ fn index(path: &Path, reader: &dyn ReadAt) -> Result<Arc<dyn MediaFile>, SourceE
             path: path.to_path_buf(),
             source,
         })?;
-    let index_err = |message: String| SourceError::Index {
+    let index_err = |error: IndexError| SourceError::Index {
         path: path.to_path_buf(),
-        message,
+        error,
     };
     match sniff(&head) {
         Some(Container::Mp4) => Ok(Arc::new(
-            Mp4File::open(reader).map_err(|e| index_err(e.to_string()))?,
+            Mp4File::open(reader).map_err(|e| index_err(e.into()))?,
         )),
         Some(Container::Flv) => Ok(Arc::new(
-            FlvFile::open(reader).map_err(|e| index_err(e.to_string()))?,
+            FlvFile::open(reader).map_err(|e| index_err(e.into()))?,
         )),
         Some(Container::Ts) => Ok(Arc::new(
-            TsFile::open(reader).map_err(|e| index_err(e.to_string()))?,
+            TsFile::open(reader).map_err(|e| index_err(e.into()))?,
         )),
         None => Err(SourceError::UnknownContainer {
             path: path.to_path_buf(),
