@@ -92,7 +92,35 @@ fn a_direct_request_lists_every_output_under_its_host_and_each_url_answers() {
     assert_eq!(doc["meta"]["live"], 1);
     // How much of the stream is buffered right now (it grows from 0 at start).
     assert!(doc["meta"]["buffer_window"].as_i64().unwrap() >= 0);
-    assert_eq!(doc["capa"], json!({"selver": 2, "ssl": false}));
+    // What MistServer sends: `ssl` true, or its MEWS player refuses `ws/` sources.
+    assert_eq!(doc["capa"], json!({"selver": 2, "ssl": true}));
+    // The wall-clock time of media time 0 (once the first frame came): media
+    // time + unixoffset is about now.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let doc = loop {
+        let doc = get(&brume.url("/json_demo.js")).json();
+        if doc.get("unixoffset").is_some() || Instant::now() > deadline {
+            break doc;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let offset = doc["unixoffset"].as_i64().unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let lastms = doc["meta"]["tracks"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|t| t["lastms"].as_i64().unwrap())
+        .max()
+        .unwrap();
+    let lag = now_ms - (offset + lastms);
+    assert!(
+        (-1_000..30_000).contains(&lag),
+        "media time {lastms} + {offset} is {lag} ms from now"
+    );
     for track in doc["meta"]["tracks"].as_object().unwrap().values() {
         for key in [
             "codec",

@@ -265,6 +265,7 @@ pub fn json_for_script(doc: &Value) -> String {
 /// `bases`; `rtmp_port` is the RTMP listener's port (1935 and 0 are left out of
 /// URLs). States without media give an error document.
 pub fn stream_info(name: &str, state: &StreamState, bases: &[PublicBase], rtmp_port: u16) -> Value {
+    let mut unixoffset = None;
     let (kind, tracks, figures, live_window) = match state {
         StreamState::Live(live) => {
             let tracks = live.tracks().to_vec();
@@ -284,6 +285,9 @@ pub fn stream_info(name: &str, state: &StreamState, bases: &[PublicBase], rtmp_p
                 .map(|f| f.last_ms - f.first_ms)
                 .max()
                 .unwrap_or(0);
+            // MistServer's `unixoffset`: the Unix time (ms) of media time 0, so
+            // that media time + unixoffset = wall-clock time.
+            unixoffset = live.epoch_unix_ms();
             ("live", tracks, figures, Some(window))
         }
         StreamState::Vod(vod) => {
@@ -330,15 +334,22 @@ pub fn stream_info(name: &str, state: &StreamState, bases: &[PublicBase], rtmp_p
         _ if has_video => (640, 480),
         _ => (640, 20),
     };
-    json!({
+    let mut doc = json!({
         "type": kind,
         "width": width,
         "height": height,
         "selver": 2,
-        "capa": {"selver": 2, "ssl": bases.iter().any(|b| b.scheme() == super::Scheme::Https)},
+        // MistServer's `ssl` says the server can do TLS and WebSocket handshakes
+        // (it is built with its TLS library); its MEWS wrapper refuses every
+        // `ws/` source when it is false. Brume always can.
+        "capa": {"selver": 2, "ssl": true},
         "meta": Value::Object(meta),
         "source": sources(name, &tracks, bases, rtmp_port),
-    })
+    });
+    if let (Some(offset), Value::Object(fields)) = (unixoffset, &mut doc) {
+        fields.insert("unixoffset".into(), json!(offset));
+    }
+    doc
 }
 
 /// `meta.tracks`, and the largest picture among them.

@@ -17,6 +17,7 @@ pub mod range;
 pub mod response;
 pub mod router;
 pub mod segmented;
+pub mod vendor;
 pub mod ws;
 
 use std::convert::Infallible;
@@ -260,6 +261,7 @@ async fn route_request(
             "Brume media server. Try /demo.html, /demo.mp4 or /json_demo.js\n",
         ),
         Route::JsonInfo(name) => json_info(&req, context, peer, name),
+        Route::Vendor(asset) => vendor::answer(headers, *asset),
         Route::Page(_) | Route::PlayerJs | Route::Embed(_) | Route::InfoJs(_) => {
             pages::answer(&req, context, peer, &route)
         }

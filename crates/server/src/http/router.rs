@@ -41,6 +41,8 @@ pub enum Route {
     Embed(String),
     /// `/info_S.js`: stream info as a JavaScript assignment.
     InfoJs(String),
+    /// `/hlsjs.js`, `/dashjs.js`, `/flv.js`: a player library.
+    Vendor(super::vendor::Asset),
     /// `/`: a short plain-text index.
     Root,
 }
@@ -113,6 +115,9 @@ pub fn route(path: &str) -> Result<Route, RouteError> {
 fn route_file(file: &str) -> Result<Route, RouteError> {
     if file == "player.js" {
         return Ok(Route::PlayerJs);
+    }
+    if let Some(asset) = super::vendor::Asset::from_file(file) {
+        return Ok(Route::Vendor(asset));
     }
     if let Some(name) = file
         .strip_prefix("embed_")

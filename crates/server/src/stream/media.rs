@@ -135,7 +135,7 @@ impl Media {
         &self,
         sequence: u64,
         rendition: Rendition,
-    ) -> Result<Option<Bytes>, String> {
+    ) -> Result<Option<Bytes>, SegmentError> {
         if let Rendition::Cmaf(id) = rendition {
             if !self.tracks().iter().any(|t| t.id == id) {
                 return Ok(None);
@@ -149,7 +149,7 @@ impl Media {
                 let result = live.cache.get_or_render(sequence, rendition, || {
                     let (_, frames) = live
                         .segment_frames(sequence)
-                        .ok_or_else(|| "the segment left the window".to_owned())?;
+                        .ok_or(SegmentError::LeftWindow)?;
                     render(live.tracks(), &frames, rendition, sequence)
                 });
                 match result {
@@ -169,12 +169,11 @@ impl Media {
                 let vod = vod.clone();
                 tokio::task::spawn_blocking(move || {
                     vod.cache.get_or_render(sequence, rendition, || {
-                        let frames = vod.segment_frames(n)?;
+                        let frames = vod.segment_frames(n).map_err(SegmentError::Read)?;
                         render(vod.tracks(), &frames, rendition, sequence)
                     })
                 })
-                .await
-                .map_err(|e| e.to_string())?
+                .await?
                 .map(Some)
             }
         }
@@ -187,28 +186,50 @@ fn render(
     frames: &[TimedFrame],
     rendition: Rendition,
     sequence: u64,
-) -> Result<Bytes, String> {
+) -> Result<Bytes, SegmentError> {
     match rendition {
         Rendition::Ts => mux_ts(tracks, frames),
         Rendition::Cmaf(id) => {
             let position = tracks
                 .iter()
                 .position(|t| t.id == id)
-                .ok_or_else(|| format!("no track {id}"))?;
+                .ok_or(SegmentError::NoTrack(id))?;
             let only: Vec<TimedFrame> = frames
                 .iter()
                 .filter(|t| t.track_index == position)
                 .cloned()
                 .collect();
             if only.is_empty() {
-                return Err(format!("segment {sequence} has no frames of track {id}"));
+                return Err(SegmentError::NoFrames {
+                    sequence,
+                    track: id,
+                });
             }
-            mux_fmp4(tracks, &only, (sequence as u32).wrapping_add(1)).map_err(|e| e.to_string())
+            Ok(mux_fmp4(tracks, &only, (sequence as u32).wrapping_add(1))?)
         }
     }
 }
 
-fn mux_ts(tracks: &[Track], frames: &[TimedFrame]) -> Result<Bytes, String> {
+fn mux_ts(tracks: &[Track], frames: &[TimedFrame]) -> Result<Bytes, SegmentError> {
     let frames: Vec<Frame> = frames.iter().map(|t| t.frame.clone()).collect();
-    brume_media::mpegts::mux_segment(tracks, &frames).map_err(|e| e.to_string())
+    Ok(brume_media::mpegts::mux_segment(tracks, &frames)?)
+}
+
+/// Why a segment could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum SegmentError {
+    #[error("the segment left the window")]
+    LeftWindow,
+    #[error("no track {0}")]
+    NoTrack(u32),
+    #[error("segment {sequence} has no frames of track {track}")]
+    NoFrames { sequence: u64, track: u32 },
+    #[error("reading the segment's samples: {0}")]
+    Read(String),
+    #[error("muxing the fMP4 segment: {0}")]
+    Fmp4(#[from] super::live::feed::MuxError),
+    #[error("muxing the MPEG-TS segment: {0}")]
+    Ts(#[from] brume_media::mpegts::TsError),
+    #[error("the render task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }

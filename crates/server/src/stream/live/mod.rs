@@ -120,6 +120,8 @@ impl LiveStream {
         }
         if inner.epoch_unix_ms.is_none() {
             inner.epoch_unix_ms = Some(crate::util::unix_ms() - ms);
+            // Documents rendered before the first frame lack the epoch.
+            self.version.fetch_add(1, Ordering::Release);
         }
         if let Some(prev) = inner.held[position].take() {
             if frame.dts <= prev.dts {
