@@ -230,6 +230,7 @@ fn selectors_send_only_the_chosen_tracks() {
         };
         let file = save(brume.dir.path(), &format!("sel{i}.{ext}"), body);
         assert_eq!(&probe_codecs(&file), codecs, "{path}");
+        assert_eq!(decode_errors(&file), "", "{path}: decoding errors");
         let packets = probe_packets(&file);
         assert!(
             packets.len() >= 20,
