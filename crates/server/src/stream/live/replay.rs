@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use brume_media::{scale_ticks, Frame, TimedFrame, TrackKind};
+use brume_media::{Frame, TimedFrame, TrackKind};
 use tokio::sync::broadcast;
 
 use super::feed::{Feed, FeedStart, Format, LiveChunk, MuxError};
@@ -243,12 +243,4 @@ impl LiveStream {
             .any(|t| t.id == id && t.kind() == TrackKind::Video)
     }
 
-    /// Media time (ms) of a frame of this stream.
-    pub fn frame_ms(&self, frame: &TimedFrame) -> i64 {
-        self.tracks
-            .get(frame.track_index)
-            .map_or(frame.frame.dts, |t| {
-                scale_ticks(frame.frame.dts, t.timescale, 1000)
-            })
-    }
 }
