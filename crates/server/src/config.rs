@@ -392,7 +392,7 @@ impl Config {
             std::process::id()
         ));
         let result = (|| {
-            let mut file = std::fs::File::create(&tmp)?;
+            let mut file = crate::config_store::create_like(&tmp, path)?;
             file.write_all(text.as_bytes())?;
             file.sync_all()?;
             std::fs::rename(&tmp, path)?;

@@ -15,6 +15,37 @@ use tokio::sync::watch;
 use crate::config::{Config, ConfigError};
 use crate::net::Cidr;
 
+/// Creates `tmp` (the next version of the file at `like`) with `like`'s mode and,
+/// where the process may, its owner; `0600` when `like` does not exist yet. The
+/// file holds stream passwords and password hashes: it is never created readable
+/// by others, and an operator's `chmod`/`chown` survives every save.
+pub fn create_like(tmp: &Path, like: &Path) -> std::io::Result<std::fs::File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+        let existing = std::fs::metadata(like).ok();
+        let mode = existing.as_ref().map_or(0o600, |m| m.mode() & 0o7777);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(tmp)?;
+        if let Some(meta) = &existing {
+            // Ownership first (it can clear set-id bits), then the exact mode
+            // (the umask applied at creation is not the operator's choice).
+            let _ = std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid()));
+        }
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = like;
+        std::fs::File::create(tmp)
+    }
+}
+
 /// The parsed `trusted_proxies` (entries were validated with the document).
 fn parse_trusted(config: &Config) -> Arc<[Cidr]> {
     config
@@ -201,6 +232,20 @@ mod tests {
             store.current().http.public_address,
             ["https://example.com/video/"]
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_file_is_private_and_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("brume.json");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        Config::default().save(&path).unwrap();
+        assert_eq!(mode(&path), 0o600, "a new file is private");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        Config::default().save(&path).unwrap();
+        assert_eq!(mode(&path), 0o640, "the operator's mode is kept");
     }
 
     #[test]

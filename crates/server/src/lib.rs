@@ -10,6 +10,7 @@
 pub mod api;
 pub mod config;
 pub mod config_store;
+pub mod failures;
 pub mod http;
 pub mod listeners;
 pub mod logging;

@@ -4,7 +4,9 @@
 //! from the socket go in, bytes to write and events come out, and the session's
 //! deadlines (handshake, idle) are slept on here. A publisher must name a
 //! configured `push://` stream (`rtmp://host/APP/STREAM`); with a stream
-//! `password`, APP must equal it (MistServer's convention). Media messages are FLV
+//! `password`, APP must equal it (MistServer's convention; compared in constant
+//! time, and a client with [`MAX_PUBLISH_FAILURES`] wrong ones in a minute is
+//! refused until the window passes, counted in `brume_refused_total`). Media messages are FLV
 //! tag bodies, demuxed into frames of the stream. A player (`rtmp://host/play/S`,
 //! any app) is an adapter over an FLV [`Subscription`]: live, the stream's shared
 //! FLV feed re-framed into RTMP messages (no media muxing per player); on demand,
@@ -26,6 +28,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 use tracing::Instrument;
 
+use crate::api::password::constant_time_eq;
+use crate::failures::FailureLimiter;
 use crate::metrics::{Metrics, Protocol};
 use crate::stream::live::feed::Format;
 use crate::stream::media::Media;
@@ -40,6 +44,10 @@ use crate::stream::{Registry, StreamEntry, StreamState};
 const READ_BUFFER: usize = 64 * 1024;
 /// A write to a slow peer that takes longer than this ends the connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Wrong stream passwords allowed per client (IPv4 address or IPv6 /64) within
+/// [`PUBLISH_FAILURE_WINDOW`]; more are refused without looking at the password.
+pub const MAX_PUBLISH_FAILURES: usize = 5;
+pub const PUBLISH_FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
 /// Why an RTMP connection ended.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +66,8 @@ pub enum ConnectionError {
     UnknownStream,
     #[error("publish refused: wrong password")]
     WrongPassword,
+    #[error("publish refused: too many wrong passwords from this address")]
+    TooManyFailures,
     #[error("publish refused: {0}")]
     PublishRefused(#[from] PublishRefusal),
     #[error("playing failed: {0}")]
@@ -67,6 +77,10 @@ pub enum ConnectionError {
 /// Accepts RTMP connections until the task is dropped.
 pub async fn serve(listener: TcpListener, registry: Arc<Registry>, metrics: Arc<Metrics>) {
     static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
+    let failures = Arc::new(FailureLimiter::new(
+        MAX_PUBLISH_FAILURES,
+        PUBLISH_FAILURE_WINDOW,
+    ));
     loop {
         let (socket, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -81,9 +95,13 @@ pub async fn serve(listener: TcpListener, registry: Arc<Registry>, metrics: Arc<
         let span = tracing::info_span!("rtmp", conn = id, %peer);
         let registry = registry.clone();
         let metrics = metrics.clone();
+        let failures = failures.clone();
         tokio::spawn(
             async move {
-                match Connection::new(socket, peer, registry, metrics).run().await {
+                match Connection::new(socket, peer, registry, metrics, failures)
+                    .run()
+                    .await
+                {
                     Ok(()) => tracing::debug!("RTMP connection closed"),
                     Err(reason) => tracing::info!(%reason, "RTMP connection closed"),
                 }
@@ -105,6 +123,8 @@ struct Connection {
     peer: SocketAddr,
     registry: Arc<Registry>,
     metrics: Arc<Metrics>,
+    /// Wrong stream passwords per client, shared by the listener's connections.
+    failures: Arc<FailureLimiter>,
     session: ServerSession,
     publisher: Option<(u32, Publisher, TagDemuxer)>,
     player: Option<PlaySource>,
@@ -118,12 +138,14 @@ impl Connection {
         peer: SocketAddr,
         registry: Arc<Registry>,
         metrics: Arc<Metrics>,
+        failures: Arc<FailureLimiter>,
     ) -> Connection {
         Connection {
             socket,
             peer,
             registry,
             metrics,
+            failures,
             session: ServerSession::new(SessionConfig::default(), std::time::Instant::now()),
             publisher: None,
             player: None,
@@ -245,9 +267,26 @@ impl Connection {
             return Err(ConnectionError::UnknownStream);
         };
         if let Some(password) = &entry.config.password {
-            if app != password {
+            let now = std::time::Instant::now();
+            if let Some(wait) = self.failures.limited(self.peer.ip(), now) {
+                tracing::warn!(
+                    stream,
+                    wait_s = wait,
+                    "publish refused: too many wrong passwords"
+                );
+                self.metrics.refusals.count("rtmp", "publish_rate_limited");
+                self.session.reject_publish(
+                    stream_id,
+                    RejectCode::Denied,
+                    &format!("Too many wrong passwords from this address: try again in {wait} s."),
+                );
+                return Err(ConnectionError::TooManyFailures);
+            }
+            if !constant_time_eq(app.as_bytes(), password.as_bytes()) {
                 // Never log the secret or what was sent in its place.
                 tracing::warn!(stream, "publish refused: wrong password");
+                self.failures.record(self.peer.ip(), now);
+                self.metrics.refusals.count("rtmp", "wrong_password");
                 self.session.reject_publish(
                     stream_id,
                     RejectCode::Denied,

@@ -10,14 +10,14 @@
 //!   `brume_session` cookie from `POST /api/v1/login`. Sessions live in memory
 //!   (token → user), expire after 12 hours unused and end when their account is
 //!   deleted.
-//! * Wrong passwords (login or Basic) are counted per client IP (the TCP peer):
-//!   5 within a minute and that IP gets 429 with `Retry-After` until the oldest
+//! * Wrong passwords (login or Basic) are counted per client (the TCP peer's
+//!   IPv4 address, or its IPv6 /64: [`crate::failures`]): 5 within a minute and that IP gets 429 with `Retry-After` until the oldest
 //!   failure is a minute old.
 //!
 //! Argon2 verification runs on the blocking pool, at most [`VERIFY_SLOTS`] at once.
 //! Passwords, hashes and tokens are never logged.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -46,8 +46,6 @@ pub const MAX_FAILURES: usize = 5;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// Argon2 verifications running at once (each takes ~19 MiB).
 pub const VERIFY_SLOTS: usize = 4;
-/// IPs whose failures are remembered at most.
-const MAX_TRACKED_IPS: usize = 10_000;
 
 /// The authenticated user of a request, put in its extensions by [`require`]
 /// (`None` in setup mode).
@@ -64,7 +62,7 @@ struct Session {
 #[derive(Debug)]
 pub struct AuthState {
     sessions: Mutex<HashMap<String, Session>>,
-    failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    failures: crate::failures::FailureLimiter,
     verify_slots: Semaphore,
     /// The one-time token that creating the first account needs.
     setup_token: Mutex<String>,
@@ -74,7 +72,7 @@ impl Default for AuthState {
     fn default() -> Self {
         AuthState {
             sessions: Mutex::new(HashMap::new()),
-            failures: Mutex::new(HashMap::new()),
+            failures: crate::failures::FailureLimiter::new(MAX_FAILURES, FAILURE_WINDOW),
             verify_slots: Semaphore::new(VERIFY_SLOTS),
             setup_token: Mutex::new(random_hex(24)),
         }
@@ -171,48 +169,15 @@ impl AuthState {
             .retain(|_, s| s.user != user);
     }
 
-    /// `Some(seconds)` when `ip` must wait before trying a password again.
+    /// `Some(seconds)` when `ip` (its /64 for IPv6) must wait before trying a
+    /// password again.
     pub fn limited(&self, ip: IpAddr) -> Option<u64> {
-        let now = Instant::now();
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let times = failures.get_mut(&ip)?;
-        while times
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= FAILURE_WINDOW)
-        {
-            times.pop_front();
-        }
-        if times.is_empty() {
-            failures.remove(&ip);
-            return None;
-        }
-        if times.len() < MAX_FAILURES {
-            return None;
-        }
-        let oldest = *times.front()?;
-        let wait = FAILURE_WINDOW.saturating_sub(now.duration_since(oldest));
-        Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+        self.failures.limited(ip, Instant::now())
     }
 
     /// Counts a wrong password from `ip`.
     pub fn record_failure(&self, ip: IpAddr) {
-        let now = Instant::now();
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if failures.len() >= MAX_TRACKED_IPS && !failures.contains_key(&ip) {
-            failures.retain(|_, times| {
-                times
-                    .back()
-                    .is_some_and(|t| now.duration_since(*t) < FAILURE_WINDOW)
-            });
-            if failures.len() >= MAX_TRACKED_IPS {
-                return;
-            }
-        }
-        let times = failures.entry(ip).or_default();
-        times.push_back(now);
-        while times.len() > MAX_FAILURES {
-            times.pop_front();
-        }
+        self.failures.record(ip, Instant::now());
     }
 
     /// Checks `password` against `user`'s stored hash (`None`: no such account —

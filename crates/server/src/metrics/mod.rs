@@ -14,6 +14,7 @@
 mod http;
 mod process;
 pub mod prometheus;
+pub mod refusals;
 mod sessions;
 
 use std::collections::{HashMap, VecDeque};
@@ -41,6 +42,8 @@ pub struct Metrics {
     /// Bytes received per stream (RTMP pushes).
     inputs: RwLock<HashMap<String, Arc<Input>>>,
     sessions: sessions::Sessions,
+    /// Refused connections and attempts, by listener and reason.
+    pub refusals: refusals::Refusals,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     connections: AtomicU64,
@@ -135,6 +138,7 @@ impl Default for Metrics {
             traffic: RwLock::default(),
             inputs: RwLock::default(),
             sessions: sessions::Sessions::default(),
+            refusals: refusals::Refusals::default(),
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
             connections: AtomicU64::new(0),

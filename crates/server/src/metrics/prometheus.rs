@@ -167,6 +167,20 @@ pub fn render(metrics: &Metrics, counts: StreamCounts) -> String {
             count,
         );
     }
+    family(
+        &mut out,
+        "brume_refused_total",
+        "counter",
+        "Connections and attempts refused, per listener and reason.",
+    );
+    for (listener, reason, count) in metrics.refusals.snapshot() {
+        sample(
+            &mut out,
+            "brume_refused_total",
+            &[("listener", listener), ("reason", reason)],
+            count,
+        );
+    }
     let optional = [
         (
             "brume_tasks_alive",
