@@ -236,8 +236,10 @@
       h('dt', {text: 'Password'}), h('dd', {text: stream.password === 'set' ? 'Set' : 'None'})));
   };
 
-  /** Runs the embed snippet's logic in `holder` with player.js from `base` (the
-   * direct HTTP port, which this browser can reach), like the embed code does. */
+  /** Runs the embed snippet's logic in `holder` with the stream's media from `base`
+   * (the direct HTTP port, which this browser can reach). The player script itself
+   * comes from this (management) port, /ui/player.js: nothing from the public media
+   * port ever runs in the management origin. */
   function startPreview(holder, name, base) {
     B.stopPreview();
     var id = 'preview-' + B.randomId();
@@ -247,17 +249,16 @@
     B.clear(holder).appendChild(target);
     var play = function () {
       if (typeof window.mistPlay !== 'function') {
-        B.notify('The player from ' + base + 'player.js did not load: preview is not possible.', 'error', 'preview');
+        B.notify('The player did not load: preview is not possible.', 'error', 'preview');
         return;
       }
       player = window.mistPlay(name, {target: document.getElementById(id), host: base, muted: true});
     };
     if (!window.mistplayers) {
       var p = document.createElement('script');
-      p.src = base + 'player.js';
+      p.src = '/ui/player.js';
       p.onerror = function () {
-        B.notify('Could not load the player from ' + base + 'player.js — is the HTTP port reachable from this browser?',
-          'error', 'preview');
+        B.notify('Could not load the player (/ui/player.js) from this server.', 'error', 'preview');
       };
       document.head.appendChild(p);
       p.onload = play;

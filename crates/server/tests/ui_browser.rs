@@ -226,6 +226,27 @@ fn manage_a_stream_from_login_to_embed_code() {
         "the preview did not play: {playback:?}\nconsole:\n{}",
         page.messages.join("\n")
     );
+    // Under the UI's strict CSP, with the player script from the management port
+    // itself: no script of the public media port runs in the management origin.
+    let scripts =
+        page.eval("Array.from(document.scripts).map(s => s.src).filter(s => s).join(' ')");
+    let scripts = scripts.as_str().unwrap_or_default().to_owned();
+    assert!(scripts.contains(&format!("{ui}ui/player.js")), "{scripts}");
+    assert!(!scripts.contains(&brume.http), "{scripts}");
+    assert!(
+        !page
+            .messages
+            .iter()
+            .any(|m| m.contains("Content Security Policy")),
+        "CSP violations:\n{}",
+        page.messages.join("\n")
+    );
+    let index = common::get(&ui);
+    let csp = index.header("content-security-policy").unwrap_or_default();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
     let code = page.text("#embed-code").unwrap();
     let direct = format!("{}/", brume.http);
     assert_eq!(

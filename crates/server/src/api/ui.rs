@@ -1,7 +1,9 @@
 //! The web UI's static files (`web/ui/`), embedded in the binary and served on the
 //! management port: `GET /` is `index.html`, `GET /ui/<file>` the scripts and style
-//! sheet. No authentication (the UI logs in through the API itself); every answer
-//! says `Cache-Control: no-cache` so an upgraded server's UI is picked up at once.
+//! sheet, `/ui/player.js` the preview's player. Every document carries a strict
+//! Content-Security-Policy ([`CSP`]: no inline script, no framing). No
+//! authentication (the UI logs in through the API itself); every answer says
+//! `Cache-Control: no-cache` so an upgraded server's UI is picked up at once.
 
 use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -36,7 +38,22 @@ pub const FILES: &[(&str, &str, &str)] = &[
         JAVASCRIPT,
     ),
     ("index.html", INDEX_HTML, HTML),
+    // The preview's player, served from this port so that no script from the public
+    // media port runs in the management origin.
+    (
+        "player.js",
+        include_str!("../../../../web/player.js"),
+        JAVASCRIPT,
+    ),
 ];
+
+/// The UI's Content-Security-Policy: scripts only from this port's own files (no
+/// inline script), media and stream info from the media ports (any address the
+/// operator set up, hence `http:`/`https:`/`ws:`/`wss:`), no framing, no plugins.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: http: https:; \
+    media-src 'self' blob: http: https:; connect-src 'self' http: https: ws: wss:; \
+    object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// The routes of this module.
 pub fn routes() -> axum::Router<ApiState> {
@@ -90,6 +107,10 @@ fn document(text: &'static str, content_type: &'static str) -> Response {
                 header::HeaderName::from_static("x-frame-options"),
                 HeaderValue::from_static("DENY"),
             ),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CSP),
+            ),
         ],
         text,
     )
@@ -111,7 +132,7 @@ mod tests {
     #[test]
     fn index_loads_only_embedded_files() {
         for (name, _, _) in FILES {
-            if *name != "index.html" {
+            if *name != "index.html" && *name != "player.js" {
                 assert!(
                     INDEX_HTML.contains(&format!("/ui/{name}")),
                     "index.html does not load {name}"

@@ -242,5 +242,4 @@ impl LiveStream {
             .iter()
             .any(|t| t.id == id && t.kind() == TrackKind::Video)
     }
-
 }
