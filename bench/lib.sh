@@ -111,7 +111,7 @@ bench_cleanup() {
     for ((i = ${#bench_pids[@]} - 1; i >= 0; i--)); do stop_pid "${bench_pids[i]}"; done
     if ((rc != 0)) && [[ -n ${bench_tmp:-} ]]; then
         local f
-        for f in "$bench_tmp"/*.log; do
+        for f in "$bench_tmp"/*.log "$bench_tmp"/*.out; do
             [[ -s $f ]] || continue
             log "last lines of ${f##*/}:"
             tail -n 15 "$f" >&2
