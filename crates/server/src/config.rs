@@ -43,6 +43,9 @@ pub struct Config {
     pub https: Option<HttpsConfig>,
     pub rtmp: ListenConfig,
     pub api: ApiConfig,
+    /// Connection caps ([`crate::config_limits`]).
+    #[serde(skip_serializing_if = "crate::config_limits::LimitsConfig::is_default")]
+    pub limits: crate::config_limits::LimitsConfig,
     /// Peers (CIDR blocks) whose forwarding headers are believed.
     pub trusted_proxies: Vec<String>,
     pub streams: BTreeMap<String, StreamConfig>,
@@ -67,6 +70,7 @@ impl Default for Config {
                 listen: SocketAddr::from(([0, 0, 0, 0], 1935)),
             },
             api: ApiConfig::default(),
+            limits: crate::config_limits::LimitsConfig::default(),
             trusted_proxies: vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()],
             streams,
         }

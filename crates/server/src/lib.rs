@@ -9,7 +9,9 @@
 
 pub mod api;
 pub mod config;
+pub mod config_limits;
 pub mod config_store;
+pub mod conn_limits;
 pub mod failures;
 pub mod http;
 pub mod listeners;

@@ -290,6 +290,7 @@ impl Listeners {
                     listener,
                     server.registry.clone(),
                     server.metrics.clone(),
+                    server.config.current().limits.rtmp,
                 ));
                 running.rtmp = Some(Serving { address, task });
             }

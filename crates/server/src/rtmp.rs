@@ -29,6 +29,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tracing::Instrument;
 
 use crate::api::password::constant_time_eq;
+use crate::config_limits::ConnectionLimits;
+use crate::conn_limits::ConnectionCounter;
 use crate::failures::FailureLimiter;
 use crate::metrics::{Metrics, Protocol};
 use crate::stream::live::feed::Format;
@@ -75,8 +77,14 @@ pub enum ConnectionError {
 }
 
 /// Accepts RTMP connections until the task is dropped.
-pub async fn serve(listener: TcpListener, registry: Arc<Registry>, metrics: Arc<Metrics>) {
+pub async fn serve(
+    listener: TcpListener,
+    registry: Arc<Registry>,
+    metrics: Arc<Metrics>,
+    limits: ConnectionLimits,
+) {
     static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
+    let counter = ConnectionCounter::new(limits);
     let failures = Arc::new(FailureLimiter::new(
         MAX_PUBLISH_FAILURES,
         PUBLISH_FAILURE_WINDOW,
@@ -90,6 +98,16 @@ pub async fn serve(listener: TcpListener, registry: Arc<Registry>, metrics: Arc<
                 continue;
             }
         };
+        let slot = match counter.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(full) => {
+                // Closed at once: nothing is read or buffered for it.
+                tracing::debug!(%peer, reason = %full, "RTMP connection refused");
+                metrics.refusals.count("rtmp", full.reason());
+                drop(socket);
+                continue;
+            }
+        };
         let _ = socket.set_nodelay(true);
         let id = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
         let span = tracing::info_span!("rtmp", conn = id, %peer);
@@ -98,6 +116,7 @@ pub async fn serve(listener: TcpListener, registry: Arc<Registry>, metrics: Arc<
         let failures = failures.clone();
         tokio::spawn(
             async move {
+                let _slot = slot;
                 match Connection::new(socket, peer, registry, metrics, failures)
                     .run()
                     .await
