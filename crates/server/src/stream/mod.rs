@@ -105,7 +105,13 @@ pub struct StreamEntry {
     online: Mutex<Option<Instant>>,
     /// The server's metrics: the render caches of this stream's media count into it.
     metrics: Arc<Metrics>,
+    /// When the on-demand source file was last checked for changes.
+    source_checked: Mutex<Option<Instant>>,
 }
+
+/// How often requests check an on-demand source file for changes (a `stat` on a
+/// blocking thread: once per request would cost more than serving a playlist).
+const SOURCE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl StreamEntry {
     pub fn state(&self) -> StreamState {
@@ -144,6 +150,7 @@ impl StreamEntry {
             stop: CancellationToken::new(),
             online: Mutex::new(None),
             metrics: metrics.clone(),
+            source_checked: Mutex::new(None),
         })
     }
 
@@ -230,6 +237,17 @@ impl StreamEntry {
         let SourceSpec::File(path) = &self.source else {
             return Some(vod);
         };
+        {
+            let mut checked = self
+                .source_checked
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            if checked.is_some_and(|at| now.duration_since(at) < SOURCE_CHECK_INTERVAL) {
+                return Some(vod);
+            }
+            *checked = Some(now);
+        }
         let path = path.clone();
         let known = vod.file.fingerprint;
         let changed = tokio::task::spawn_blocking({
