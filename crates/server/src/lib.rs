@@ -1,11 +1,23 @@
-//! Brume, the streaming media server: configuration, streams, and the HTTP media port.
+//! Brume, the streaming media server (the `brume` binary's library).
 //!
-//! The binary (`main.rs`) parses the command line and calls [`run`]; everything else
-//! lives in modules: [`config`] (the JSON file), [`stream`] (registry, live rings,
-//! file sources), [`http`] (the media port), [`listeners`] (every accept loop, at
-//! startup and when the configuration changes), [`tls`] (the HTTPS port),
-//! [`unix_socket`] (the HTTP port's Unix socket), [`net`] (address helpers) and
-//! [`logging`].
+//! The binary (`main.rs`) parses the command line and calls [`run`], which starts a
+//! [`supervisor::Supervisor`]. Modules (`ARCHITECTURE.md` at the repository root
+//! draws how they fit together):
+//!
+//! * [`supervisor`]: the one owner of a running server; [`state`]: the handles the
+//!   media plane reads; [`listeners`]: every accept loop, bound at startup and on
+//!   configuration changes.
+//! * [`config`]: the JSON file (schema, defaults, validation, atomic save);
+//!   [`config_store`]: the configuration in force, editable while running.
+//! * [`stream`]: the stream registry, live rings, on-demand indexes, inputs and
+//!   viewer subscriptions.
+//! * [`http`]: the media port (routing, outputs, WebSockets, public URLs);
+//!   [`tls`]: the HTTPS port; [`unix_socket`]: the HTTP port on a Unix socket;
+//!   [`rtmp`]: the RTMP port.
+//! * [`api`]: the management API and web UI.
+//! * [`metrics`]: counters, viewer sessions, Prometheus; [`logging`]: log output;
+//!   [`logs`]: the recent lines the API serves.
+//! * [`net`]: CIDR blocks; [`util`]: small helpers.
 
 pub mod api;
 pub mod config;
