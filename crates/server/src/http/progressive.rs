@@ -103,13 +103,22 @@ pub async fn serve(
 async fn seekable_mp4(headers: &HeaderMap, vod: Arc<VodStream>) -> Response<Body> {
     let layout = {
         let vod = vod.clone();
-        tokio::task::spawn_blocking(move || vod.progressive_mp4())
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()))
+        tokio::task::spawn_blocking(move || vod.progressive_mp4()).await
     };
     let layout = match layout {
-        Ok(layout) => layout,
-        Err(message) => return text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{message}\n")),
+        Ok(Ok(layout)) => layout,
+        // The reason names the file: logged, not sent.
+        Ok(Err(err)) => {
+            tracing::warn!(%err, "cannot lay the file out as an MP4");
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the file cannot be served as MP4\n",
+            );
+        }
+        Err(err) => {
+            tracing::warn!(%err, "the MP4 layout task failed");
+            return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n");
+        }
     };
     let len = layout.len();
     // The layout's validator, plus the source file's identity: a same-size

@@ -225,7 +225,7 @@ pub enum SegmentError {
     #[error("segment {sequence} has no frames of track {track}")]
     NoFrames { sequence: u64, track: u32 },
     #[error("reading the segment's samples: {0}")]
-    Read(String),
+    Read(super::vod::VodError),
     #[error("muxing the fMP4 segment: {0}")]
     Fmp4(#[from] super::live::feed::MuxError),
     #[error("muxing the MPEG-TS segment: {0}")]

@@ -7,10 +7,11 @@
 //! [`VodStream::close`] (the stream was removed) ends every download in flight.
 
 use std::ops::Range;
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use brume_media::index::{decode_order, position_of, tracks_of};
-use brume_media::mp4::progressive::{Piece, ProgressiveMp4};
+use brume_media::index::{decode_order, position_of, tracks_of, ReadError};
+use brume_media::mp4::progressive::{Piece, ProgressiveError, ProgressiveMp4};
 use brume_media::{scale_ticks, TimedFrame, Track, TrackKind};
 use bytes::Bytes;
 
@@ -24,6 +25,34 @@ use super::timeline::FileTimeline;
 const VOD_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// A segment is closed at this many payload bytes even inside a GOP.
 const MAX_SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Why an on-demand file cannot be indexed or read. Clone (causes shared) so the
+/// seekable layout's failure can be kept and reported to every request.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum VodError {
+    #[error("the file has no samples")]
+    NoSamples,
+    #[error("segment {0} does not exist")]
+    NoSegment(usize),
+    #[error("{}: no track {track}", path.display())]
+    NoTrack { path: PathBuf, track: u32 },
+    #[error("{}: {cause}", path.display())]
+    Read {
+        path: PathBuf,
+        cause: Arc<ReadError>,
+    },
+    #[error("{}: {cause}", path.display())]
+    Layout {
+        path: PathBuf,
+        cause: Arc<ProgressiveError>,
+    },
+    #[error("{}: sample {sample} of track {track} changed size", path.display())]
+    Resized {
+        path: PathBuf,
+        sample: usize,
+        track: u32,
+    },
+}
 
 /// One segment of a file: samples `order[range]`, and its time span in ms (on the
 /// output timeline, which starts at 0).
@@ -54,13 +83,13 @@ pub struct VodStream {
     /// Tells this index's segments from those of an earlier version of the file.
     pub instance: u64,
     /// The seekable MP4 layout, computed on first use.
-    progressive: OnceLock<Result<Arc<ProgressiveMp4>, String>>,
+    progressive: OnceLock<Result<Arc<ProgressiveMp4>, VodError>>,
     /// Fires when the stream is removed: downloads in flight end.
     closed: tokio_util::sync::CancellationToken,
 }
 
 impl VodStream {
-    pub fn new(file: OpenedFile) -> Result<VodStream, String> {
+    pub fn new(file: OpenedFile) -> Result<VodStream, VodError> {
         let list = tracks_of(&*file.index);
         let tracks: Vec<Track> = list.iter().map(|(t, _)| (*t).clone()).collect();
         let timeline = FileTimeline::of(&*file.index);
@@ -81,7 +110,7 @@ impl VodStream {
             }
         }
         if order.is_empty() {
-            return Err("the file has no samples".to_owned());
+            return Err(VodError::NoSamples);
         }
         let has_video = tracks.iter().any(|t| t.kind() == TrackKind::Video);
         let output_ms = |position: usize, index: usize| -> i64 {
@@ -166,11 +195,8 @@ impl VodStream {
 
     /// Reads segment `n`'s frames with their durations, on the output timeline
     /// (blocking: call from a blocking thread).
-    pub fn segment_frames(&self, n: usize) -> Result<Vec<TimedFrame>, String> {
-        let segment = self
-            .segments
-            .get(n)
-            .ok_or_else(|| format!("segment {n} does not exist"))?;
+    pub fn segment_frames(&self, n: usize) -> Result<Vec<TimedFrame>, VodError> {
+        let segment = self.segments.get(n).ok_or(VodError::NoSegment(n))?;
         let index = &*self.file.index;
         let mut out = Vec::with_capacity(segment.range.len());
         for &(position, sample) in &self.order[segment.range.clone()] {
@@ -181,7 +207,7 @@ impl VodStream {
             let duration = samples.get(sample).map(|s| s.duration).unwrap_or(0);
             let mut frame = index
                 .read_sample(&*self.file.reader, position, sample)
-                .map_err(|e| format!("{}: {e}", self.file.path.display()))?;
+                .map_err(|e| self.read_error(e))?;
             frame.dts += self.timeline.offset_ticks(track.timescale, 0);
             out.push(TimedFrame {
                 track_index: position,
@@ -193,13 +219,16 @@ impl VodStream {
     }
 
     /// The seekable MP4 layout of the whole file (computed once; blocking).
-    pub fn progressive_mp4(&self) -> Result<Arc<ProgressiveMp4>, String> {
+    pub fn progressive_mp4(&self) -> Result<Arc<ProgressiveMp4>, VodError> {
         self.progressive
             .get_or_init(|| {
                 // Borrowed from the file's index: no copy of the samples.
                 ProgressiveMp4::from_slices(&tracks_of(&*self.file.index))
                     .map(Arc::new)
-                    .map_err(|e| format!("{}: {e}", self.file.path.display()))
+                    .map_err(|e| VodError::Layout {
+                        path: self.file.path.clone(),
+                        cause: Arc::new(e),
+                    })
             })
             .clone()
     }
@@ -211,7 +240,7 @@ impl VodStream {
         layout: &ProgressiveMp4,
         start: u64,
         end: u64,
-    ) -> Result<Vec<Bytes>, String> {
+    ) -> Result<Vec<Bytes>, VodError> {
         let index = &*self.file.index;
         let mut out = Vec::new();
         for piece in layout.pieces(start..end) {
@@ -222,23 +251,34 @@ impl VodStream {
                     index: sample,
                     within,
                 } => {
-                    let position = position_of(index, track_id)
-                        .ok_or_else(|| format!("no track {track_id}"))?;
+                    let position =
+                        position_of(index, track_id).ok_or_else(|| VodError::NoTrack {
+                            path: self.file.path.clone(),
+                            track: track_id,
+                        })?;
                     let frame = index
                         .read_sample(&*self.file.reader, position, sample)
-                        .map_err(|e| format!("{}: {e}", self.file.path.display()))?;
+                        .map_err(|e| self.read_error(e))?;
                     let range = within.start as usize..within.end as usize;
                     if range.end > frame.data.len() {
-                        return Err(format!(
-                            "{}: sample {sample} of track {track_id} changed size",
-                            self.file.path.display()
-                        ));
+                        return Err(VodError::Resized {
+                            path: self.file.path.clone(),
+                            sample,
+                            track: track_id,
+                        });
                     }
                     out.push(frame.data.slice(range));
                 }
             }
         }
         Ok(out)
+    }
+
+    fn read_error(&self, cause: ReadError) -> VodError {
+        VodError::Read {
+            path: self.file.path.clone(),
+            cause: Arc::new(cause),
+        }
     }
 
     /// Where segment `n` starts in `track`'s timescale on the output timeline.
@@ -288,11 +328,14 @@ async fn send_all_segments(
             return;
         };
         let result = tokio::task::spawn_blocking(move || {
-            let bytes = job.segment_frames(n).and_then(|frames| {
-                muxer_now
-                    .mux(job.tracks(), &frames, true)
-                    .map_err(|e| e.to_string())
-            });
+            let bytes = job
+                .segment_frames(n)
+                .map_err(std::io::Error::other)
+                .and_then(|frames| {
+                    muxer_now
+                        .mux(job.tracks(), &frames, true)
+                        .map_err(std::io::Error::other)
+                });
             (muxer_now, bytes)
         })
         .await;
@@ -301,11 +344,11 @@ async fn send_all_segments(
                 muxer = Some(returned);
                 Ok(bytes)
             }
-            Ok((_, Err(message))) => {
-                tracing::warn!(%message, "on-demand read failed; ending the response");
-                Err(std::io::Error::other(message))
+            Ok((_, Err(err))) => {
+                tracing::warn!(%err, "on-demand read failed; ending the response");
+                Err(err)
             }
-            Err(join) => Err(std::io::Error::other(join.to_string())),
+            Err(join) => Err(std::io::Error::other(join)),
         };
         let failed = item.is_err();
         if sender.send(item).await.is_err() || failed {
@@ -349,15 +392,13 @@ async fn send_range(
                 .await;
         let pieces = match result {
             Ok(Ok(pieces)) => pieces,
-            Ok(Err(message)) => {
-                tracing::warn!(%message, "on-demand read failed; ending the response");
-                let _ = sender.send(Err(std::io::Error::other(message))).await;
+            Ok(Err(err)) => {
+                tracing::warn!(%err, "on-demand read failed; ending the response");
+                let _ = sender.send(Err(std::io::Error::other(err))).await;
                 return;
             }
             Err(join) => {
-                let _ = sender
-                    .send(Err(std::io::Error::other(join.to_string())))
-                    .await;
+                let _ = sender.send(Err(std::io::Error::other(join))).await;
                 return;
             }
         };

@@ -86,7 +86,7 @@ pub enum ReadError {
     #[error("muxing failed: {0}")]
     Mux(#[from] MuxError),
     #[error("reading the file failed: {0}")]
-    File(String),
+    File(crate::stream::vod::VodError),
     #[error("the reading task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
