@@ -24,6 +24,7 @@ pub mod mpegts;
 pub mod playlist;
 pub mod probe;
 pub mod read_at;
+pub mod segment;
 
 pub use frame::{scale_ticks, AudioInfo, Codec, Frame, TimedFrame, Track, TrackKind, VideoInfo};
 pub use read_at::ReadAt;

@@ -61,6 +61,7 @@ impl Default for Config {
                 looped: true,
                 password: None,
                 dvr_window_ms: None,
+                dvr_max_bytes: None,
             },
         );
         Config {
@@ -171,6 +172,9 @@ impl Default for ApiConfig {
     }
 }
 
+/// Smallest accepted `dvr_max_bytes`.
+pub const MIN_DVR_BYTES: u64 = 1024 * 1024;
+
 /// One stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -187,6 +191,10 @@ pub struct StreamConfig {
     /// How much of a live stream is kept for late joiners and DVR (default 50 000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dvr_window_ms: Option<u64>,
+    /// Most payload bytes a live stream keeps, whatever its window says
+    /// (default 512 MiB); the oldest segments go first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dvr_max_bytes: Option<u64>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -319,6 +327,12 @@ impl Config {
                 return Err(invalid(
                     format!("streams.{name}.dvr_window_ms"),
                     &"must be greater than 0",
+                ));
+            }
+            if stream.dvr_max_bytes.is_some_and(|b| b < MIN_DVR_BYTES) {
+                return Err(invalid(
+                    format!("streams.{name}.dvr_max_bytes"),
+                    format!("must be at least {MIN_DVR_BYTES} (1 MiB)"),
                 ));
             }
         }

@@ -29,6 +29,8 @@ struct StreamBody {
     looped: bool,
     #[serde(default)]
     dvr_window_ms: Option<u64>,
+    #[serde(default)]
+    dvr_max_bytes: Option<u64>,
     /// Absent: keep; `null`: clear; a string: set.
     #[serde(default, deserialize_with = "present")]
     password: Option<Option<String>>,
@@ -51,6 +53,10 @@ pub fn status(server: &dyn ServerControl, name: &str, config: &StreamConfig) -> 
             StreamState::Offline => ("offline", None, None, Vec::new()),
             StreamState::Error(why) => ("error", Some(why.to_string()), None, Vec::new()),
         };
+    let live_notes = match &state {
+        StreamState::Live(live) => live.notes(),
+        _ => Vec::new(),
+    };
     let stats = runtime.stats;
     let uptime = runtime
         .online_since
@@ -61,6 +67,7 @@ pub fn status(server: &dyn ServerControl, name: &str, config: &StreamConfig) -> 
         "source": config.source,
         "loop": config.looped,
         "dvr_window_ms": config.dvr_window_ms,
+        "dvr_max_bytes": config.dvr_max_bytes,
         "password": if config.password.is_some() { "set" } else { "unset" },
         "status": status,
         "error": error,
@@ -70,6 +77,7 @@ pub fn status(server: &dyn ServerControl, name: &str, config: &StreamConfig) -> 
         "bitrate_out_bps": stats.bitrate_out_bps,
         "uptime_s": uptime,
         "tracks": tracks,
+        "live_notes": live_notes,
     })
 }
 
@@ -153,6 +161,7 @@ pub async fn put(
                         looped: body.looped,
                         password,
                         dvr_window_ms: body.dvr_window_ms,
+                        dvr_max_bytes: body.dvr_max_bytes,
                     },
                 );
                 Ok(())

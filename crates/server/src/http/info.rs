@@ -266,7 +266,7 @@ pub fn json_for_script(doc: &Value) -> String {
 /// URLs). States without media give an error document.
 pub fn stream_info(name: &str, state: &StreamState, bases: &[PublicBase], rtmp_port: u16) -> Value {
     let mut unixoffset = None;
-    let (kind, tracks, figures, live_window) = match state {
+    let (kind, tracks, figures, live_window, notes) = match state {
         StreamState::Live(live) => {
             let tracks = live.tracks().to_vec();
             let figures = live
@@ -288,7 +288,7 @@ pub fn stream_info(name: &str, state: &StreamState, bases: &[PublicBase], rtmp_p
             // MistServer's `unixoffset`: the Unix time (ms) of media time 0, so
             // that media time + unixoffset = wall-clock time.
             unixoffset = live.epoch_unix_ms();
-            ("live", tracks, figures, Some(window))
+            ("live", tracks, figures, Some(window), live.notes())
         }
         StreamState::Vod(vod) => {
             let mut tracks = Vec::new();
@@ -313,7 +313,7 @@ pub fn stream_info(name: &str, state: &StreamState, bases: &[PublicBase], rtmp_p
                 });
                 tracks.push(track.clone());
             }
-            ("vod", tracks, figures, None)
+            ("vod", tracks, figures, None, Vec::new())
         }
         StreamState::Starting => return error_doc("Stream is initializing"),
         StreamState::Offline => return error_doc("Stream is offline"),
@@ -326,6 +326,8 @@ pub fn stream_info(name: &str, state: &StreamState, bases: &[PublicBase], rtmp_p
     if let Some(window) = live_window {
         meta.insert("live".into(), json!(1));
         meta.insert("buffer_window".into(), json!(window));
+        // Brume's addition: why the stream cuts or evicts unusually (empty: normal).
+        meta.insert("live_notes".into(), json!(notes));
     }
     let has_video = tracks.iter().any(|t| t.kind() == TrackKind::Video);
     // MistServer's sizes for streams without a picture: a box, or a bar for audio.

@@ -480,9 +480,15 @@ async fn loop_file(
         .map(|(t, _)| t.clone())
         .collect();
     let window = entry.config.dvr_window_ms.unwrap_or(DEFAULT_DVR_WINDOW_MS);
-    let live = LiveStream::new(tracks, window).map_err(|reason| StreamError::Media {
-        path: file.path.clone(),
-        reason: reason.into(),
+    let max_bytes = entry
+        .config
+        .dvr_max_bytes
+        .unwrap_or(live::DEFAULT_RING_BYTES);
+    let live = LiveStream::with_byte_cap(tracks, window, max_bytes).map_err(|reason| {
+        StreamError::Media {
+            path: file.path.clone(),
+            reason: reason.into(),
+        }
     })?;
     let live = Arc::new(live);
     tracing::info!(stream = %entry.name, path = %file.path.display(), "looping file as a live stream");
@@ -504,6 +510,7 @@ mod tests {
             looped,
             password: None,
             dvr_window_ms: None,
+            dvr_max_bytes: None,
         }
     }
 

@@ -171,7 +171,12 @@ impl Publisher {
                     .config
                     .dvr_window_ms
                     .unwrap_or(DEFAULT_DVR_WINDOW_MS);
-                match LiveStream::new(self.tracks.clone(), window) {
+                let max_bytes = self
+                    .entry
+                    .config
+                    .dvr_max_bytes
+                    .unwrap_or(super::live::DEFAULT_RING_BYTES);
+                match LiveStream::with_byte_cap(self.tracks.clone(), window, max_bytes) {
                     Ok(live) => {
                         self.offset_ms = Some(0);
                         Arc::new(live)

@@ -1,8 +1,8 @@
 //! An on-demand stream: a file index, cut into segments, read on demand.
 //!
 //! The file is never loaded whole. At open, its samples are put in decode order and
-//! cut into segments at video keyframes (whole GOPs of at least
-//! [`MIN_SEGMENT_MS`]), capped in bytes. Segments serve HLS/DASH and, one after
+//! cut into segments by brume-media's [`Segmenter`], the rule live streams use too
+//! (whole GOPs of about 2 s, capped in bytes, forced cuts in keyframe-less files). Segments serve HLS/DASH and, one after
 //! another, the progressive outputs; each is read on a blocking thread when needed.
 //! [`VodStream::close`] (the stream was removed) ends every download in flight.
 
@@ -12,19 +12,17 @@ use std::sync::{Arc, OnceLock};
 
 use brume_media::index::{decode_order, position_of, tracks_of, ReadError};
 use brume_media::mp4::progressive::{Piece, ProgressiveError, ProgressiveMp4};
+use brume_media::segment::{FrameInfo, SegmentLimits, Segmenter};
 use brume_media::{scale_ticks, TimedFrame, Track, TrackKind};
 use bytes::Bytes;
 
 use super::cache::RenderCache;
 use super::live::feed::{Format, ProgressiveMuxer};
-use super::live::ring::{AUDIO_ONLY_SEGMENT_MS, MIN_SEGMENT_MS};
 use super::source::OpenedFile;
 use super::timeline::FileTimeline;
 
 /// Most bytes of rendered segments kept per on-demand stream.
 const VOD_CACHE_BYTES: usize = 64 * 1024 * 1024;
-/// A segment is closed at this many payload bytes even inside a GOP.
-const MAX_SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Why an on-demand file cannot be indexed or read. Clone (causes shared) so the
 /// seekable layout's failure can be kept and reported to every request.
@@ -121,7 +119,7 @@ impl VodStream {
         let mut segments = Vec::new();
         let mut start = 0usize;
         let mut start_ms = 0i64;
-        let mut bytes = 0u64;
+        let mut segmenter = Segmenter::new(SegmentLimits::default(), has_video).opened_at(0);
         for (i, &(position, index)) in order.iter().enumerate() {
             let (position, index) = (position as usize, index as usize);
             let (track, samples) = list[position];
@@ -129,14 +127,13 @@ impl VodStream {
                 continue;
             };
             let ms = output_ms(position, index);
-            let boundary = if has_video {
-                track.kind() == TrackKind::Video
-                    && sample.keyframe
-                    && ms - start_ms >= MIN_SEGMENT_MS
-            } else {
-                ms - start_ms >= AUDIO_ONLY_SEGMENT_MS
-            };
-            if i > start && (boundary || bytes >= MAX_SEGMENT_BYTES) {
+            let cut = segmenter.push(FrameInfo {
+                ms,
+                is_video: track.kind() == TrackKind::Video,
+                keyframe: sample.keyframe,
+                bytes: u64::from(sample.size),
+            });
+            if i > start && cut.is_some() {
                 segments.push(VodSegment {
                     range: start..i,
                     start_ms,
@@ -144,9 +141,7 @@ impl VodStream {
                 });
                 start = i;
                 start_ms = ms;
-                bytes = 0;
             }
-            bytes += u64::from(sample.size);
         }
         segments.push(VodSegment {
             range: start..order.len(),

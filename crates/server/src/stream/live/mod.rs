@@ -11,7 +11,15 @@
 //! * lets a viewer that starts back in the DVR window (or before a new feed has
 //!   a keyframe) replay the ring itself ([`replay`]) and join the shared feed
 //!   exactly where its own groups end;
-//! * records when media time zero happened on the wall clock, for DASH.
+//! * records when media time zero happened on the wall clock, for DASH;
+//! * keeps its timeline continuous when the publisher's timestamps jump
+//!   ([`brume_media::segment::jumps::Rebaser`]);
+//! * says in [`LiveStream::notes`] why it cuts or evicts unusually (no keyframes,
+//!   byte cap, timestamp jumps), logging each change once.
+//!
+//! Memory is bounded whatever the publisher sends: the ring by its window and
+//! byte cap (segments are always cut, by force if need be), the frames waiting
+//! for the next progressive chunk by [`MAX_READY_FRAMES`].
 //!
 //! A viewer that falls more than the feed's capacity behind skips to the next
 //! keyframe; it never makes the stream buffer grow.
@@ -23,6 +31,8 @@ pub mod ring;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use brume_media::segment::jumps::Rebaser;
+use brume_media::segment::{Cut, TIMESTAMP_JUMP_MS};
 use brume_media::{scale_ticks, Frame, TimedFrame, Track, TrackKind};
 
 use super::cache::RenderCache;
@@ -30,13 +40,31 @@ use super::selection::Selection;
 use feed::{Feed, Format};
 use ring::{FrameRing, SegmentSpan};
 
-/// Hard cap on the DVR ring, whatever its time window says.
-const MAX_RING_BYTES: usize = 512 * 1024 * 1024;
+/// Default cap on the DVR ring's payload bytes, whatever its time window says
+/// (`dvr_max_bytes` in a stream's configuration overrides it).
+pub const DEFAULT_RING_BYTES: u64 = 512 * 1024 * 1024;
 /// Most bytes of rendered segments kept per live stream.
 const LIVE_CACHE_BYTES: usize = 256 * 1024 * 1024;
 /// Audio-only streams: frames per progressive chunk.
 const AUDIO_ONLY_FRAMES_PER_CHUNK: usize = 4;
+/// Most frames waiting for the next progressive chunk (a video stream whose video
+/// stopped closes chunks at this many audio frames).
+pub const MAX_READY_FRAMES: usize = 64;
 
+/// Why a live stream could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("cannot set up the progressive outputs: {0}")]
+    Feed(String),
+}
+
+/// Something unusual about how a live stream is cut or kept (see [`LiveStream::notes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Conditions {
+    keyframeless: bool,
+    byte_capped: bool,
+    jumped: bool,
+}
 #[derive(Debug)]
 pub struct LiveStream {
     tracks: Vec<Track>,
@@ -54,6 +82,15 @@ pub struct LiveStream {
 struct Inner {
     /// Per track position: the newest frame, held until its successor arrives.
     held: Vec<Option<Frame>>,
+    /// Shifts tracks whose timestamps jumped, per track position.
+    rebaser: Rebaser,
+    /// Ms added to each track's timestamps by the rebaser, as ticks of the track.
+    offsets: Vec<i64>,
+    conditions: Conditions,
+    /// Timestamps jumped and no segment was cut since.
+    jump_pending: bool,
+    /// The segment that began after the latest timestamp jump.
+    jump_sequence: Option<u64>,
     /// Frames whose duration is known, waiting for the next chunk.
     ready: Vec<TimedFrame>,
     ring: FrameRing,
@@ -69,19 +106,35 @@ struct Inner {
 }
 
 impl LiveStream {
-    pub fn new(tracks: Vec<Track>, dvr_window_ms: u64) -> Result<LiveStream, String> {
+    pub fn new(tracks: Vec<Track>, dvr_window_ms: u64) -> Result<LiveStream, LiveError> {
+        LiveStream::with_byte_cap(tracks, dvr_window_ms, DEFAULT_RING_BYTES)
+    }
+
+    /// A live stream keeping `dvr_window_ms` of media, but at most `max_bytes` of
+    /// frame payloads.
+    pub fn with_byte_cap(
+        tracks: Vec<Track>,
+        dvr_window_ms: u64,
+        max_bytes: u64,
+    ) -> Result<LiveStream, LiveError> {
         let has_video = tracks.iter().any(|t| t.kind() == TrackKind::Video);
         let every = std::sync::Arc::new(Selection::all(&tracks));
         let feeds = Format::ALL
             .iter()
             .map(|&format| Feed::new(format, every.clone(), true))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| LiveError::Feed(e.to_string()))?;
+        let max_bytes = usize::try_from(max_bytes).unwrap_or(usize::MAX);
         Ok(LiveStream {
             inner: Mutex::new(Inner {
                 held: vec![None; tracks.len()],
+                rebaser: Rebaser::new(tracks.len(), TIMESTAMP_JUMP_MS),
+                offsets: vec![0; tracks.len()],
+                conditions: Conditions::default(),
+                jump_pending: false,
+                jump_sequence: None,
                 ready: Vec::new(),
-                ring: FrameRing::new(dvr_window_ms, MAX_RING_BYTES, has_video),
+                ring: FrameRing::new(dvr_window_ms, max_bytes, has_video),
                 feeds,
                 last_close: None,
                 epoch_unix_ms: None,
@@ -105,19 +158,33 @@ impl LiveStream {
     }
 
     /// Adds one frame. Frames whose decode time does not advance within their
-    /// track, or that name an unknown track, are dropped.
-    pub fn push(&self, frame: Frame) {
+    /// track, or that name an unknown track, are dropped; a track whose
+    /// timestamps jump far (forward or back) is shifted to continue the timeline.
+    pub fn push(&self, mut frame: Frame) {
         let Some(position) = self.tracks.iter().position(|t| t.id == frame.track) else {
             return;
         };
         let track = &self.tracks[position];
         let is_video = track.kind() == TrackKind::Video;
-        let ms = scale_ticks(frame.dts, track.timescale, 1000);
         let mut guard = self.lock();
         let inner = &mut *guard;
         if inner.closed {
             return;
         }
+        let input_ms = scale_ticks(frame.dts, track.timescale, 1000);
+        let rebased = inner.rebaser.map(position, input_ms);
+        if rebased.jumped {
+            inner.offsets[position] = scale_ticks(rebased.offset_ms, 1000, track.timescale);
+            inner.ring.discontinuity();
+            tracing::info!(
+                track = frame.track,
+                input_ms,
+                continued_at_ms = rebased.ms,
+                "timestamps jumped; the timeline continues"
+            );
+        }
+        frame.dts = frame.dts.saturating_add(inner.offsets[position]);
+        let ms = scale_ticks(frame.dts, track.timescale, 1000);
         if inner.epoch_unix_ms.is_none() {
             inner.epoch_unix_ms = Some(crate::util::unix_ms() - ms);
             // Documents rendered before the first frame lack the epoch.
@@ -141,13 +208,14 @@ impl LiveStream {
                 duration_ticks: duration,
             });
             let index = inner.ring.next_index();
-            if closes_group(self.has_video, is_video, index) {
+            let run = inner.ring.non_video_run_after(is_video);
+            if closes_group(self.has_video, is_video, run, index) {
                 self.publish_ready(inner, index);
             }
         }
         let before = inner.ring.oldest_sequence();
         let newest_before = inner.ring.newest_complete_sequence();
-        inner.ring.push(frame.clone(), ms, is_video);
+        let cut = inner.ring.push(frame.clone(), ms, is_video);
         let after = inner.ring.oldest_sequence();
         if after != before {
             if let Some(oldest) = after {
@@ -158,21 +226,61 @@ impl LiveStream {
             self.version.fetch_add(1, Ordering::Release);
         }
         inner.held[position] = Some(frame);
+        self.update_conditions(inner, cut, rebased.jumped);
+    }
+
+    /// Tracks the unusual conditions and logs each change once.
+    /// A jump is reported while the DVR window holds it.
+    fn update_conditions(&self, inner: &mut Inner, cut: Option<Cut>, jumped: bool) {
+        if jumped {
+            inner.jump_pending = true;
+        } else if cut.is_some() && inner.jump_pending {
+            inner.jump_pending = false;
+            inner.jump_sequence = inner.ring.newest_sequence();
+        }
+        let jump_held = inner
+            .jump_sequence
+            .zip(inner.ring.oldest_sequence())
+            .is_some_and(|(jump, oldest)| oldest <= jump);
+        let now = Conditions {
+            keyframeless: inner.ring.segmenter().is_keyframeless(),
+            byte_capped: inner.ring.is_byte_capped(),
+            jumped: inner.jump_pending || jump_held,
+        };
+        let was = inner.conditions;
+        if now == was {
+            return;
+        }
+        inner.conditions = now;
+        let notes = notes_of(now, &inner.ring);
+        if notes.is_empty() {
+            tracing::info!("live stream back to normal: keyframe cuts, window by time");
+        } else {
+            tracing::warn!(notes = %notes.join("; "), "live stream cutting or evicting unusually");
+        }
     }
 
     /// Closes the group at ring index `close`: every feed muxes and sends its
     /// part; feeds nobody watches any more are dropped.
     fn publish_ready(&self, inner: &mut Inner, close: u64) {
-        inner.last_close = Some(close);
+        let from = inner.last_close.replace(close).unwrap_or(0);
         inner.feeds.retain(Feed::in_use);
         if inner.ready.is_empty() {
             return;
         }
-        let keyframe = group_keyframe(&self.tracks, self.has_video, &inner.ready);
+        let restart = inner.ring.has_segment_start_in(from, close);
+        let keyframe = group_keyframe(&self.tracks, self.has_video, &inner.ready, restart);
         for feed in &mut inner.feeds {
             feed.publish(&inner.ready, keyframe, close);
         }
         inner.ready.clear();
+    }
+
+    /// Why the stream cuts or evicts unusually, in words (empty when it cuts at
+    /// keyframes and keeps its whole time window).
+    pub fn notes(&self) -> Vec<String> {
+        let inner = self.lock();
+        notes_of(inner.conditions, &inner.ring)
     }
 
     /// Ends the stream for everyone: the feeds' senders are dropped, so every
@@ -290,25 +398,59 @@ impl LiveStream {
 }
 
 /// Whether the arrival of the frame at ring index `index` closes a group: every
-/// video frame does; without video, every [`AUDIO_ONLY_FRAMES_PER_CHUNK`]th frame.
-/// Only the ring index decides, so a viewer replaying the ring closes its groups
-/// exactly where the shared feeds did.
-fn closes_group(has_video: bool, is_video: bool, index: u64) -> bool {
+/// video frame does, and in a video stream whose video stopped every
+/// [`MAX_READY_FRAMES`]th frame of the run without video (`run`, counting this
+/// frame); without video, every [`AUDIO_ONLY_FRAMES_PER_CHUNK`]th frame. Only the
+/// ring decides, so a viewer replaying the ring closes its groups exactly where
+/// the shared feeds did.
+pub(super) fn closes_group(has_video: bool, is_video: bool, run: u32, index: u64) -> bool {
     if has_video {
-        is_video
+        is_video || (run as usize).checked_rem(MAX_READY_FRAMES) == Some(0)
     } else {
         index % AUDIO_ONLY_FRAMES_PER_CHUNK as u64 == AUDIO_ONLY_FRAMES_PER_CHUNK as u64 - 1
     }
 }
 
-/// Whether a group may start a viewer: its video frame is a keyframe (always,
-/// without video).
-fn group_keyframe(tracks: &[Track], has_video: bool, group: &[TimedFrame]) -> bool {
+/// Whether a group may start a viewer: its video frame is a keyframe (always
+/// without video), or a segment starts in it (`restart`: a forced cut of a
+/// keyframe-less stream is the best place there is).
+pub(super) fn group_keyframe(
+    tracks: &[Track],
+    has_video: bool,
+    group: &[TimedFrame],
+    restart: bool,
+) -> bool {
     !has_video
+        || restart
         || group
             .iter()
             .find(|t| tracks.get(t.track_index).map(Track::kind) == Some(TrackKind::Video))
             .is_some_and(|t| t.frame.keyframe)
+}
+
+fn notes_of(conditions: Conditions, ring: &FrameRing) -> Vec<String> {
+    let limits = ring.segmenter().limits();
+    let mut notes = Vec::new();
+    if conditions.keyframeless {
+        notes.push(format!(
+            "no keyframe for {} s: forced cuts every {} s",
+            limits.forced_after_ms / 1000,
+            limits.forced_every_ms / 1000
+        ));
+    }
+    if conditions.byte_capped {
+        notes.push(format!(
+            "DVR byte cap of {} MiB reached: oldest segments evicted before the time window",
+            ring.max_bytes() / (1024 * 1024)
+        ));
+    }
+    if conditions.jumped {
+        notes.push(format!(
+            "timestamps jumped by more than {} s within the DVR window: timeline continued",
+            limits.jump_ms / 1000
+        ));
+    }
+    notes
 }
 
 /// Figures about one track over the DVR window.
@@ -427,5 +569,46 @@ mod tests {
         assert_eq!(frames.len(), 50);
         assert!(frames.iter().all(|t| t.duration_ticks == 40));
         assert!(live.segment_frames(99).is_none());
+    }
+
+    #[test]
+    fn a_timestamp_jump_of_hours_keeps_segments_coming_and_is_reported() {
+        let live = LiveStream::new(vec![video_track()], 50_000).unwrap();
+        let hours = 3 * 3600 * 1000;
+        for i in 0..300i64 {
+            let dts = if i < 100 { i * 40 } else { hours + i * 40 };
+            live.push(frame(dts, i % 25 == 0));
+        }
+        assert_eq!(live.ring_len(), 300, "no frame dropped");
+        let segments = live.segments();
+        assert!(segments.len() >= 5, "{segments:?}");
+        for s in &segments {
+            assert!((0..=2000).contains(&(s.end_ms - s.start_ms)), "{s:?}");
+        }
+        assert!(live.notes().iter().any(|n| n.contains("timestamps jumped")));
+        // Backwards by hours: still no frame dropped, time keeps going forward.
+        for i in 0..100i64 {
+            live.push(frame(i * 40, i % 25 == 0));
+        }
+        assert_eq!(live.ring_len(), 400);
+    }
+
+    #[test]
+    fn a_keyframe_less_stream_says_so_and_stays_bounded() {
+        let live = LiveStream::new(vec![video_track()], 10_000).unwrap();
+        assert!(live.notes().is_empty());
+        for i in 0..3000i64 {
+            live.push(frame(i * 40, i == 0));
+        }
+        assert!(live.ring_len() <= 350, "{}", live.ring_len());
+        let notes = live.notes();
+        assert!(notes.iter().any(|n| n.contains("no keyframe")), "{notes:?}");
+        // Viewers start at the latest forced cut, not at the first frame ever.
+        let replay::EdgeStart::Feed { start, .. } =
+            live.start_at_edge(Format::Ts, &every_track(&live)).unwrap()
+        else {
+            panic!("the every-track feed has a backlog");
+        };
+        assert!(!start.backlog.is_empty() && start.backlog.len() <= 60);
     }
 }

@@ -192,11 +192,13 @@ impl LiveStream {
                     frame: prev,
                     duration_ticks: duration,
                 });
-                if closes_group(self.has_video, is_video, index) {
-                    replay.last_close = Some(index);
+                if closes_group(self.has_video, is_video, stored.non_video_run, index) {
+                    let from = replay.last_close.replace(index).unwrap_or(0);
                     if !replay.ready.is_empty() {
                         let frames = std::mem::take(&mut replay.ready);
-                        let keyframe = group_keyframe(&self.tracks, self.has_video, &frames);
+                        let restart = inner.ring.has_segment_start_in(from, index);
+                        let keyframe =
+                            group_keyframe(&self.tracks, self.has_video, &frames, restart);
                         return Step::Group {
                             frames,
                             keyframe,

@@ -1,26 +1,27 @@
 //! The DVR ring of a live stream: frames in arrival order, cut into segments.
 //!
-//! A segment starts at a video keyframe (any frame for audio-only streams) at least
-//! [`MIN_SEGMENT_MS`] after the previous segment start, so segments are whole GOPs of
-//! about the target length. Segments carry absolute sequence numbers that never
-//! repeat for the life of the stream, so a segment URL always means the same bytes.
-//! The ring drops whole segments from the front once the DVR window (or the byte
-//! cap) is exceeded; a segment is complete once the next one has started.
+//! Where segments start is decided by brume-media's [`Segmenter`] (the same rule
+//! on-demand files use): whole GOPs of about the target length, audio-only
+//! streams every ~2 s, forced cuts when keyframes stay away, a cut at the next
+//! keyframe after a timestamp jump. Segments carry absolute sequence numbers that
+//! never repeat for the life of the stream, so a segment URL always means the
+//! same bytes. The ring drops whole segments from the front once the DVR window
+//! or the byte cap is exceeded; a segment is complete once the next one started.
+//! Because forced cuts bound every segment, the ring holds at most the window
+//! (or the byte cap) plus one segment, whatever the publisher sends.
 
 use std::collections::VecDeque;
 
+use brume_media::segment::{Cut, FrameInfo, SegmentLimits, Segmenter};
 use brume_media::Frame;
-
-/// Shortest segment: GOPs are merged until a segment lasts at least this long.
-pub const MIN_SEGMENT_MS: i64 = 1900;
-/// Audio-only streams are cut at this length.
-pub const AUDIO_ONLY_SEGMENT_MS: i64 = 2000;
 
 /// One frame in the ring with its decode time in milliseconds.
 #[derive(Debug, Clone)]
 pub struct RingFrame {
     pub frame: Frame,
     pub ms: i64,
+    /// Frames without video in a row, ending with this one (0 for video).
+    pub non_video_run: u32,
 }
 
 /// A complete segment: its sequence number and place in the ring.
@@ -53,6 +54,9 @@ pub struct FrameRing {
     window_ms: i64,
     max_bytes: usize,
     has_video: bool,
+    segmenter: Segmenter,
+    /// The last eviction was for bytes while the window was not full.
+    byte_capped: bool,
 }
 
 impl FrameRing {
@@ -66,35 +70,67 @@ impl FrameRing {
             window_ms: i64::try_from(window_ms).unwrap_or(i64::MAX),
             max_bytes,
             has_video,
+            segmenter: Segmenter::new(SegmentLimits::default(), has_video),
+            byte_capped: false,
         }
     }
 
-    /// Adds a frame; `is_video` says whether it belongs to a video track.
-    pub fn push(&mut self, frame: Frame, ms: i64, is_video: bool) {
-        let index = self.base + self.frames.len() as u64;
-        let last_start_ms = self
-            .starts
-            .back()
+    /// The cutting rule's state (keyframe-less, jumps).
+    pub fn segmenter(&self) -> &Segmenter {
+        &self.segmenter
+    }
+
+    /// The caller rebased a timestamp jump: the next keyframe starts a segment.
+    pub fn discontinuity(&mut self) {
+        self.segmenter.discontinuity();
+    }
+
+    /// Whether the byte cap, not the time window, decides what the ring keeps.
+    pub fn is_byte_capped(&self) -> bool {
+        self.byte_capped
+    }
+
+    /// Payload bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The byte cap.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Ms between the oldest segment start held and `newest_ms`.
+    pub fn held_ms(&self, newest_ms: i64) -> i64 {
+        self.starts
+            .front()
             .and_then(|&(i, _)| self.get(i))
-            .map(|f| f.ms);
-        let eligible = if self.has_video {
-            is_video && frame.keyframe
-        } else {
-            true
-        };
-        let starts_segment = eligible
-            && match last_start_ms {
-                None => true,
-                Some(last) if self.has_video => ms - last >= MIN_SEGMENT_MS,
-                Some(last) => ms - last >= AUDIO_ONLY_SEGMENT_MS,
-            };
-        if starts_segment {
+            .map_or(0, |f| newest_ms.saturating_sub(f.ms).max(0))
+    }
+
+    /// Adds a frame; `is_video` says whether it belongs to a video track.
+    /// Returns why the frame starts a segment, if it does.
+    pub fn push(&mut self, frame: Frame, ms: i64, is_video: bool) -> Option<Cut> {
+        let index = self.base + self.frames.len() as u64;
+        let cut = self.segmenter.push(FrameInfo {
+            ms,
+            is_video,
+            keyframe: frame.keyframe,
+            bytes: frame.data.len() as u64,
+        });
+        if cut.is_some() {
             self.starts.push_back((index, self.next_sequence));
             self.next_sequence += 1;
         }
         self.bytes += frame.data.len();
-        self.frames.push_back(RingFrame { frame, ms });
+        let non_video_run = self.non_video_run_after(is_video);
+        self.frames.push_back(RingFrame {
+            frame,
+            ms,
+            non_video_run,
+        });
         self.evict(ms);
+        cut
     }
 
     fn get(&self, index: u64) -> Option<&RingFrame> {
@@ -108,9 +144,11 @@ impl FrameRing {
             let second = self.starts[1].0;
             let second_ms = self.get(second).map(|f| f.ms).unwrap_or(newest_ms);
             let over_time = newest_ms.saturating_sub(second_ms) >= self.window_ms;
-            if !(over_time || self.bytes > self.max_bytes) {
+            let over_bytes = self.bytes > self.max_bytes;
+            if !(over_time || over_bytes) {
                 break;
             }
+            self.byte_capped = !over_time;
             self.drop_front_until(second);
             self.starts.pop_front();
         }
@@ -192,6 +230,11 @@ impl FrameRing {
         (n >= 2).then(|| self.starts[n - 2].1)
     }
 
+    /// Sequence number of the newest segment, complete or not.
+    pub fn newest_sequence(&self) -> Option<u64> {
+        self.starts.back().map(|&(_, s)| s)
+    }
+
     /// Sequence number of the oldest segment still held.
     pub fn oldest_sequence(&self) -> Option<u64> {
         self.starts.front().map(|&(_, s)| s)
@@ -200,6 +243,26 @@ impl FrameRing {
     /// Frames from the latest segment start (complete or not) to the newest.
     pub fn latest_segment_start(&self) -> Option<u64> {
         self.starts.back().map(|&(i, _)| i)
+    }
+
+    /// [`RingFrame::non_video_run`] of a frame pushed next.
+    pub fn non_video_run_after(&self, is_video: bool) -> u32 {
+        if is_video {
+            0
+        } else {
+            self.frames
+                .back()
+                .map_or(1, |f| f.non_video_run.saturating_add(1))
+        }
+    }
+
+    /// Whether a segment starts at an absolute index in `[from, to)`.
+    pub fn has_segment_start_in(&self, from: u64, to: u64) -> bool {
+        self.starts
+            .iter()
+            .rev()
+            .take_while(|&&(i, _)| i >= from)
+            .any(|&(i, _)| i < to)
     }
 
     /// The absolute index the next pushed frame gets.
@@ -328,5 +391,42 @@ mod tests {
         assert!(frames
             .iter()
             .all(|(f, next)| next.is_some_and(|n| n - f.dts == 40)));
+    }
+
+    #[test]
+    fn a_keyframe_less_stream_stays_within_the_window() {
+        let mut ring = FrameRing::new(10_000, usize::MAX, true);
+        // One keyframe, then 10 minutes of inter frames.
+        for i in 0..15_000i64 {
+            ring.push(frame(1, i * 40, i == 0), i * 40, true);
+        }
+        let held = ring.held_ms(15_000 * 40);
+        assert!(held <= 10_000 + 2 * 2000, "{held} ms held");
+        assert!(ring.len() <= 350, "{} frames held", ring.len());
+        assert!(ring.segmenter().is_keyframeless());
+    }
+
+    #[test]
+    fn the_byte_cap_holds_for_giant_frames() {
+        let mut ring = FrameRing::new(60_000, 40 * 1024 * 1024, true);
+        for i in 0..400i64 {
+            let mut f = frame(1, i * 40, i % 25 == 0);
+            f.data = Bytes::from(vec![0; 1024 * 1024]);
+            ring.push(f, i * 40, true);
+        }
+        // The cap plus at most one (16 MiB) segment in progress.
+        assert!(ring.bytes() <= 56 * 1024 * 1024, "{}", ring.bytes());
+        assert!(ring.is_byte_capped());
+        assert!(!ring.segments().is_empty());
+    }
+
+    #[test]
+    fn audio_only_and_video_that_never_comes_stay_bounded() {
+        let mut ring = FrameRing::new(5_000, usize::MAX, true);
+        for i in 0..20_000i64 {
+            ring.push(frame(2, i * 21, true), i * 21, false);
+        }
+        assert!(ring.held_ms(20_000 * 21) <= 5_000 + 2 * 2000);
+        assert!(!ring.segments().is_empty());
     }
 }
