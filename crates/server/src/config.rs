@@ -332,7 +332,7 @@ impl Config {
             if stream.dvr_max_bytes.is_some_and(|b| b < MIN_DVR_BYTES) {
                 return Err(invalid(
                     format!("streams.{name}.dvr_max_bytes"),
-                    format!("must be at least {MIN_DVR_BYTES} (1 MiB)"),
+                    &format!("must be at least {MIN_DVR_BYTES} (1 MiB)"),
                 ));
             }
         }

@@ -11,7 +11,7 @@
 //! * a video frame (any frame when video stopped) once no keyframe came for
 //!   [`SegmentLimits::forced_after_ms`] — keyframe-less publishers, intra-refresh
 //!   encoders — and from then on every [`SegmentLimits::forced_every_ms`] until a
-//!   keyframe comes back;
+//!   keyframe comes back (whatever else cut segments meanwhile, e.g. bytes);
 //! * the next keyframe after the timestamps jumped by more than
 //!   [`SegmentLimits::jump_ms`] (forward or back), whatever the segment's length.
 //!
@@ -27,7 +27,9 @@ pub const TARGET_SEGMENT_MS: i64 = 1900;
 /// Audio-only streams are cut at this length (ms).
 pub const AUDIO_ONLY_SEGMENT_MS: i64 = 2000;
 /// Without a keyframe for this long (ms), a segment is cut at any video frame.
-pub const FORCED_CUT_AFTER_MS: i64 = 20_000;
+/// Longer than the longest common GOP (x264's default 250 frames is 10.4 s at
+/// 24 fps), short enough to bound what a keyframe-less stream makes Brume hold.
+pub const FORCED_CUT_AFTER_MS: i64 = 12_000;
 /// While keyframes stay away, forced cuts come this often (ms).
 pub const FORCED_CUT_EVERY_MS: i64 = 2000;
 /// A segment is closed at this many payload bytes even inside a GOP.
@@ -106,8 +108,6 @@ pub struct Segmenter {
     pending_discontinuity: bool,
     /// Payload bytes of the current segment so far.
     bytes: u64,
-    /// Keyframes stayed away for `forced_after_ms`: cutting by force.
-    keyframeless: bool,
     jumps: u64,
 }
 
@@ -124,7 +124,6 @@ impl Segmenter {
             jumped_in_segment: false,
             pending_discontinuity: false,
             bytes: 0,
-            keyframeless: false,
             jumps: 0,
         }
     }
@@ -142,7 +141,7 @@ impl Segmenter {
 
     /// Whether keyframes stayed away long enough that cuts are forced.
     pub fn is_keyframeless(&self) -> bool {
-        self.keyframeless
+        self.has_video && self.since_keyframe >= self.limits.forced_after_ms
     }
 
     /// How many timestamp jumps were seen.
@@ -174,13 +173,7 @@ impl Segmenter {
         }
         let eligible = if self.has_video { is_keyframe } else { true };
         let cut = self.decide(frame, eligible);
-        if is_keyframe && cut != Some(Cut::Forced) {
-            self.keyframeless = false;
-        }
-        if let Some(cut) = cut {
-            if cut == Cut::Forced {
-                self.keyframeless = true;
-            }
+        if cut.is_some() {
             self.start_ms = Some(frame.ms);
             self.segment_elapsed = 0;
             self.bytes = 0;
@@ -213,11 +206,6 @@ impl Segmenter {
         // A frame may be cut at by force if it is video, or video has stopped.
         let forceable =
             frame.is_video || !self.has_video || self.since_video >= self.limits.target_ms;
-        let forced_len = if self.keyframeless {
-            self.limits.forced_every_ms
-        } else {
-            self.limits.forced_after_ms
-        };
         let Some(start_ms) = self.start_ms else {
             if eligible {
                 return Some(Cut::First);
@@ -245,7 +233,11 @@ impl Segmenter {
         if self.bytes >= self.limits.max_bytes {
             return Some(Cut::Bytes);
         }
-        if forceable && self.has_video && self.since_keyframe >= forced_len && length >= forced_len
+        // Keyframes stayed away too long (whatever cut the segments meanwhile).
+        if forceable
+            && self.is_keyframeless()
+            && (length >= self.limits.forced_every_ms
+                || self.segment_elapsed >= self.limits.forced_every_ms)
         {
             return Some(Cut::Forced);
         }

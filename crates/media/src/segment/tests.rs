@@ -177,3 +177,22 @@ fn an_opened_segmenter_keeps_the_first_segment_from_its_start() {
     let got = cuts(&mut s, gops(0..100, 25));
     assert_eq!(got.first(), Some(&(2000, Cut::Keyframe)));
 }
+
+#[test]
+fn byte_cuts_do_not_delay_forced_cuts() {
+    // 12 Mbit/s without keyframes: the byte cap cuts first, yet from 12 s on the
+    // cuts come every 2 s.
+    let mut s = Segmenter::new(SegmentLimits::default(), true);
+    let frames = (0..1500).map(|i| FrameInfo {
+        bytes: 60_000,
+        ..video(i * 40, i == 0)
+    });
+    let got = cuts(&mut s, frames);
+    assert!(got.iter().any(|&(_, c)| c == Cut::Bytes));
+    let late: Vec<_> = got.iter().filter(|&&(ms, _)| ms > 14_000).collect();
+    assert!(late.iter().all(|&&(_, c)| c == Cut::Forced), "{late:?}");
+    for pair in late.windows(2) {
+        assert_eq!(pair[1].0 - pair[0].0, FORCED_CUT_EVERY_MS);
+    }
+    assert!(s.is_keyframeless());
+}

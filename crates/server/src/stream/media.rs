@@ -211,7 +211,18 @@ fn render(
 }
 
 fn mux_ts(tracks: &[Track], frames: &[TimedFrame]) -> Result<Bytes, SegmentError> {
-    let frames: Vec<Frame> = frames.iter().map(|t| t.frame.clone()).collect();
+    let mut frames: Vec<Frame> = frames.iter().map(|t| t.frame.clone()).collect();
+    // A segment cut by force (keyframe-less publisher) starts with an inter frame:
+    // mux it as a random access point so it carries the parameter sets and a
+    // player can at least start decoding there.
+    let first_video = frames.iter_mut().find(|f| {
+        tracks
+            .iter()
+            .any(|t| t.id == f.track && t.kind() == brume_media::TrackKind::Video)
+    });
+    if let Some(first) = first_video {
+        first.keyframe = true;
+    }
     Ok(brume_media::mpegts::mux_segment(tracks, &frames)?)
 }
 
