@@ -14,6 +14,8 @@
 //! * [`index`]: the indexed-file interface the demuxers share ([`index::MediaFile`]);
 //!   [`read_at`]: positional reads ([`ReadAt`]); [`probe`]: container sniffing.
 //! * [`playlist`]: typed HLS and DASH renderers.
+//! * [`segment`]: the one segment-cutting rule ([`segment::Segmenter`]) shared by
+//!   live streams and on-demand files.
 
 pub mod codec;
 pub mod flv;
