@@ -58,6 +58,9 @@ pub struct Summary {
     pub at_realtime: usize,
     /// Viewers with an error.
     pub errors: usize,
+    /// Every viewer's notable gaps (see [`ViewerReport::gaps`]): end time in Unix
+    /// seconds and length, sorted by time.
+    pub gaps: Vec<(f64, f64)>,
     /// The first error's text (in viewer order).
     pub first_error: Option<String>,
     /// Viewers without error that had a gap longer than allowed.
@@ -115,6 +118,7 @@ impl Summary {
             s.fragments += v.fragments;
             s.max_gap_s = s.max_gap_s.max(v.max_gap_s);
             s.max_fragment_s = s.max_fragment_s.max(v.max_fragment_s);
+            s.gaps.extend_from_slice(&v.gaps);
             if let Some(lag) = v.lag_s {
                 lags.push(lag);
             }
@@ -128,6 +132,7 @@ impl Summary {
                 None => {}
             }
         }
+        s.gaps.sort_by(|a, b| a.0.total_cmp(&b.0));
         lags.sort_by(f64::total_cmp);
         if !lags.is_empty() {
             s.lag = Some([
@@ -187,6 +192,7 @@ impl Summary {
             "media_median_s": round(self.media_median_s),
             "max_gap_s": round(self.max_gap_s),
             "max_fragment_s": round(self.max_fragment_s),
+            "gaps": self.gaps.iter().map(|(at, gap)| json!([round(*at), round(*gap)])).collect::<Vec<_>>(),
             "fragments": self.fragments,
             "total_bytes": self.total_bytes,
             "wall_s": round(self.wall_s),
@@ -270,6 +276,21 @@ mod tests {
             error: error.map(str::to_owned),
             ..ViewerReport::default()
         }
+    }
+
+    #[test]
+    fn gaps_of_all_viewers_are_listed_by_time() {
+        let criteria = Criteria {
+            max_lag_s: 1.0,
+            max_gap_s: 2.0,
+        };
+        let mut a = viewer(0.0, 10.2, None);
+        a.gaps = vec![(200.0, 10.2)];
+        let mut b = viewer(0.0, 4.0, None);
+        b.gaps = vec![(100.0, 4.0), (300.0, 3.5)];
+        let s = Summary::new(&[a, b, viewer(0.0, 0.5, None)], criteria);
+        assert_eq!(s.gaps, vec![(100.0, 4.0), (200.0, 10.2), (300.0, 3.5)]);
+        assert_eq!(s.to_json()["gaps"][1], serde_json::json!([200.0, 10.2]));
     }
 
     #[test]

@@ -85,6 +85,10 @@ pub struct ViewerReport {
     pub first_fragment_s: Option<f64>,
     /// Longest time without a read, from sending the request to the end.
     pub max_gap_s: f64,
+    /// Every gap between reads longer than [`NOTABLE_GAP_S`]: when it ended (Unix
+    /// seconds) and how long it was, the first [`MAX_NOTED_GAPS`] of them. Lets a
+    /// long run say *when* viewers stalled, and whether they all stalled at once.
+    pub gaps: Vec<(f64, f64)>,
     /// The first error, if any.
     pub error: Option<String>,
 }
@@ -225,9 +229,7 @@ pub async fn reported(
     let mut last_read = Instant::now();
     let result = session(&mut report, &mut last_read).await;
     let end = Instant::now().min(deadline).max(last_read);
-    report.max_gap_s = report
-        .max_gap_s
-        .max(end.duration_since(last_read).as_secs_f64());
+    note_gap(&mut report, end.duration_since(last_read).as_secs_f64());
     if let Err(Failure(text)) = result {
         report.error = Some(text);
     }
@@ -326,11 +328,26 @@ pub(crate) fn note_read(
     n: usize,
     now: Instant,
 ) {
-    report.max_gap_s = report
-        .max_gap_s
-        .max(now.duration_since(*last_read).as_secs_f64());
+    note_gap(report, now.duration_since(*last_read).as_secs_f64());
     *last_read = now;
     report.bytes += n as u64;
+}
+
+/// Gaps between reads longer than this are kept with their time in
+/// [`ViewerReport::gaps`].
+pub const NOTABLE_GAP_S: f64 = 3.0;
+/// At most this many gaps are kept per viewer.
+pub const MAX_NOTED_GAPS: usize = 64;
+
+/// Records a gap between reads that ended now.
+fn note_gap(report: &mut ViewerReport, gap_s: f64) {
+    report.max_gap_s = report.max_gap_s.max(gap_s);
+    if gap_s > NOTABLE_GAP_S && report.gaps.len() < MAX_NOTED_GAPS {
+        let now_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        report.gaps.push((now_unix, gap_s));
+    }
 }
 
 /// Copies the scanner's and the clock's progress into the report.
