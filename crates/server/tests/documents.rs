@@ -35,7 +35,11 @@ fn revalidate(brume: &Brume, path: &str) -> (String, Vec<u8>) {
         etag.starts_with('"') && etag.ends_with('"'),
         "{path}: {etag}"
     );
-    assert_eq!(first.header("cache-control"), Some("no-cache"), "{path}");
+    assert_eq!(
+        first.header("cache-control"),
+        Some("public, max-age=0, s-maxage=1"),
+        "{path}"
+    );
     let again = request(
         "GET",
         &url,

@@ -23,7 +23,11 @@ fn brume() -> Brume {
 fn fetch(brume: &Brume, path: &str, headers: &[(&str, &str)]) -> (Response, String) {
     let response = request("GET", &brume.url(path), headers, Duration::from_secs(10));
     assert_eq!(response.status, 200, "{path}");
-    assert_eq!(response.header("cache-control"), Some("no-cache"), "{path}");
+    assert_eq!(
+        response.header("cache-control"),
+        Some("public, max-age=0, s-maxage=1"),
+        "{path}"
+    );
     let text = String::from_utf8(response.body.clone()).unwrap();
     (response, text)
 }

@@ -86,7 +86,10 @@ fn a_direct_request_lists_every_output_under_its_host_and_each_url_answers() {
     let brume = Brume::start(streams());
     let response = ready_info(&brume, "/json_demo.js", &[]);
     assert_eq!(response.header("content-type"), Some("application/json"));
-    assert_eq!(response.header("cache-control"), Some("no-cache"));
+    assert_eq!(
+        response.header("cache-control"),
+        Some("public, max-age=0, s-maxage=1")
+    );
     let doc = response.json();
     assert_eq!(doc["type"], "live");
     assert_eq!(doc["meta"]["live"], 1);
@@ -292,7 +295,10 @@ fn info_js_is_a_mistvideo_assignment() {
         response.header("content-type"),
         Some("application/javascript")
     );
-    assert_eq!(response.header("cache-control"), Some("no-cache"));
+    assert_eq!(
+        response.header("cache-control"),
+        Some("public, max-age=0, s-maxage=1")
+    );
     let text = String::from_utf8(response.body).unwrap();
     let prefix = "if (!mistvideo){var mistvideo = {};} mistvideo['demo'] = ";
     assert!(text.starts_with(prefix), "{text}");

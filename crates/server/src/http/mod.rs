@@ -190,7 +190,10 @@ pub async fn handle(
     // The path is routed once, here; media GETs also open viewer sessions.
     let routed = router::route(req.uri().path());
     let viewed = match &routed {
-        Ok(route) => crate::metrics::ViewedRequest::start(&mut req, route, context, peer),
+        Ok(route) => {
+            metrics.routes.request(route);
+            crate::metrics::ViewedRequest::start(&mut req, route, context, peer)
+        }
         Err(_) => None,
     };
     let method = req.method().clone();

@@ -62,8 +62,17 @@ pub fn document(bytes: Bytes, content_type: &'static str) -> Response<Body> {
     response
 }
 
-/// A rendered document (see [`crate::stream::cache::Document`]): `no-cache`,
-/// with its ETag; answers 304 when the client already holds this rendering.
+/// How long a shared cache (a CDN, a cache edge) may serve a rendered document
+/// without asking again: one second, so a thousand viewers behind an edge cost
+/// the origin about one request per second per document. Browsers revalidate
+/// every time (`max-age=0`), with the ETag. No `stale-while-revalidate`: browsers
+/// honour it too, and would show a live playlist a refresh late; the edge
+/// configurations in `deploy/` serve a stale copy only while one refresh runs.
+pub const DOCUMENT_CACHE_CONTROL: &str = "public, max-age=0, s-maxage=1";
+
+/// A rendered document (see [`crate::stream::cache::Document`]):
+/// [`DOCUMENT_CACHE_CONTROL`], with its ETag; answers 304 when the client
+/// already holds this rendering.
 pub fn tagged_document(
     request_headers: &HeaderMap,
     doc: &crate::stream::cache::Document,
@@ -77,7 +86,7 @@ pub fn tagged_document(
         set(&mut response, "content-type", content_type);
         response
     };
-    set(&mut response, "cache-control", "no-cache");
+    set(&mut response, "cache-control", DOCUMENT_CACHE_CONTROL);
     response
         .headers_mut()
         .insert(header::ETAG, doc.etag.clone());

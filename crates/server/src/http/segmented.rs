@@ -14,7 +14,7 @@ use http::{Response, StatusCode};
 use super::body::Body;
 use super::response::{immutable, not_found, text};
 use super::router::Route;
-use crate::stream::cache::Rendition;
+use crate::stream::cache::{DocumentKind, Rendition, Stamp};
 use crate::stream::media::Media;
 
 /// How long clients and caches may keep a segment.
@@ -67,10 +67,17 @@ fn init(headers: &HeaderMap, media: &Media, track_id: u32) -> Response<Body> {
     let Some(track) = media.tracks().iter().find(|t| t.id == track_id) else {
         return not_found();
     };
-    match fmp4::init_segment(std::slice::from_ref(track)) {
-        Ok(bytes) => {
+    // Rendered once per stream (its tracks never change), by the first request.
+    let rendered = media.cache().documents().get_or_render(
+        DocumentKind::CmafInit(track_id),
+        "",
+        Stamp::default(),
+        || fmp4::init_segment(std::slice::from_ref(track)),
+    );
+    match rendered {
+        Ok(doc) => {
             let etag = format!("\"{}-i{}\"", media.instance(), track_id);
-            immutable(headers, bytes, "video/mp4", &etag, SEGMENT_MAX_AGE_SECS)
+            immutable(headers, doc.bytes, "video/mp4", &etag, SEGMENT_MAX_AGE_SECS)
         }
         Err(err) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{err}\n")),
     }

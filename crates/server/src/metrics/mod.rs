@@ -15,6 +15,7 @@ mod http;
 mod process;
 pub mod prometheus;
 pub mod refusals;
+pub mod routes;
 mod sessions;
 
 use std::collections::{HashMap, VecDeque};
@@ -44,6 +45,8 @@ pub struct Metrics {
     sessions: sessions::Sessions,
     /// Refused connections and attempts, by listener and reason.
     pub refusals: refusals::Refusals,
+    /// Media-port requests and document renders, by kind.
+    pub routes: routes::RouteCounts,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     connections: AtomicU64,
@@ -139,6 +142,7 @@ impl Default for Metrics {
             inputs: RwLock::default(),
             sessions: sessions::Sessions::default(),
             refusals: refusals::Refusals::default(),
+            routes: routes::RouteCounts::default(),
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),
             connections: AtomicU64::new(0),

@@ -169,6 +169,34 @@ pub fn render(metrics: &Metrics, counts: StreamCounts) -> String {
     }
     family(
         &mut out,
+        "brume_media_requests_total",
+        "counter",
+        "Requests of the media ports, per kind of document or segment asked for.",
+    );
+    for (kind, count) in metrics.routes.requests() {
+        sample(
+            &mut out,
+            "brume_media_requests_total",
+            &[("kind", kind)],
+            count,
+        );
+    }
+    family(
+        &mut out,
+        "brume_document_renders_total",
+        "counter",
+        "Renders of cached documents (playlists, manifests, stream info, init segments), per kind.",
+    );
+    for (kind, count) in metrics.routes.renders() {
+        sample(
+            &mut out,
+            "brume_document_renders_total",
+            &[("kind", kind)],
+            count,
+        );
+    }
+    family(
+        &mut out,
         "brume_refused_total",
         "counter",
         "Connections and attempts refused, per listener and reason.",

@@ -62,6 +62,7 @@ impl RenderCache {
     /// registry calls this when the stream's media comes online).
     pub fn count_into(&self, metrics: &Arc<Metrics>) {
         let _ = self.metrics.set(metrics.clone());
+        let _ = self.documents.metrics.set(metrics.clone());
     }
 
     /// The stream's rendered documents.
@@ -161,6 +162,9 @@ pub enum DocumentKind {
     CmafMaster,
     /// `/cmaf/S/T.m3u8` of the track with this id.
     CmafMedia(u32),
+    /// `/cmaf/S/T/init.mp4` of the track with this id (a stream's tracks never
+    /// change, so it is rendered once).
+    CmafInit(u32),
     /// `/cmaf/S/index.mpd`.
     Mpd,
     /// `/json_S.js`.
@@ -209,6 +213,8 @@ impl Document {
 #[derive(Debug, Default)]
 pub struct DocumentCache {
     inner: Mutex<Documents>,
+    /// Where renders are counted, per kind (set by the registry).
+    metrics: OnceLock<Arc<Metrics>>,
 }
 
 #[derive(Debug, Default)]
@@ -254,6 +260,9 @@ impl DocumentCache {
         }
         let document = Document::new(render()?);
         inner.renders += 1;
+        if let Some(metrics) = self.metrics.get() {
+            metrics.routes.render(kind);
+        }
         let entry = DocumentEntry {
             kind,
             base: base.into(),
