@@ -27,7 +27,9 @@ use tokio_rustls::rustls::ServerConfig;
 
 use crate::api::ApiState;
 use crate::config::Config;
+use crate::config_limits::LimitsConfig;
 use crate::config_store::Refusal;
+use crate::conn_limits::Gate;
 use crate::http::{self, HttpContext, Scheme};
 use crate::state::ServerState;
 use crate::tls::{self, TlsError};
@@ -286,12 +288,7 @@ impl Listeners {
             if let Ok(address) = listener.local_addr() {
                 server.set_ports(|ports| ports.rtmp = Some(address));
                 tracing::info!(%address, "RTMP port listening");
-                let task = tokio::spawn(crate::rtmp::serve(
-                    listener,
-                    server.registry.clone(),
-                    server.metrics.clone(),
-                    server.config.current().limits.rtmp,
-                ));
+                let task = tokio::spawn(crate::rtmp::serve(listener, server.clone()));
                 running.rtmp = Some(Serving { address, task });
             }
         }
@@ -300,7 +297,15 @@ impl Listeners {
             if let Ok(address) = listener.local_addr() {
                 server.set_ports(|ports| ports.api = Some(address));
                 tracing::info!(%address, "management API listening");
-                let task = tokio::spawn(crate::api::serve(listener, api_state));
+                let gate = Gate::configured(
+                    "api",
+                    server.config.clone(),
+                    server.metrics.clone(),
+                    false,
+                    LimitsConfig::api,
+                    true,
+                );
+                let task = tokio::spawn(crate::api::serve(listener, api_state, gate));
                 running.api = Some(Serving { address, task });
             }
         }

@@ -29,10 +29,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tracing::Instrument;
 
 use crate::api::password::constant_time_eq;
-use crate::config_limits::ConnectionLimits;
-use crate::conn_limits::ConnectionCounter;
+use crate::config_limits::LimitsConfig;
+use crate::conn_limits::Gate;
 use crate::failures::FailureLimiter;
 use crate::metrics::{Metrics, Protocol};
+use crate::state::ServerState;
 use crate::stream::live::feed::Format;
 use crate::stream::media::Media;
 use crate::stream::publish::{PublishRefusal, Publisher};
@@ -77,36 +78,31 @@ pub enum ConnectionError {
 }
 
 /// Accepts RTMP connections until the task is dropped.
-pub async fn serve(
-    listener: TcpListener,
-    registry: Arc<Registry>,
-    metrics: Arc<Metrics>,
-    limits: ConnectionLimits,
-) {
+/// Connections are admitted through the port's [`Gate`] (`limits.rtmp`); a
+/// refused one is closed at once, nothing read or buffered for it.
+pub async fn serve(listener: TcpListener, server: Arc<ServerState>) {
     static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
-    let counter = ConnectionCounter::new(limits);
-    let failures = Arc::new(FailureLimiter::new(
-        MAX_PUBLISH_FAILURES,
-        PUBLISH_FAILURE_WINDOW,
-    ));
+    let registry = &server.registry;
+    let metrics = &server.metrics;
+    let failures = &server.publish_failures;
+    let gate = Gate::configured(
+        "rtmp",
+        server.config.clone(),
+        metrics.clone(),
+        false,
+        LimitsConfig::rtmp,
+        false,
+    );
     loop {
         let (socket, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(err) => {
-                tracing::warn!(%err, "RTMP accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(gate.accept_failed(&err)).await;
                 continue;
             }
         };
-        let slot = match counter.admit(peer.ip()) {
-            Ok(slot) => slot,
-            Err(full) => {
-                // Closed at once: nothing is read or buffered for it.
-                tracing::debug!(%peer, reason = %full, "RTMP connection refused");
-                metrics.refusals.count("rtmp", full.reason());
-                drop(socket);
-                continue;
-            }
+        let Some(slot) = gate.admit(Some(peer.ip())) else {
+            continue;
         };
         let _ = socket.set_nodelay(true);
         let id = CONNECTIONS.fetch_add(1, Ordering::Relaxed);

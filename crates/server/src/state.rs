@@ -1,5 +1,6 @@
 //! What the media plane of one server shares: the configuration store, the stream
-//! registry, the metrics and the addresses the listeners are bound to.
+//! registry, the metrics, the RTMP password-failure counts and the addresses the
+//! listeners are bound to.
 //!
 //! One [`ServerState`] is built by the supervisor ([`crate::supervisor`]) and
 //! handed, as an `Arc`, to the media listeners (HTTP, HTTPS, Unix socket), which
@@ -11,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 use crate::config_store::ConfigStore;
+use crate::failures::FailureLimiter;
 use crate::metrics::Metrics;
 use crate::stream::Registry;
 
@@ -29,6 +31,9 @@ pub struct ServerState {
     pub config: Arc<ConfigStore>,
     pub registry: Arc<Registry>,
     pub metrics: Arc<Metrics>,
+    /// Wrong RTMP stream passwords per client: kept here, so rebinding the RTMP
+    /// port does not forget them.
+    pub publish_failures: Arc<FailureLimiter>,
     ports: RwLock<BoundPorts>,
 }
 
@@ -42,6 +47,10 @@ impl ServerState {
             config,
             registry,
             metrics,
+            publish_failures: Arc::new(FailureLimiter::new(
+                crate::rtmp::MAX_PUBLISH_FAILURES,
+                crate::rtmp::PUBLISH_FAILURE_WINDOW,
+            )),
             ports: RwLock::new(BoundPorts::default()),
         }
     }

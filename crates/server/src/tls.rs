@@ -14,6 +14,8 @@
 //! memory without bound. A failed handshake closes that connection only. ALPN offers
 //! `http/1.1` alone. The certificate can be replaced while the port runs: [`serve`]
 //! reads the current [`ServerConfig`] from a watch channel for each new connection.
+//! Connections are admitted through the port's [`Gate`] (`limits.https`) before
+//! any handshake: a refused one is closed at once.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,6 +29,8 @@ use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
+use crate::config_limits::LimitsConfig;
+use crate::conn_limits::Gate;
 use crate::http::{self, HttpContext};
 
 /// How long a client has to complete the TLS handshake.
@@ -178,6 +182,14 @@ pub async fn serve(
     context: Arc<HttpContext>,
 ) {
     let handshakes = Arc::new(Semaphore::new(MAX_CONCURRENT_HANDSHAKES));
+    let gate = Gate::configured(
+        "https",
+        context.state.config.clone(),
+        context.state.metrics.clone(),
+        true,
+        LimitsConfig::https,
+        true,
+    );
     loop {
         // Never closed, so acquiring only waits.
         let Ok(permit) = handshakes.clone().acquire_owned().await else {
@@ -186,10 +198,13 @@ pub async fn serve(
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(err) => {
-                tracing::warn!(%err, "accept failed on the HTTPS port");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(gate.accept_failed(&err)).await;
                 continue;
             }
+        };
+        // Refused before the handshake: closed, no TLS work spent on it.
+        let Some(slot) = gate.admit(Some(peer.ip())) else {
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let acceptor = TlsAcceptor::from(config.borrow().clone());
@@ -199,7 +214,7 @@ pub async fn serve(
                 let handshake = handshake(&acceptor, stream).await;
                 drop(permit);
                 if let Some(tls) = handshake {
-                    http::serve_connection(tls, context, Some(peer));
+                    http::serve_connection(tls, context, Some(peer), slot);
                 }
             }
             .instrument(tracing::debug_span!("tls", %peer)),

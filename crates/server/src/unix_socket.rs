@@ -19,11 +19,12 @@
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::UnixListener;
 use tokio::sync::watch;
 
+use crate::config_limits::LimitsConfig;
+use crate::conn_limits::{answer_busy, Gate};
 use crate::http::{self, HttpContext};
 
 /// Permissions of the socket file: read/write for owner and group.
@@ -123,17 +124,31 @@ pub fn bind(path: &Path) -> Result<BoundSocket, UnixSocketError> {
 }
 
 /// Accepts connections on the socket and serves HTTP/1.1 with `peer = None`.
+/// Connections are admitted through the socket's [`Gate`] (`limits.unix_socket`,
+/// a cap on the listener only); a refused one gets a 503.
 async fn serve(listener: UnixListener, context: watch::Receiver<Arc<HttpContext>>) {
+    let gate = {
+        let state = &context.borrow().state;
+        Gate::configured(
+            "unix_socket",
+            state.config.clone(),
+            state.metrics.clone(),
+            true,
+            LimitsConfig::unix_socket,
+            false,
+        )
+    };
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
+                let Some(slot) = gate.admit(None) else {
+                    answer_busy(stream);
+                    continue;
+                };
                 let context = context.borrow().clone();
-                http::serve_connection(stream, context, None);
+                http::serve_connection(stream, context, None, slot);
             }
-            Err(err) => {
-                tracing::warn!(%err, "accept failed on the HTTP unix socket");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            Err(err) => tokio::time::sleep(gate.accept_failed(&err)).await,
         }
     }
 }

@@ -1,7 +1,8 @@
-//! Connection caps against the real binary: with `limits.rtmp.max_per_ip` = 2, a
-//! third RTMP connection from one client is closed at once (and counted in
-//! /metrics) while that client's open connections and another client keep being
-//! served.
+//! Connection caps against the real binary, per listener: a client over
+//! `limits.rtmp.max_per_ip` is closed at once, one over `limits.http.max_per_ip`
+//! gets a 503 with Retry-After (while a viewer keeps playing and other clients
+//! are served), the API port has its own `max_connections`, changed at runtime;
+//! every refusal is counted in /metrics.
 #![allow(clippy::unwrap_used)]
 
 mod api_client;
@@ -69,5 +70,174 @@ async fn an_rtmp_client_over_its_cap_is_refused_while_others_are_served() {
     assert!(
         metrics.contains("brume_refused_total{listener=\"rtmp\",reason=\"max_per_ip\"} 1"),
         "{metrics}"
+    );
+}
+
+/// Sends a small request on `conn` and returns the status code of the answer
+/// (its head only; the connection stays open for keep-alive), or `None` when the
+/// server closed the connection instead.
+async fn request_status(conn: &mut TcpStream, path: &str) -> Option<u16> {
+    let head = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    conn.write_all(head.as_bytes()).await.ok()?;
+    read_head(conn).await.map(|(status, _)| status)
+}
+
+/// Reads a response (its body by Content-Length); `(status, head and body as
+/// text)`, or `None` on close or error.
+async fn read_head(conn: &mut TcpStream) -> Option<(u16, String)> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match tokio::time::timeout(Duration::from_secs(10), conn.read(&mut byte)).await {
+            Ok(Ok(1)) => head.push(byte[0]),
+            Ok(_) => return None,
+            Err(_) => panic!("the server neither answered nor closed"),
+        }
+    }
+    let mut text = String::from_utf8_lossy(&head).into_owned();
+    let status = text.split(' ').nth(1)?.parse().ok()?;
+    let length: usize = text
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    tokio::time::timeout(Duration::from_secs(10), conn.read_exact(&mut body))
+        .await
+        .ok()?
+        .ok()?;
+    text.push_str(&String::from_utf8_lossy(&body));
+    Some((status, text))
+}
+
+/// A connection refused by an HTTP listener: the server answers 503 with
+/// `Retry-After` at once, without waiting for a request, then closes.
+async fn assert_refused_with_503(conn: &mut TcpStream) {
+    let (status, head) = read_head(conn).await.expect("no 503 before the close");
+    assert_eq!(status, 503, "{head}");
+    assert!(head.contains("Retry-After: "), "{head}");
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut rest)).await;
+    assert!(matches!(closed, Ok(Ok(_)) | Ok(Err(_))), "not closed");
+}
+
+async fn metrics_of(brume: &Brume) -> String {
+    let api = api_client::Client::of(brume);
+    let metrics = tokio::task::spawn_blocking(move || api.get("/metrics"))
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&metrics.body).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_client_over_its_cap_gets_503_while_viewers_keep_playing() {
+    // Loopback is not a trusted proxy here, so 127.0.0.1 is held to the cap.
+    let brume = Brume::start_with(
+        tempfile::tempdir().unwrap(),
+        json!({"limits": {"http": {"max_per_ip": 3}}, "trusted_proxies": []}),
+    );
+    let http: SocketAddr = brume.addr().parse().unwrap();
+    // A viewer plays the live stream (one connection from 127.0.0.1) throughout.
+    let url = brume.url("/demo.mp4");
+    let viewer = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let (frames, errors) = common::decode_video_frames(&url, Some(5.0));
+        (frames, errors, started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut first = connect_from("127.0.0.1", http).await;
+    assert_eq!(request_status(&mut first, "/nope").await, Some(404));
+    let mut second = connect_from("127.0.0.1", http).await;
+    assert_eq!(request_status(&mut second, "/nope").await, Some(404));
+    // The fourth connection from 127.0.0.1, several times over.
+    for _ in 0..3 {
+        let mut over = connect_from("127.0.0.1", http).await;
+        assert_refused_with_503(&mut over).await;
+    }
+    // Another client is served; so are the first client's open connections.
+    let mut other = connect_from("127.0.0.2", http).await;
+    assert_eq!(request_status(&mut other, "/nope").await, Some(404));
+    assert_eq!(request_status(&mut first, "/nope").await, Some(404));
+    // Closing one frees its place.
+    drop(second);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = connect_from("127.0.0.1", http).await;
+    assert_eq!(request_status(&mut again, "/nope").await, Some(404));
+
+    let (frames, errors, took) = viewer.await.unwrap();
+    assert!(errors.is_empty(), "the viewer failed: {errors}");
+    assert!(frames >= 125, "only {frames} frames in 5 s");
+    assert!(took < Duration::from_secs(20), "5 s of video took {took:?}");
+
+    let metrics = metrics_of(&brume).await;
+    assert!(
+        metrics.contains("brume_refused_total{listener=\"http\",reason=\"max_per_ip\"} 3"),
+        "{metrics}"
+    );
+    let warned = brume
+        .log_lines()
+        .iter()
+        .filter(|l| l.contains("a connection cap is full"))
+        .count();
+    assert!(
+        (1..=2).contains(&warned),
+        "{warned} warnings for 3 refusals within a second or two"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_port_has_its_own_cap_and_a_change_applies_to_new_connections() {
+    let brume = Brume::start_with(
+        tempfile::tempdir().unwrap(),
+        json!({"limits": {"api": {"max_connections": 2}}}),
+    );
+    let api: SocketAddr = api_client::api_addr(&brume).parse().unwrap();
+    let mut first = connect_from("127.0.0.1", api).await;
+    assert_eq!(
+        request_status(&mut first, "/api/v1/session").await,
+        Some(200)
+    );
+    let mut second = connect_from("127.0.0.2", api).await;
+    assert_eq!(
+        request_status(&mut second, "/api/v1/session").await,
+        Some(200)
+    );
+    let mut third = connect_from("127.0.0.3", api).await;
+    assert_refused_with_503(&mut third).await;
+    // The media port is not affected by the API's cap.
+    let mut media = connect_from("127.0.0.1", brume.addr().parse().unwrap()).await;
+    assert_eq!(request_status(&mut media, "/nope").await, Some(404));
+
+    // Raised at runtime, through one of the open connections: the next
+    // connection is admitted.
+    let body = r#"{"limits": {"api": {"max_connections": 3}}}"#;
+    let patch = format!(
+        "PATCH /api/v1/config HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    first.write_all(patch.as_bytes()).await.unwrap();
+    let (status, head) = read_head(&mut first).await.unwrap();
+    assert_eq!(status, 200, "{head}");
+    let mut fourth = connect_from("127.0.0.3", api).await;
+    assert_eq!(
+        request_status(&mut fourth, "/api/v1/session").await,
+        Some(200)
+    );
+    drop((first, second, fourth));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let metrics = metrics_of(&brume).await;
+    assert!(
+        metrics.contains("brume_refused_total{listener=\"api\",reason=\"max_connections\"} 1"),
+        "{metrics}"
+    );
+    let saved = std::fs::read_to_string(&brume.config_path).unwrap();
+    assert!(
+        saved.contains("\"max_connections\": 3") || saved.contains("\"max_connections\":3"),
+        "{saved}"
     );
 }

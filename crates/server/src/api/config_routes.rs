@@ -1,7 +1,7 @@
 //! Protocol settings: `GET /api/v1/config` and `PATCH /api/v1/config`.
 //!
 //! The document is the configuration without streams and accounts: the HTTP,
-//! HTTPS, RTMP and API listeners, public addresses and trusted proxies. A PATCH is
+//! HTTPS, RTMP and API listeners, public addresses, trusted proxies and limits. A PATCH is
 //! an RFC 7396 JSON merge patch over that document; the merged result is read with
 //! unknown keys refused (the key path is the answer's `field`) and applied through
 //! `update_config`, which rebinds changed listeners (a bind failure answers 409 and
@@ -20,6 +20,7 @@ use serde_json::Value;
 use super::error::{from_value, parse_json, ApiError};
 use super::ApiState;
 use crate::config::{Config, HttpConfig, HttpsConfig, ListenConfig};
+use crate::config_limits::LimitsConfig;
 use crate::http::public_base::PublicBase;
 use crate::http::Scheme;
 
@@ -34,6 +35,9 @@ pub struct ConfigDoc {
     pub api: ListenDoc,
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Connection caps and buffer budget (keys left out take their defaults).
+    #[serde(default)]
+    pub limits: LimitsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,6 +109,7 @@ impl ConfigDoc {
                 listen: config.api.listen,
             },
             trusted_proxies: config.trusted_proxies.clone(),
+            limits: config.limits.clone(),
         }
     }
 
@@ -129,6 +134,7 @@ impl ConfigDoc {
         };
         config.api.listen = self.api.listen;
         config.trusted_proxies = self.trusted_proxies;
+        config.limits = self.limits;
     }
 
     /// Refuses public addresses the URL builder could not use.

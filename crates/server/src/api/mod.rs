@@ -11,7 +11,7 @@
 //! supervisor implements it); the auth state lives in [`Api`], which the
 //! supervisor owns, so it survives the API port being rebound.
 //!
-//! Submodules: [`control`], [`guard`] (Host/Origin checks, security headers),
+//! Submodules: [`listen`] (accept loop, connection caps), [`control`], [`guard`] (Host/Origin checks, security headers),
 //! [`auth`] (setup mode and its token, Basic, sessions, rate limit), [`accounts`]
 //! (login/logout/session and account routes), [`streams`], [`config_routes`],
 //! [`server_info`], [`openapi`], [`password`] (argon2), [`error`]; [`observe`]
@@ -24,6 +24,7 @@ pub mod config_routes;
 pub mod control;
 pub mod error;
 pub mod guard;
+pub mod listen;
 pub mod observe;
 pub mod openapi;
 pub mod password;
@@ -31,7 +32,6 @@ pub mod server_info;
 pub mod streams;
 pub mod ui;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
@@ -169,20 +169,13 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("the change did not complete: {e}")))
 }
 
-/// Serves the API on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, api: ApiState) {
+/// Serves the API on `listener` until the task is dropped, admitting
+/// connections through `gate` ([`listen`]).
+pub async fn serve(listener: TcpListener, api: ApiState, gate: Arc<crate::conn_limits::Gate>) {
     if api.server.config().api.accounts.is_empty() {
         if let Ok(address) = listener.local_addr() {
             auth::announce_setup(&api.auth, address);
         }
     }
-    let app = router(api);
-    if let Err(err) = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .await
-    {
-        tracing::error!(%err, "management API stopped");
-    }
+    listen::accept_loop(listener, router(api), gate).await;
 }

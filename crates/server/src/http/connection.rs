@@ -1,8 +1,8 @@
 //! Connection-level defences of the media port, shared by every transport (TCP,
 //! TLS, Unix socket).
 //!
-//! * A cap on concurrent connections ([`MAX_CONNECTIONS`]): beyond it a connection
-//!   is closed as soon as it is accepted, with a warning at most once per second.
+//! (The caps on concurrent connections are each listener's own:
+//! [`crate::conn_limits::Gate`].)
 //! * A deadline for the request head (`http.head_timeout_ms`): it starts with the
 //!   first byte of a request, so a client that trickles its head (slowloris) is
 //!   dropped, while an idle keep-alive connection keeps hyper's longer idle
@@ -25,21 +25,16 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{ready, Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
 use crate::config::HttpConfig;
 
-/// Connections served at once across the media port's listeners; more are closed
-/// as soon as they are accepted.
-pub const MAX_CONNECTIONS: usize = 16_384;
 /// Environment variable overriding `http.write_timeout_ms`, in milliseconds (for
 /// tests and for operators who want stalled viewers dropped sooner).
 pub const WRITE_TIMEOUT_ENV: &str = "BRUME_WRITE_TIMEOUT_MS";
-
-static OPEN: AtomicUsize = AtomicUsize::new(0);
 
 /// The deadlines of one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,66 +73,12 @@ impl Timeouts {
     }
 }
 
-/// Raises the open-file soft limit to the hard limit, so the connection cap, not
+/// Raises the open-file soft limit to the hard limit, so the connection caps, not
 /// the default 1024 descriptors, is what limits the server. Logs the outcome.
 pub fn raise_fd_limit() {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => tracing::debug!(limit, "open file limit"),
         Err(err) => tracing::warn!(%err, "cannot raise the open file limit"),
-    }
-}
-
-/// Connections open now on the media port.
-pub fn open_connections() -> usize {
-    OPEN.load(Ordering::Relaxed)
-}
-
-/// One counted connection; the count drops with it.
-#[derive(Debug)]
-pub struct ConnectionSlot(());
-
-impl ConnectionSlot {
-    /// A slot if fewer than [`MAX_CONNECTIONS`] are open; otherwise `None`, with a
-    /// warning logged at most once per second.
-    pub fn acquire() -> Option<ConnectionSlot> {
-        let taken = OPEN.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |open| {
-            (open < MAX_CONNECTIONS).then_some(open + 1)
-        });
-        match taken {
-            Ok(_) => Some(ConnectionSlot(())),
-            Err(_) => {
-                refused();
-                None
-            }
-        }
-    }
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        OPEN.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Counts a refused connection and warns at most once per second.
-fn refused() {
-    static REFUSED: AtomicU64 = AtomicU64::new(0);
-    static LAST_WARNING_MS: AtomicU64 = AtomicU64::new(0);
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    let refused = REFUSED.fetch_add(1, Ordering::Relaxed) + 1;
-    // Milliseconds since the first refusal, plus one so that 0 means "never warned".
-    let now = EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1;
-    let last = LAST_WARNING_MS.load(Ordering::Relaxed);
-    if (last == 0 || now.saturating_sub(last) >= 1000)
-        && LAST_WARNING_MS
-            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
-    {
-        tracing::warn!(
-            limit = MAX_CONNECTIONS,
-            refused_total = refused,
-            "too many connections on the media port; closing new ones"
-        );
     }
 }
 

@@ -38,6 +38,8 @@ use response::{add_common_headers, empty, not_found, text};
 use router::{Route, RouteError};
 
 use crate::config::Config;
+use crate::config_limits::LimitsConfig;
+use crate::conn_limits::{answer_busy, Gate, Slot};
 use crate::state::ServerState;
 use crate::stream::live::feed::Format;
 use crate::stream::media::Media;
@@ -95,41 +97,49 @@ impl HttpContext {
     }
 }
 
-/// Accepts TCP connections until the task is dropped.
+/// Accepts TCP connections until the task is dropped, admitting each through the
+/// listener's [`Gate`] (`limits.http`); a refused client gets a 503.
 pub async fn serve(listener: TcpListener, context: Arc<HttpContext>) {
+    let gate = Gate::configured(
+        "http",
+        context.state.config.clone(),
+        context.state.metrics.clone(),
+        true,
+        LimitsConfig::http,
+        true,
+    );
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(err) => {
                 // Out of file descriptors and the like: wait a moment, keep serving.
-                tracing::warn!(%err, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(gate.accept_failed(&err)).await;
                 continue;
             }
         };
+        let Some(slot) = gate.admit(Some(peer.ip())) else {
+            answer_busy(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        serve_connection(stream, context.clone(), Some(peer));
+        serve_connection(stream, context.clone(), Some(peer), slot);
     }
 }
 
 /// Serves HTTP/1.1 on one accepted connection (TCP, TLS or Unix socket) in its own
-/// task. `peer` is `None` for a Unix-socket peer (a local proxy).
+/// task, holding its listener's `slot` until it ends. `peer` is `None` for a
+/// Unix-socket peer (a local proxy).
 ///
-/// Beyond [`connection::MAX_CONNECTIONS`] open connections the new one is closed at
-/// once. The connection's IO is wrapped in [`connection::GuardedIo`] with the
+/// The connection's IO is wrapped in [`connection::GuardedIo`] with the
 /// configured [`connection::Timeouts`]: a request head must be complete within
 /// `http.head_timeout_ms` of its first byte, a connection that accepts no data
 /// for `http.write_timeout_ms` is closed, and a keep-alive connection idle for
 /// `http.idle_timeout_ms` is closed (hyper's header-read timer, which starts when
 /// a connection waits for its next request).
-pub fn serve_connection<I>(io: I, context: Arc<HttpContext>, peer: Option<SocketAddr>)
+pub fn serve_connection<I>(io: I, context: Arc<HttpContext>, peer: Option<SocketAddr>, slot: Slot)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let Some(slot) = connection::ConnectionSlot::acquire() else {
-        // Dropping the IO closes it.
-        return;
-    };
     static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
     let id = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
     let span = match peer {

@@ -301,12 +301,10 @@ impl Metrics {
         }
     }
 
-    /// Open HTTP connections: those counted with [`Metrics::connection_opened`], or
-    /// the media port's own connection-limit count, whichever is larger (so each
-    /// listener may use either without double counting).
+    /// Open HTTP connections of the media ports (counted by their listeners'
+    /// gates with [`Metrics::connection_opened`]).
     fn connections(&self) -> u64 {
-        let guarded = self.connections.load(Ordering::Relaxed);
-        guarded.max(crate::http::connection::open_connections() as u64)
+        self.connections.load(Ordering::Relaxed)
     }
 
     fn bytes_out_by_stream(&self) -> HashMap<String, u64> {
