@@ -20,6 +20,7 @@
 //! * [`net`]: CIDR blocks; [`util`]: small helpers.
 
 pub mod api;
+pub mod buffer_budget;
 pub mod config;
 pub mod config_limits;
 pub mod config_store;

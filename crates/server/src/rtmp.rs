@@ -11,7 +11,10 @@
 //! any app) is an adapter over an FLV [`Subscription`]: live, the stream's shared
 //! FLV feed re-framed into RTMP messages (no media muxing per player); on demand,
 //! the file muxed to FLV one segment at a time. Anything a peer does wrong closes
-//! that connection only ([`ConnectionError`]). When the stream a connection
+//! that connection only ([`ConnectionError`]). What a connection's session holds of
+//! unfinished messages is reserved from the server's [`BufferBudget`]
+//! (`limits.protocol_buffer_bytes`) after each read; past it the connection is
+//! closed. When the stream a connection
 //! publishes or plays is removed or restarted, the connection is closed.
 
 use std::net::SocketAddr;
@@ -29,7 +32,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tracing::Instrument;
 
 use crate::api::password::constant_time_eq;
+use crate::buffer_budget::{BudgetExceeded, BufferBudget, Reservation};
 use crate::config_limits::LimitsConfig;
+use crate::config_store::ConfigStore;
 use crate::conn_limits::Gate;
 use crate::failures::FailureLimiter;
 use crate::metrics::{Metrics, Protocol};
@@ -73,6 +78,8 @@ pub enum ConnectionError {
     TooManyFailures,
     #[error("publish refused: {0}")]
     PublishRefused(#[from] PublishRefusal),
+    #[error("closed to protect memory: {0}")]
+    MemoryBudget(#[source] BudgetExceeded),
     #[error("playing failed: {0}")]
     Play(#[from] ReadError),
 }
@@ -82,13 +89,10 @@ pub enum ConnectionError {
 /// refused one is closed at once, nothing read or buffered for it.
 pub async fn serve(listener: TcpListener, server: Arc<ServerState>) {
     static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
-    let registry = &server.registry;
-    let metrics = &server.metrics;
-    let failures = &server.publish_failures;
     let gate = Gate::configured(
         "rtmp",
         server.config.clone(),
-        metrics.clone(),
+        server.metrics.clone(),
         false,
         LimitsConfig::rtmp,
         false,
@@ -107,16 +111,11 @@ pub async fn serve(listener: TcpListener, server: Arc<ServerState>) {
         let _ = socket.set_nodelay(true);
         let id = CONNECTIONS.fetch_add(1, Ordering::Relaxed);
         let span = tracing::info_span!("rtmp", conn = id, %peer);
-        let registry = registry.clone();
-        let metrics = metrics.clone();
-        let failures = failures.clone();
+        let connection = Connection::new(socket, peer, &server);
         tokio::spawn(
             async move {
                 let _slot = slot;
-                match Connection::new(socket, peer, registry, metrics, failures)
-                    .run()
-                    .await
-                {
+                match connection.run().await {
                     Ok(()) => tracing::debug!("RTMP connection closed"),
                     Err(reason) => tracing::info!(%reason, "RTMP connection closed"),
                 }
@@ -138,8 +137,12 @@ struct Connection {
     peer: SocketAddr,
     registry: Arc<Registry>,
     metrics: Arc<Metrics>,
-    /// Wrong stream passwords per client, shared by the listener's connections.
+    /// Wrong stream passwords per client, shared by all RTMP connections.
     failures: Arc<FailureLimiter>,
+    config: Arc<ConfigStore>,
+    /// This connection's share of the protocol buffer budget: what its session
+    /// holds of unfinished messages.
+    buffers: Reservation,
     session: ServerSession,
     publisher: Option<(u32, Publisher, TagDemuxer)>,
     player: Option<PlaySource>,
@@ -148,19 +151,15 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(
-        socket: TcpStream,
-        peer: SocketAddr,
-        registry: Arc<Registry>,
-        metrics: Arc<Metrics>,
-        failures: Arc<FailureLimiter>,
-    ) -> Connection {
+    fn new(socket: TcpStream, peer: SocketAddr, server: &ServerState) -> Connection {
         Connection {
             socket,
             peer,
-            registry,
-            metrics,
-            failures,
+            registry: server.registry.clone(),
+            metrics: server.metrics.clone(),
+            failures: server.publish_failures.clone(),
+            config: server.config.clone(),
+            buffers: BufferBudget::reservation(&server.buffer_budget),
             session: ServerSession::new(SessionConfig::default(), std::time::Instant::now()),
             publisher: None,
             player: None,
@@ -204,6 +203,7 @@ impl Connection {
                     }
                     self.session
                         .receive(&buffer[..n], std::time::Instant::now())?;
+                    self.account_buffers()?;
                 }
                 () = sleep => {
                     self.session.handle_timeout(std::time::Instant::now())?;
@@ -212,6 +212,24 @@ impl Connection {
                 received = chunk => self.forward_to_player(received)?,
             }
         }
+    }
+
+    /// Resizes the connection's reservation to what its session buffers; past
+    /// the budget the connection is closed (and counted).
+    fn account_buffers(&mut self) -> Result<(), ConnectionError> {
+        let want = self.session.buffered_bytes() as u64;
+        if want == self.buffers.held() {
+            return Ok(());
+        }
+        let limit = if want > self.buffers.held() {
+            self.config.current().limits.protocol_buffer_bytes()
+        } else {
+            u64::MAX
+        };
+        self.buffers.resize(want, limit).map_err(|err| {
+            self.metrics.refusals.count("rtmp", "memory_budget");
+            ConnectionError::MemoryBudget(err)
+        })
     }
 
     async fn flush(&mut self) -> Result<(), ConnectionError> {

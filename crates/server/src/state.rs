@@ -1,6 +1,6 @@
 //! What the media plane of one server shares: the configuration store, the stream
-//! registry, the metrics, the RTMP password-failure counts and the addresses the
-//! listeners are bound to.
+//! registry, the metrics, the RTMP password-failure counts, the protocol buffer
+//! budget and the addresses the listeners are bound to.
 //!
 //! One [`ServerState`] is built by the supervisor ([`crate::supervisor`]) and
 //! handed, as an `Arc`, to the media listeners (HTTP, HTTPS, Unix socket), which
@@ -11,6 +11,7 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
+use crate::buffer_budget::BufferBudget;
 use crate::config_store::ConfigStore;
 use crate::failures::FailureLimiter;
 use crate::metrics::Metrics;
@@ -34,6 +35,8 @@ pub struct ServerState {
     /// Wrong RTMP stream passwords per client: kept here, so rebinding the RTMP
     /// port does not forget them.
     pub publish_failures: Arc<FailureLimiter>,
+    /// Memory all connections' protocol buffers hold together.
+    pub buffer_budget: Arc<BufferBudget>,
     ports: RwLock<BoundPorts>,
 }
 
@@ -51,6 +54,7 @@ impl ServerState {
                 crate::rtmp::MAX_PUBLISH_FAILURES,
                 crate::rtmp::PUBLISH_FAILURE_WINDOW,
             )),
+            buffer_budget: Arc::new(BufferBudget::default()),
             ports: RwLock::new(BoundPorts::default()),
         }
     }

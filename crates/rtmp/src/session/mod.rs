@@ -172,6 +172,12 @@ impl ServerSession {
         self.out.len()
     }
 
+    /// Bytes reserved for messages the peer has started but not finished (their
+    /// announced lengths): what the caller may count against a memory budget.
+    pub fn buffered_bytes(&self) -> usize {
+        self.decoder.pending_bytes()
+    }
+
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
