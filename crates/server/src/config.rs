@@ -160,6 +160,18 @@ pub struct ApiConfig {
     /// to, e.g. when it is deliberately exposed or reached through a proxy.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allowed_hosts: Vec<String>,
+    /// Serve the management port over TLS only (PEM certificate chain and key,
+    /// relative to the configuration file's folder).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFiles>,
+}
+
+/// A PEM certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Default for ApiConfig {
@@ -168,6 +180,7 @@ impl Default for ApiConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 4242)),
             accounts: BTreeMap::new(),
             allowed_hosts: Vec::new(),
+            tls: None,
         }
     }
 }

@@ -91,6 +91,9 @@ struct Running {
     unix: Option<UnixServing>,
     /// The HTTP port's context, followed by the Unix socket.
     http_context: Option<watch::Sender<Arc<HttpContext>>>,
+    /// The management port's TLS configuration (`None`: plain HTTP), followed by
+    /// its accept loop for each new connection.
+    api_tls: Option<watch::Sender<Option<Arc<ServerConfig>>>>,
 }
 
 /// Owns every running accept loop of the server.
@@ -115,6 +118,8 @@ pub struct Prepared {
     https: Option<Option<HttpsPrepared>>,
     rtmp: Option<TcpListener>,
     api: Option<TcpListener>,
+    /// The management port's TLS after a change of `api.tls` (`Some(None)`: off).
+    api_tls: Option<Option<Arc<ServerConfig>>>,
     /// `Some(None)`: the Unix socket turned off.
     unix: Option<Option<BoundSocket>>,
 }
@@ -134,10 +139,19 @@ impl Prepared {
         let https_tls = match (&new.https, https_changed) {
             (Some(https), true) => Some(
                 tls::load_server_config(&base.join(&https.cert), &base.join(&https.key))
-                    .map_err(tls_refusal)?,
+                    .map_err(|err| tls_refusal("https", err))?,
             ),
             _ => None,
         };
+        if old.is_none_or(|o| o.api.tls != new.api.tls) {
+            prepared.api_tls = Some(match &new.api.tls {
+                Some(files) => Some(
+                    tls::load_server_config(&base.join(&files.cert), &base.join(&files.key))
+                        .map_err(|err| tls_refusal("api.tls", err))?,
+                ),
+                None => None,
+            });
+        }
         let changed = |get: fn(&Config) -> SocketAddr| old.is_none_or(|o| get(o) != get(new));
         if changed(|c| c.api.listen) {
             prepared.api = Some(bind_tcp(
@@ -188,6 +202,7 @@ impl Prepared {
             && self.https.is_none()
             && self.rtmp.is_none()
             && self.api.is_none()
+            && self.api_tls.is_none()
             && self.unix.is_none()
     }
 }
@@ -222,8 +237,20 @@ impl Listeners {
             https,
             rtmp,
             api,
+            api_tls,
             unix,
         } = prepared;
+
+        if let Some(tls) = api_tls {
+            let on = tls.is_some();
+            match &running.api_tls {
+                Some(sender) => {
+                    sender.send_replace(tls);
+                    tracing::info!(tls = on, "management API TLS setting applied");
+                }
+                None => running.api_tls = Some(watch::channel(tls).0),
+            }
+        }
 
         // The HTTP context (its port number builds URLs) is made first: the Unix
         // socket serves with it. Its accept loop starts last.
@@ -296,7 +323,16 @@ impl Listeners {
         if let Some(listener) = api {
             if let Ok(address) = listener.local_addr() {
                 server.set_ports(|ports| ports.api = Some(address));
-                tracing::info!(%address, "management API listening");
+                let tls = running
+                    .api_tls
+                    .get_or_insert_with(|| watch::channel(None).0)
+                    .subscribe();
+                let scheme = if tls.borrow().is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                tracing::info!(%address, scheme, "management API listening");
                 let gate = Gate::configured(
                     "api",
                     server.config.clone(),
@@ -305,7 +341,7 @@ impl Listeners {
                     LimitsConfig::api,
                     true,
                 );
-                let task = tokio::spawn(crate::api::serve(listener, api_state, gate));
+                let task = tokio::spawn(crate::api::serve(listener, api_state, gate, tls));
                 running.api = Some(Serving { address, task });
             }
         }
@@ -384,21 +420,22 @@ pub fn bind_tcp(what: &str, key: &str, address: SocketAddr) -> Result<TcpListene
     })
 }
 
-/// The certificate or key problem, keyed by the file at fault.
-fn tls_refusal(err: TlsError) -> Refusal {
+/// The certificate or key problem, keyed by the file at fault under `section`
+/// (`https` or `api.tls`).
+fn tls_refusal(section: &str, err: TlsError) -> Refusal {
     let key = match &err {
         TlsError::Read { what, .. }
         | TlsError::TooLarge { what, .. }
         | TlsError::BadPem { what, .. }
             if *what == "key" =>
         {
-            "https.key"
+            "key"
         }
-        TlsError::NoKey { .. } | TlsError::KeyMismatch { .. } => "https.key",
-        _ => "https.cert",
+        TlsError::NoKey { .. } | TlsError::KeyMismatch { .. } => "key",
+        _ => "cert",
     };
     Refusal {
-        key: key.to_owned(),
+        key: format!("{section}.{key}"),
         message: error_chain(&err),
     }
 }
@@ -496,5 +533,23 @@ mod tests {
             "{}",
             refusal.message
         );
+    }
+
+    #[tokio::test]
+    async fn a_missing_api_key_is_refused_with_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = config();
+        let mut new = old.clone();
+        let cert = dir.path().join("cert.pem");
+        std::fs::write(&cert, "not a certificate\n").unwrap();
+        new.api.tls = Some(crate::config::TlsFiles {
+            cert: "cert.pem".into(),
+            key: "absent-key.pem".into(),
+        });
+        let refusal = Prepared::bind(Some(&old), &new, dir.path()).unwrap_err();
+        assert_eq!(refusal.key, "api.tls.cert", "{}", refusal.message);
+        std::fs::write(&cert, "").unwrap();
+        let refusal = Prepared::bind(None, &new, dir.path()).unwrap_err();
+        assert!(refusal.key.starts_with("api.tls."), "{}", refusal.key);
     }
 }

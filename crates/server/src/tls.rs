@@ -222,7 +222,7 @@ pub async fn serve(
     }
 }
 
-async fn handshake(
+pub(crate) async fn handshake(
     acceptor: &TlsAcceptor,
     stream: TcpStream,
 ) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {

@@ -18,6 +18,7 @@ use serde_json::json;
 
 use super::auth::{self, AuthUser, Verdict, COOKIE};
 use super::error::{parse_json, ApiError};
+use super::listen::DirectTls;
 use super::{password, ApiState};
 
 #[derive(Debug, Deserialize)]
@@ -31,6 +32,7 @@ struct LoginBody {
 pub async fn login(
     State(api): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    direct_tls: Option<Extension<DirectTls>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -48,7 +50,8 @@ pub async fn login(
     }
     let token = api.auth.open_session(&username);
     tracing::info!(peer = %peer, user = %username, "logged in");
-    let cookie = session_cookie(&token, peer, &headers, &api);
+    let secure = direct_tls.is_some() || auth::over_https(peer, &headers, &api.server.config());
+    let cookie = session_cookie(&token, secure);
     let mut response = Json(json!({ "username": username })).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
@@ -127,6 +130,7 @@ pub async fn put(
     Path(name): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Extension(AuthUser(caller)): Extension<AuthUser>,
+    direct_tls: Option<Extension<DirectTls>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -176,7 +180,8 @@ pub async fn put(
     let own_session = auth::session_cookie(&headers).is_some();
     if own_session && caller.as_deref() == Some(name.as_str()) {
         let token = api.auth.open_session(&name);
-        if let Ok(value) = HeaderValue::from_str(&session_cookie(&token, peer, &headers, &api)) {
+        let secure = direct_tls.is_some() || auth::over_https(peer, &headers, &api.server.config());
+        if let Ok(value) = HeaderValue::from_str(&session_cookie(&token, secure)) {
             response.headers_mut().insert(header::SET_COOKIE, value);
         }
     }
@@ -186,13 +191,10 @@ pub async fn put(
 /// The `Set-Cookie` value for a new session: host-only, `Path=/api/v1/` (the UI
 /// only talks to the API; browsers send cookies to every port of a host, so the
 /// path keeps it off the media port's URLs),
-/// `Secure` when the API was reached over HTTPS (through a trusted proxy).
-fn session_cookie(token: &str, peer: SocketAddr, headers: &HeaderMap, api: &ApiState) -> String {
-    let secure = if auth::over_https(peer, headers, &api.server.config()) {
-        "; Secure"
-    } else {
-        ""
-    };
+/// `Secure` when the API was reached over HTTPS (`api.tls`, or a trusted proxy
+/// that says so).
+fn session_cookie(token: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
     format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/api/v1/{secure}")
 }
 
@@ -216,9 +218,15 @@ pub async fn delete(
     .map_err(|e| ApiError::from_update(e, account_field))?;
     api.auth.close_sessions_of(&name);
     tracing::info!(user = %name, "account deleted");
-    if api.server.config().api.accounts.is_empty() {
+    let config = api.server.config();
+    if config.api.accounts.is_empty() {
         if let Some(address) = api.server.ports().api {
-            auth::announce_setup(&api.auth, address);
+            let scheme = if config.api.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            auth::announce_setup(&api.auth, address, scheme);
         }
     }
     Ok(StatusCode::NO_CONTENT)

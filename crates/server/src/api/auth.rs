@@ -217,7 +217,7 @@ fn random_hex(bytes: usize) -> String {
 
 /// Logs where to create the first account: the UI's URL with the setup token
 /// (the token's fields are redacted in the in-memory log the API serves).
-pub fn announce_setup(auth: &AuthState, api: SocketAddr) {
+pub fn announce_setup(auth: &AuthState, api: SocketAddr, scheme: &str) {
     let host = match api.ip() {
         ip if ip.is_unspecified() && ip.is_ipv6() => "[::1]".to_owned(),
         ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
@@ -225,7 +225,7 @@ pub fn announce_setup(auth: &AuthState, api: SocketAddr) {
         IpAddr::V4(ip) => ip.to_string(),
     };
     let token = auth.setup_token();
-    let token_url = format!("http://{host}:{}/?setup={token}", api.port());
+    let token_url = format!("{scheme}://{host}:{}/?setup={token}", api.port());
     tracing::warn!(
         setup_token = %token,
         %token_url,

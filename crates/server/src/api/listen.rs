@@ -2,6 +2,13 @@
 //! port's [`Gate`] (`limits.api`; a refused client gets a 503) and served
 //! HTTP/1.1 by the API router, with the peer address handed to handlers as
 //! axum's [`ConnectInfo`].
+//!
+//! With `api.tls` the port speaks HTTPS only: the certificate in force when a
+//! connection is accepted is used (a watch channel, so a changed certificate needs
+//! no rebind), handshakes get [`tls::HANDSHAKE_TIMEOUT`] and at most
+//! [`tls::MAX_CONCURRENT_HANDSHAKES`] run at once (more connections are closed).
+//! Requests that arrived over TLS carry the [`DirectTls`] extension (the session
+//! cookie gets `Secure`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -13,10 +20,21 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 use tracing::Instrument;
 
 use crate::conn_limits::{answer_busy, Gate, Slot};
+use crate::tls;
+
+/// The TLS configuration of the port: `None` serves plain HTTP.
+pub type ApiTls = watch::Receiver<Option<Arc<ServerConfig>>>;
+
+/// Marks a request that reached the port over TLS.
+#[derive(Debug, Clone, Copy)]
+pub struct DirectTls;
 
 /// A connection idle for this long between requests (or trickling a request
 /// head) is closed.
@@ -24,7 +42,8 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Accepts connections on `listener` and serves `router` on each until the task
 /// is dropped.
-pub async fn accept_loop(listener: TcpListener, router: Router, gate: Arc<Gate>) {
+pub async fn accept_loop(listener: TcpListener, router: Router, gate: Arc<Gate>, tls: ApiTls) {
+    let handshakes = Arc::new(Semaphore::new(tls::MAX_CONCURRENT_HANDSHAKES));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -33,17 +52,39 @@ pub async fn accept_loop(listener: TcpListener, router: Router, gate: Arc<Gate>)
                 continue;
             }
         };
+        let config = tls.borrow().clone();
         let Some(slot) = gate.admit(Some(peer.ip())) else {
-            answer_busy(stream);
+            if config.is_none() {
+                answer_busy(stream);
+            }
             continue;
         };
         let _ = stream.set_nodelay(true);
-        serve_connection(stream, router.clone(), peer, slot);
+        let Some(config) = config else {
+            serve_connection(stream, router.clone(), peer, slot, false);
+            continue;
+        };
+        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "too many TLS handshakes in progress; closed");
+            continue;
+        };
+        let router = router.clone();
+        tokio::spawn(
+            async move {
+                let handshake = tls::handshake(&TlsAcceptor::from(config), stream).await;
+                drop(permit);
+                if let Some(stream) = handshake {
+                    serve_connection(stream, router, peer, slot, true);
+                }
+            }
+            .instrument(tracing::debug_span!("api_tls", %peer)),
+        );
     }
 }
 
-/// Serves the API on one admitted connection in its own task.
-pub fn serve_connection<I>(io: I, router: Router, peer: SocketAddr, slot: Slot)
+/// Serves the API on one admitted connection in its own task (`over_tls`: its
+/// requests get [`DirectTls`]).
+pub fn serve_connection<I>(io: I, router: Router, peer: SocketAddr, slot: Slot, over_tls: bool)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -53,6 +94,9 @@ where
             let _slot = slot;
             let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
+                if over_tls {
+                    req.extensions_mut().insert(DirectTls);
+                }
                 let mut router = router.clone();
                 async move { Ok::<_, Infallible>(router.call(req).await.unwrap_or_else(|e| match e {})) }
             });

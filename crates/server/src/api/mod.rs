@@ -171,11 +171,22 @@ pub async fn blocking<T: Send + 'static>(
 
 /// Serves the API on `listener` until the task is dropped, admitting
 /// connections through `gate` ([`listen`]).
-pub async fn serve(listener: TcpListener, api: ApiState, gate: Arc<crate::conn_limits::Gate>) {
+/// With TLS in `tls` the port speaks HTTPS only.
+pub async fn serve(
+    listener: TcpListener,
+    api: ApiState,
+    gate: Arc<crate::conn_limits::Gate>,
+    tls: listen::ApiTls,
+) {
     if api.server.config().api.accounts.is_empty() {
         if let Ok(address) = listener.local_addr() {
-            auth::announce_setup(&api.auth, address);
+            let scheme = if tls.borrow().is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            auth::announce_setup(&api.auth, address, scheme);
         }
     }
-    listen::accept_loop(listener, router(api), gate).await;
+    listen::accept_loop(listener, router(api), gate, tls).await;
 }
