@@ -15,6 +15,26 @@ use tokio::sync::watch;
 use crate::config::{Config, ConfigError};
 use crate::net::Cidr;
 
+/// Warns when the configuration file at `path` can be read by its group or by
+/// everyone: it holds stream passwords and password hashes.
+pub fn warn_if_readable_by_others(path: &Path) {
+    if let Some(mode) = readable_by_others(path) {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{mode:o}"),
+            "the configuration file is readable by other users and holds password hashes and \
+             stream passwords: run chmod 600 on it (or 640 if Brume's group must read it)"
+        );
+    }
+}
+
+/// The file's permission bits when its group or others may read it.
+fn readable_by_others(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let mode = std::fs::metadata(path).ok()?.mode() & 0o777;
+    (mode & 0o044 != 0).then_some(mode)
+}
+
 /// Creates `tmp` (the next version of the file at `like`) with `like`'s mode and,
 /// where the process may, its owner; `0600` when `like` does not exist yet. The
 /// file holds stream passwords and password hashes: it is never created readable
@@ -235,6 +255,20 @@ mod tests {
     }
 
     #[cfg(unix)]
+    #[test]
+    fn a_file_others_can_read_is_noticed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("brume.json");
+        std::fs::write(&path, "{}").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(readable_by_others(&path), None);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(readable_by_others(&path), Some(0o644));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(readable_by_others(&path), Some(0o640));
+    }
+
     #[test]
     fn the_file_is_private_and_keeps_its_mode() {
         use std::os::unix::fs::PermissionsExt;

@@ -78,6 +78,7 @@ fn main() -> ExitCode {
                 } else {
                     tracing::info!(path = %path.display(), "configuration loaded");
                 }
+                brume::config_store::warn_if_readable_by_others(path);
                 config
             }
             Err(err) => {

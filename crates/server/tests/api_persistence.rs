@@ -1,7 +1,8 @@
 //! Changes made through the management API are saved: they survive a restart, a
 //! kill -9 in the middle of a burst of changes leaves a valid file holding exactly
 //! a prefix of them, and a config file that cannot be written (full or read-only
-//! file system) makes the API answer 500 in words while the old file stays intact
+//! file system) makes the API answer 507 Insufficient Storage (full) or 500
+//! (read-only) in words while the old file stays intact
 //! and the server keeps serving.
 #![allow(clippy::unwrap_used)]
 
@@ -226,7 +227,7 @@ fn demo_plays(brume: &Brume) {
 }
 
 #[test]
-fn an_unwritable_config_file_answers_500_and_keeps_the_old_file() {
+fn an_unwritable_config_file_answers_507_or_500_and_keeps_the_old_file() {
     let dir = tempfile::tempdir().unwrap();
     let mount = Tmpfs::mount(dir.path(), "64k");
     let brume = Brume::start_with(dir, json!({}));
@@ -247,7 +248,7 @@ fn an_unwritable_config_file_answers_500_and_keeps_the_old_file() {
         let _ = file.sync_all();
     }
     let full = api.put("/api/v1/streams/cam", r#"{"source": "push://"}"#);
-    assert_eq!(full.status, 500, "{}", String::from_utf8_lossy(&full.body));
+    assert_eq!(full.status, 507, "{}", String::from_utf8_lossy(&full.body));
     let error = full.json()["error"].as_str().unwrap().to_owned();
     assert!(error.contains("No space left on device"), "{error}");
     assert!(error.contains("brume.json"), "{error}");
@@ -255,7 +256,7 @@ fn an_unwritable_config_file_answers_500_and_keeps_the_old_file() {
         "/api/v1/config",
         r#"{"http": {"public_address": ["https://x.example/"]}}"#,
     );
-    assert_eq!(patch.status, 500);
+    assert_eq!(patch.status, 507, "Insufficient Storage");
     assert_eq!(std::fs::read_to_string(&brume.config_path).unwrap(), before);
     assert_eq!(
         api.get("/api/v1/streams/cam").status,

@@ -2,7 +2,9 @@
 //! `limits.rtmp.max_per_ip` is closed at once, one over `limits.http.max_per_ip`
 //! gets a 503 with Retry-After (while a viewer keeps playing and other clients
 //! are served), the API port has its own `max_connections`, changed at runtime;
-//! every refusal is counted in /metrics.
+//! every refusal is counted in /metrics. Running out of file descriptors logs
+//! one warning a second (with a count) and recovers; the RTMP publish-password
+//! limit survives moving the RTMP port.
 #![allow(clippy::unwrap_used)]
 
 mod api_client;
@@ -11,7 +13,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::Brume;
+use common::{Brume, Publisher};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -239,5 +241,181 @@ async fn the_api_port_has_its_own_cap_and_a_change_applies_to_new_connections() 
     assert!(
         saved.contains("\"max_connections\": 3") || saved.contains("\"max_connections\":3"),
         "{saved}"
+    );
+}
+
+/// Brume run with an open-file limit of `limit` (soft and hard, so it cannot
+/// raise it), its log collected; killed on drop.
+struct Starved {
+    child: std::process::Child,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    http: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Starved {
+    fn start(limit: u32) -> Starved {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("brume.json");
+        std::fs::write(&config, common::config_with(&json!({})).to_string()).unwrap();
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -Sn {limit} && ulimit -Hn {limit} && exec \"$0\" \"$@\""
+            ))
+            .arg(env!("CARGO_BIN_EXE_brume"))
+            .arg("--config")
+            .arg(&config)
+            .args(["--log-format", "json", "--log-level", "info"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stderr)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    if line.contains("HTTP media port listening") {
+                        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+                        let address = value["fields"]["address"].as_str().unwrap().to_owned();
+                        let _ = tx.send(address);
+                    }
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let http = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("brume did not start: {:?}", log.lock().unwrap()))
+            .parse()
+            .unwrap();
+        Starved {
+            child,
+            log,
+            http,
+            _dir: dir,
+        }
+    }
+
+    fn lines(&self, message: &str) -> Vec<serde_json::Value> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["fields"]["message"] == message)
+            .collect()
+    }
+}
+
+impl Drop for Starved {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_descriptors_logs_once_a_second_and_recovers() {
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let brume = Starved::start(128);
+    // More connections than brume has descriptors: its accepts fail (EMFILE)
+    // while the rest wait in the backlog.
+    let mut held = Vec::new();
+    for _ in 0..200 {
+        held.push(connect_from("127.0.0.1", brume.http).await);
+    }
+    let started = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let warnings = brume.lines("accept failed");
+    assert!(!warnings.is_empty(), "no accept failure was logged");
+    let allowed = started.elapsed().as_secs() as usize + 2;
+    assert!(
+        warnings.len() <= allowed,
+        "{} accept warnings in about 3 s: {warnings:?}",
+        warnings.len()
+    );
+    let counted: u64 = warnings
+        .iter()
+        .filter_map(|w| w["fields"]["failures"].as_u64())
+        .sum();
+    assert!(
+        counted > warnings.len() as u64,
+        "the warnings carry no count of the failures: {warnings:?}"
+    );
+    eprintln!(
+        "{counted} failed accepts in {:?}, logged in {} warnings",
+        started.elapsed(),
+        warnings.len()
+    );
+    assert!(
+        counted < 200,
+        "accept was retried {counted} times in 3 s: it spins"
+    );
+    // Freed descriptors: brume serves again.
+    drop(held);
+    let mut ok = None;
+    for _ in 0..50 {
+        let mut conn = connect_from("127.0.0.1", brume.http).await;
+        ok = request_status(&mut conn, "/nope").await;
+        if ok.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(ok, Some(404), "brume did not recover");
+}
+
+#[test]
+fn the_publish_password_limit_survives_moving_the_rtmp_port() {
+    let brume = Brume::start_with(
+        tempfile::tempdir().unwrap(),
+        json!({"streams": {"cam": {"source": "push://", "password": "hunter2"}}}),
+    );
+    let rtmp = brume.rtmp_addr();
+    // Five wrong passwords a minute are allowed; the sixth try is refused.
+    for guess in 0..5 {
+        let url = format!("rtmp://{rtmp}/guess{guess}/cam");
+        let (failed, _) = Publisher::start(&url, 3).finish(Duration::from_secs(15));
+        assert!(failed, "guess {guess} was accepted");
+    }
+    // The RTMP port moves; the client's failures are still remembered.
+    let api = api_client::Client::of(&brume);
+    let moved = format!("{}:0", common::private_loopback());
+    let patch = api.patch(
+        "/api/v1/config",
+        &json!({"rtmp": {"listen": moved}}).to_string(),
+    );
+    assert_eq!(
+        patch.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&patch.body)
+    );
+    let new_rtmp = api_client::wait_for(Duration::from_secs(10), "the new RTMP port", || {
+        brume
+            .log_lines()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["fields"]["message"] == "RTMP port listening")
+            .filter_map(|v| v["fields"]["address"].as_str().map(str::to_owned))
+            .find(|a| *a != rtmp)
+    });
+    let url = format!("rtmp://{new_rtmp}/hunter2/cam");
+    let (failed, _) = Publisher::start(&url, 3).finish(Duration::from_secs(15));
+    assert!(failed, "the limit was forgotten when the RTMP port moved");
+    let metrics = String::from_utf8_lossy(&api.get("/metrics").body).into_owned();
+    assert!(
+        metrics
+            .contains("brume_refused_total{listener=\"rtmp\",reason=\"publish_rate_limited\"} 1"),
+        "{metrics}"
     );
 }

@@ -5,7 +5,8 @@
 //! an RFC 7396 JSON merge patch over that document; the merged result is read with
 //! unknown keys refused (the key path is the answer's `field`) and applied through
 //! `update_config`, which rebinds changed listeners (a bind failure answers 409 and
-//! changes nothing) and saves the file atomically (a write failure answers 500 and
+//! changes nothing) and saves the file atomically (a write failure answers 500, or
+//! 507 when the disk is full, and
 //! changes nothing).
 
 use std::net::SocketAddr;

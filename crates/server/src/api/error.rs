@@ -15,6 +15,7 @@ use axum::Json;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use crate::config::ConfigError;
 use crate::config_store::UpdateError;
 
 /// Largest request body the API reads.
@@ -72,7 +73,22 @@ impl ApiError {
                 error: message,
                 field: Some(field_of(&key)),
             },
-            UpdateError::Save(err) => ApiError::internal(err.to_string()),
+            UpdateError::Save(err) => {
+                let full = matches!(
+                    &err,
+                    ConfigError::Write { source, .. }
+                        if matches!(
+                            source.kind(),
+                            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                        )
+                );
+                let status = if full {
+                    StatusCode::INSUFFICIENT_STORAGE
+                } else {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                };
+                ApiError::new(status, err.to_string())
+            }
         }
     }
 }
