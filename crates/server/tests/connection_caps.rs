@@ -1,7 +1,8 @@
 //! Connection caps against the real binary, per listener: a client over
 //! `limits.rtmp.max_per_ip` is closed at once, one over `limits.http.max_per_ip`
 //! gets a 503 with Retry-After (while a viewer keeps playing and other clients
-//! are served), the API port has its own `max_connections`, changed at runtime;
+//! are served), the API port has its own `max_connections`, changed at runtime,
+//! HTTPS refuses before any handshake and the Unix socket answers 503;
 //! every refusal is counted in /metrics. Running out of file descriptors logs
 //! one warning a second (with a count) and recovers; the RTMP publish-password
 //! limit survives moving the RTMP port.
@@ -418,4 +419,98 @@ fn the_publish_password_limit_survives_moving_the_rtmp_port() {
             .contains("brume_refused_total{listener=\"rtmp\",reason=\"publish_rate_limited\"} 1"),
         "{metrics}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_https_port_and_the_unix_socket_have_their_own_caps() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::run_tool(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:127.0.0.2",
+            "-keyout",
+            dir.path().join("key.pem").to_str().unwrap(),
+            "-out",
+            dir.path().join("cert.pem").to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let ca = dir.path().join("cert.pem").to_str().unwrap().to_owned();
+    let socket = dir.path().join("brume.sock");
+    let brume = Brume::start_with(
+        dir,
+        json!({
+            "https": {"listen": "127.0.0.1:0", "cert": "cert.pem", "key": "key.pem"},
+            "http": {"unix_socket": "brume.sock"},
+            "limits": {"https": {"max_per_ip": 1}, "unix_socket": {"max_connections": 1}},
+            "trusted_proxies": [],
+        }),
+    );
+    let https: SocketAddr = brume.https_addr().parse().unwrap();
+    let curl = |interface: &'static str| {
+        let url = format!("https://127.0.0.1:{}/nope", https.port());
+        let ca = ca.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new("curl")
+                .args([
+                    "-s",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "--max-time",
+                    "10",
+                ])
+                .args(["--interface", interface, "--cacert", &ca, &url])
+                .output()
+                .unwrap_or_else(|e| panic!("curl is required by this test ({e})"))
+        })
+    };
+    // One connection from 127.0.0.1 holds the client's only place (it has not
+    // even started its handshake); curl from there is closed, from elsewhere served.
+    let _holder = connect_from("127.0.0.1", https).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refused = curl("127.0.0.1").await.unwrap();
+    assert!(!refused.status.success(), "{refused:?}");
+    let served = curl("127.0.0.2").await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&served.stdout), "404", "{served:?}");
+
+    // The Unix socket: one connection at most.
+    let mut first = tokio::net::UnixStream::connect(&socket).await.unwrap();
+    first
+        .write_all(b"GET /nope HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 12];
+    first.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"HTTP/1.1 404");
+    let mut second = tokio::net::UnixStream::connect(&socket).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), second.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("Retry-After: "), "{answer}");
+
+    let metrics = metrics_of(&brume).await;
+    for line in [
+        "brume_refused_total{listener=\"https\",reason=\"max_per_ip\"} 1",
+        "brume_refused_total{listener=\"unix_socket\",reason=\"max_connections\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
 }
