@@ -6,7 +6,8 @@
 //!
 //! * [`supervisor`]: the one owner of a running server; [`state`]: the handles the
 //!   media plane reads; [`listeners`]: every accept loop, bound at startup and on
-//!   configuration changes.
+//!   configuration changes; [`conn_limits`]: each listener's connection caps
+//!   ([`config_limits`]); [`buffer_budget`]: memory for protocol buffers.
 //! * [`config`]: the JSON file (schema, defaults, validation, atomic save);
 //!   [`config_store`]: the configuration in force, editable while running.
 //! * [`stream`]: the stream registry, live rings, on-demand indexes, inputs and
