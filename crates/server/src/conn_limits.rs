@@ -177,8 +177,10 @@ impl Gate {
             Err(full) => {
                 self.metrics.refusals.count(self.listener, full.reason());
                 if let Some(refused) = self.refusals.hit() {
+                    let client = peer.map_or_else(|| "unix socket".to_owned(), |ip| ip.to_string());
                     tracing::warn!(
                         listener = self.listener,
+                        client,
                         reason = full.reason(),
                         refused,
                         max_connections = caps.max_connections,
