@@ -362,6 +362,9 @@ impl Config {
             crate::net::Cidr::parse(cidr)
                 .map_err(|e| invalid(format!("trusted_proxies[{i}]"), &e))?;
         }
+        self.limits
+            .check()
+            .map_err(|(key, message)| invalid(key, &message))?;
         for (key, ms) in self.http.timeouts() {
             if !TIMEOUT_RANGE_MS.contains(&ms) {
                 return Err(invalid(

@@ -36,6 +36,8 @@ pub const DEFAULT_RTMP_CONNECTIONS: usize = 1000;
 pub const DEFAULT_RTMP_PER_IP: usize = 50;
 /// Default `limits.protocol_buffer_bytes`: 256 MiB.
 pub const DEFAULT_PROTOCOL_BUFFER_BYTES: u64 = 256 * 1024 * 1024;
+/// Smallest accepted `limits.protocol_buffer_bytes`.
+pub const MIN_PROTOCOL_BUFFER_BYTES: u64 = 1024 * 1024;
 
 /// Connection caps and buffer budget, as written in the configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -60,6 +62,48 @@ pub struct LimitsConfig {
 impl LimitsConfig {
     pub fn is_default(&self) -> bool {
         *self == LimitsConfig::default()
+    }
+
+    /// Refuses a zero cap (it would refuse every connection, the management
+    /// port's included) and a budget too small for one ordinary message:
+    /// `(key path, why)`.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        let listeners = [
+            ("http", self.http),
+            ("https", self.https),
+            ("api", self.api),
+            ("rtmp", self.rtmp),
+        ];
+        let caps = listeners
+            .iter()
+            .flat_map(|(name, limits)| {
+                [
+                    (
+                        format!("limits.{name}.max_connections"),
+                        limits.max_connections,
+                    ),
+                    (format!("limits.{name}.max_per_ip"), limits.max_per_ip),
+                ]
+            })
+            .chain([(
+                "limits.unix_socket.max_connections".to_owned(),
+                self.unix_socket.max_connections,
+            )]);
+        for (key, value) in caps {
+            if value == Some(0) {
+                return Err((key, "must be at least 1".to_owned()));
+            }
+        }
+        if self
+            .protocol_buffer_bytes
+            .is_some_and(|b| b < MIN_PROTOCOL_BUFFER_BYTES)
+        {
+            return Err((
+                "limits.protocol_buffer_bytes".to_owned(),
+                format!("must be at least {MIN_PROTOCOL_BUFFER_BYTES} (1 MiB)"),
+            ));
+        }
+        Ok(())
     }
 
     /// The HTTP media port's caps.
@@ -179,5 +223,16 @@ mod tests {
         );
         let bad = serde_json::from_str::<LimitsConfig>(r#"{"unix_socket": {"max_per_ip": 1}}"#);
         assert!(bad.is_err(), "the Unix socket has no per-client cap");
+        assert_eq!(limits.check(), Ok(()));
+    }
+
+    #[test]
+    fn zero_caps_and_tiny_budgets_are_refused_with_their_key() {
+        let zero: LimitsConfig =
+            serde_json::from_str(r#"{"api": {"max_connections": 0}}"#).unwrap();
+        assert_eq!(zero.check().unwrap_err().0, "limits.api.max_connections");
+        let tiny: LimitsConfig =
+            serde_json::from_str(r#"{"protocol_buffer_bytes": 1000}"#).unwrap();
+        assert_eq!(tiny.check().unwrap_err().0, "limits.protocol_buffer_bytes");
     }
 }

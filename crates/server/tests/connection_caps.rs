@@ -127,6 +127,17 @@ async fn assert_refused_with_503(conn: &mut TcpStream) {
     assert!(matches!(closed, Ok(Ok(_)) | Ok(Err(_))), "not closed");
 }
 
+/// Sends `PATCH /api/v1/config` with `body` on `conn`; (status, answer).
+async fn patch_config(conn: &mut TcpStream, body: &str) -> (u16, String) {
+    let patch = format!(
+        "PATCH /api/v1/config HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(patch.as_bytes()).await.unwrap();
+    read_head(conn).await.unwrap()
+}
+
 async fn metrics_of(brume: &Brume) -> String {
     let api = api_client::Client::of(brume);
     let metrics = tokio::task::spawn_blocking(move || api.get("/metrics"))
@@ -214,17 +225,19 @@ async fn the_api_port_has_its_own_cap_and_a_change_applies_to_new_connections() 
     let mut media = connect_from("127.0.0.1", brume.addr().parse().unwrap()).await;
     assert_eq!(request_status(&mut media, "/nope").await, Some(404));
 
+    // A cap of 0 would lock everyone out: refused with its key.
+    let (status, answer) =
+        patch_config(&mut first, r#"{"limits": {"api": {"max_connections": 0}}}"#).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.contains("\"field\":\"limits.api.max_connections\""),
+        "{answer}"
+    );
     // Raised at runtime, through one of the open connections: the next
     // connection is admitted.
-    let body = r#"{"limits": {"api": {"max_connections": 3}}}"#;
-    let patch = format!(
-        "PATCH /api/v1/config HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    first.write_all(patch.as_bytes()).await.unwrap();
-    let (status, head) = read_head(&mut first).await.unwrap();
-    assert_eq!(status, 200, "{head}");
+    let (status, answer) =
+        patch_config(&mut first, r#"{"limits": {"api": {"max_connections": 3}}}"#).await;
+    assert_eq!(status, 200, "{answer}");
     let mut fourth = connect_from("127.0.0.3", api).await;
     assert_eq!(
         request_status(&mut fourth, "/api/v1/session").await,
