@@ -35,7 +35,8 @@ pub struct ServerState {
     /// Wrong RTMP stream passwords per client: kept here, so rebinding the RTMP
     /// port does not forget them.
     pub publish_failures: Arc<FailureLimiter>,
-    /// Memory all connections' protocol buffers hold together.
+    /// Memory all connections' protocol buffers hold together (the metrics'
+    /// own, so /metrics shows it).
     pub buffer_budget: Arc<BufferBudget>,
     ports: RwLock<BoundPorts>,
 }
@@ -49,12 +50,12 @@ impl ServerState {
         ServerState {
             config,
             registry,
-            metrics,
             publish_failures: Arc::new(FailureLimiter::new(
                 crate::rtmp::MAX_PUBLISH_FAILURES,
                 crate::rtmp::PUBLISH_FAILURE_WINDOW,
             )),
-            buffer_budget: Arc::new(BufferBudget::default()),
+            buffer_budget: metrics.protocol_buffers.clone(),
+            metrics,
             ports: RwLock::new(BoundPorts::default()),
         }
     }

@@ -170,6 +170,17 @@ fn huge_partial_messages_are_held_to_the_budget_and_others_keep_working() {
         CLIENTS - fit
     );
     assert!(metrics.contains(&refused), "{metrics}");
+    // The held messages show in the gauge (the publisher's add a little).
+    let held: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("brume_protocol_buffer_bytes "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no brume_protocol_buffer_bytes in {metrics}"));
+    let expected = (fit * ANNOUNCED) as u64;
+    assert!(
+        (expected..=BUDGET).contains(&held),
+        "{held} bytes reserved, {expected} expected"
+    );
 
     // Closing the holders gives their share back: a new huge message fits.
     drop(conns);

@@ -45,6 +45,9 @@ pub struct Metrics {
     sessions: sessions::Sessions,
     /// Refused connections and attempts, by listener and reason.
     pub refusals: refusals::Refusals,
+    /// The protocol buffer budget (`limits.protocol_buffer_bytes`): what all
+    /// connections hold of it, shown as `brume_protocol_buffer_bytes`.
+    pub protocol_buffers: Arc<crate::buffer_budget::BufferBudget>,
     /// Media-port requests and document renders, by kind.
     pub routes: routes::RouteCounts,
     cache_hits: AtomicU64,
@@ -142,6 +145,7 @@ impl Default for Metrics {
             inputs: RwLock::default(),
             sessions: sessions::Sessions::default(),
             refusals: refusals::Refusals::default(),
+            protocol_buffers: Arc::default(),
             routes: routes::RouteCounts::default(),
             cache_hits: AtomicU64::new(0),
             cache_misses: AtomicU64::new(0),

@@ -209,6 +209,18 @@ pub fn render(metrics: &Metrics, counts: StreamCounts) -> String {
             count,
         );
     }
+    family(
+        &mut out,
+        "brume_protocol_buffer_bytes",
+        "gauge",
+        "Bytes reserved for partly received protocol messages (RTMP), all connections together.",
+    );
+    sample(
+        &mut out,
+        "brume_protocol_buffer_bytes",
+        &[],
+        metrics.protocol_buffers.used(),
+    );
     let optional = [
         (
             "brume_tasks_alive",
