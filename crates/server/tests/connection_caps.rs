@@ -166,8 +166,8 @@ async fn an_http_client_over_its_cap_gets_503_while_viewers_keep_playing() {
     assert_eq!(request_status(&mut first, "/nope").await, Some(404));
     let mut second = connect_from("127.0.0.1", http).await;
     assert_eq!(request_status(&mut second, "/nope").await, Some(404));
-    // The fourth connection from 127.0.0.1, several times over.
-    for _ in 0..3 {
+    // The fourth connection from 127.0.0.1, ten times over.
+    for _ in 0..10 {
         let mut over = connect_from("127.0.0.1", http).await;
         assert_refused_with_503(&mut over).await;
     }
@@ -183,12 +183,12 @@ async fn an_http_client_over_its_cap_gets_503_while_viewers_keep_playing() {
 
     let (frames, errors, took) = viewer.await.unwrap();
     assert!(errors.is_empty(), "the viewer failed: {errors}");
-    assert!(frames >= 125, "only {frames} frames in 5 s");
+    assert!(frames >= 100, "only {frames} frames in 5 s");
     assert!(took < Duration::from_secs(20), "5 s of video took {took:?}");
 
     let metrics = metrics_of(&brume).await;
     assert!(
-        metrics.contains("brume_refused_total{listener=\"http\",reason=\"max_per_ip\"} 3"),
+        metrics.contains("brume_refused_total{listener=\"http\",reason=\"max_per_ip\"} 10"),
         "{metrics}"
     );
     let warned = brume
@@ -196,9 +196,10 @@ async fn an_http_client_over_its_cap_gets_503_while_viewers_keep_playing() {
         .iter()
         .filter(|l| l.contains("a connection cap is full"))
         .count();
+    // Ten refusals in quick succession: warned about once a second, not ten times.
     assert!(
-        (1..=2).contains(&warned),
-        "{warned} warnings for 3 refusals within a second or two"
+        (1..=4).contains(&warned),
+        "{warned} warnings for 10 refusals within a second or so"
     );
 }
 
