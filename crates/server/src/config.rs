@@ -43,6 +43,9 @@ pub struct Config {
     pub https: Option<HttpsConfig>,
     pub rtmp: ListenConfig,
     pub api: ApiConfig,
+    /// WebRTC playback and ingest (off unless present).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webrtc: Option<crate::webrtc::config::WebRtcConfig>,
     /// Connection caps ([`crate::config_limits`]).
     #[serde(skip_serializing_if = "crate::config_limits::LimitsConfig::is_default")]
     pub limits: crate::config_limits::LimitsConfig,
@@ -71,6 +74,7 @@ impl Default for Config {
                 listen: SocketAddr::from(([0, 0, 0, 0], 1935)),
             },
             api: ApiConfig::default(),
+            webrtc: None,
             limits: crate::config_limits::LimitsConfig::default(),
             trusted_proxies: vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()],
             streams,
@@ -365,6 +369,11 @@ impl Config {
         self.limits
             .check()
             .map_err(|(key, message)| invalid(key, &message))?;
+        if let Some(webrtc) = &self.webrtc {
+            webrtc
+                .check()
+                .map_err(|(key, m)| invalid(key.to_owned(), &m))?;
+        }
         for (key, ms) in self.http.timeouts() {
             if !TIMEOUT_RANGE_MS.contains(&ms) {
                 return Err(invalid(

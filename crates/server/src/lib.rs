@@ -40,6 +40,7 @@ pub mod supervisor;
 pub mod tls;
 pub mod unix_socket;
 pub mod util;
+pub mod webrtc;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -122,6 +122,15 @@ pub struct Prepared {
     api_tls: Option<Option<Arc<ServerConfig>>>,
     /// `Some(None)`: the Unix socket turned off.
     unix: Option<Option<BoundSocket>>,
+    /// `Some(None)`: WebRTC turned off.
+    webrtc: Option<Option<WebRtcPrepared>>,
+}
+
+/// WebRTC after a change: its settings, and a new socket unless the address is kept.
+#[derive(Debug)]
+struct WebRtcPrepared {
+    socket: Option<std::net::UdpSocket>,
+    config: crate::webrtc::config::WebRtcConfig,
 }
 
 impl Prepared {
@@ -180,6 +189,30 @@ impl Prepared {
         if changed(|c| c.rtmp.listen) {
             prepared.rtmp = Some(bind_tcp("RTMP", "rtmp.listen", new.rtmp.listen)?);
         }
+        let old_webrtc = old.and_then(|o| o.webrtc.as_ref());
+        if old_webrtc != new.webrtc.as_ref() {
+            prepared.webrtc = Some(match &new.webrtc {
+                Some(config) => {
+                    let keep = old_webrtc.is_some_and(|o| o.listen == config.listen);
+                    let socket = if keep {
+                        None
+                    } else {
+                        Some(crate::webrtc::bind(config).map_err(|err| Refusal {
+                            key: "webrtc.listen".to_owned(),
+                            message: format!(
+                                "cannot listen for WebRTC on UDP {}: {err}",
+                                config.listen
+                            ),
+                        })?)
+                    };
+                    Some(WebRtcPrepared {
+                        socket,
+                        config: config.clone(),
+                    })
+                }
+                None => None,
+            });
+        }
         let unix_changed = match old {
             None => new.http.unix_socket.is_some(),
             Some(old) => old.http.unix_socket != new.http.unix_socket,
@@ -204,6 +237,7 @@ impl Prepared {
             && self.api.is_none()
             && self.api_tls.is_none()
             && self.unix.is_none()
+            && self.webrtc.is_none()
     }
 }
 
@@ -239,6 +273,7 @@ impl Listeners {
             api,
             api_tls,
             unix,
+            webrtc,
         } = prepared;
 
         if let Some(tls) = api_tls {
@@ -320,6 +355,30 @@ impl Listeners {
             }
         }
 
+        match webrtc {
+            None => {}
+            Some(None) => {
+                if server.webrtc().is_some() {
+                    tracing::info!("WebRTC port closed");
+                }
+                server.set_webrtc(None);
+                server.set_ports(|ports| ports.webrtc = None);
+            }
+            Some(Some(WebRtcPrepared { socket, config })) => match (socket, server.webrtc()) {
+                (None, Some(current)) => current.set_config(config),
+                (Some(socket), _) => match crate::webrtc::WebRtc::start(socket, config) {
+                    Ok(service) => {
+                        let address = service.local_addr();
+                        server.set_ports(|ports| ports.webrtc = Some(address));
+                        tracing::info!(%address, "WebRTC UDP port listening");
+                        server.set_webrtc(Some(Arc::new(service)));
+                    }
+                    Err(err) => tracing::error!(%err, "cannot start WebRTC"),
+                },
+                (None, None) => {}
+            },
+        }
+
         if let Some(listener) = api {
             if let Ok(address) = listener.local_addr() {
                 server.set_ports(|ports| ports.api = Some(address));
@@ -364,7 +423,11 @@ impl Listeners {
     /// Stops every accept loop, removes the Unix socket file and drops the
     /// services (shutdown).
     pub fn stop_all(&self) {
-        *self.lock() = Running::default();
+        let mut running = self.lock();
+        if let Some(services) = &running.services {
+            services.media.set_webrtc(None);
+        }
+        *running = Running::default();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Running> {

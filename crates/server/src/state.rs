@@ -23,6 +23,7 @@ pub struct BoundPorts {
     pub http: Option<SocketAddr>,
     pub https: Option<SocketAddr>,
     pub rtmp: Option<SocketAddr>,
+    pub webrtc: Option<SocketAddr>,
     pub api: Option<SocketAddr>,
 }
 
@@ -39,6 +40,8 @@ pub struct ServerState {
     /// own, so /metrics shows it).
     pub buffer_budget: Arc<BufferBudget>,
     ports: RwLock<BoundPorts>,
+    /// The WebRTC service, while the configuration has a `webrtc` section.
+    webrtc: RwLock<Option<Arc<crate::webrtc::WebRtc>>>,
 }
 
 impl ServerState {
@@ -57,6 +60,7 @@ impl ServerState {
             buffer_budget: metrics.protocol_buffers.clone(),
             metrics,
             ports: RwLock::new(BoundPorts::default()),
+            webrtc: RwLock::new(None),
         }
     }
 
@@ -68,6 +72,19 @@ impl ServerState {
     /// Records a listener's (new) address.
     pub fn set_ports(&self, change: impl FnOnce(&mut BoundPorts)) {
         change(&mut self.ports.write().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// The WebRTC service, if it runs.
+    pub fn webrtc(&self) -> Option<Arc<crate::webrtc::WebRtc>> {
+        self.webrtc
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the WebRTC service (`None`: WebRTC off); the old one stops.
+    pub fn set_webrtc(&self, webrtc: Option<Arc<crate::webrtc::WebRtc>>) {
+        *self.webrtc.write().unwrap_or_else(|p| p.into_inner()) = webrtc;
     }
 
     /// The RTMP port, for RTMP URLs in stream info (0 when RTMP is off).

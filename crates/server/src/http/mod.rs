@@ -214,6 +214,9 @@ pub async fn handle(
         Method::GET | Method::HEAD | Method::POST => {
             route_request(req, routed, context, peer).await
         }
+        Method::DELETE | Method::PATCH if matches!(routed, Ok(Route::WhepSession(..))) => {
+            route_request(req, routed, context, peer).await
+        }
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
     };
     tracing::debug!(%method, path = uri.path(), status = response.status().as_u16(), "request");
@@ -274,6 +277,8 @@ async fn route_request(
             "Brume media server. Try /demo.html, /demo.mp4 or /json_demo.js\n",
         ),
         Route::JsonInfo(name) => json_info(&req, context, peer, name),
+        Route::Whep(name) => crate::webrtc::whep::offer(req, context, peer, name).await,
+        Route::WhepSession(name, id) => crate::webrtc::whep::resource(&req, context, name, id),
         Route::Vendor(asset) => vendor::answer(headers, *asset),
         Route::Page(_) | Route::PlayerJs | Route::Embed(_) | Route::InfoJs(_) => {
             pages::answer(&req, context, peer, &route)

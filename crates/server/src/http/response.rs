@@ -15,10 +15,10 @@ pub fn add_common_headers(response: &mut Response<Body>) {
     set(
         response,
         "access-control-allow-methods",
-        "GET, POST, OPTIONS, HEAD",
+        "GET, POST, OPTIONS, HEAD, DELETE, PATCH",
     );
     set(response, "access-control-allow-headers", "*");
-    set(response, "access-control-expose-headers", "*");
+    set(response, "access-control-expose-headers", "*, Location");
     set(response, "server", SERVER);
 }
 

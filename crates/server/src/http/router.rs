@@ -43,6 +43,10 @@ pub enum Route {
     InfoJs(String),
     /// `/hlsjs.js`, `/dashjs.js`, `/flv.js`: a player library.
     Vendor(super::vendor::Asset),
+    /// `/webrtc/S`, `/whep/S`: WHEP playback (POST an SDP offer).
+    Whep(String),
+    /// `/webrtc/S/ID`, `/whep/S/ID`: a WHEP session (DELETE, PATCH).
+    WhepSession(String, String),
     /// `/`: a short plain-text index.
     Root,
 }
@@ -107,6 +111,14 @@ pub fn route(path: &str) -> Result<Route, RouteError> {
                 .and_then(number)
                 .map(|n| Route::CmafSegment(name, track, n))
                 .ok_or(RouteError::NotFound)
+        }
+        ["webrtc" | "whep", name] => Ok(Route::Whep(stream_name(&decode_part(name)?)?)),
+        ["webrtc" | "whep", name, id] => {
+            let name = stream_name(&decode_part(name)?)?;
+            if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(RouteError::NotFound);
+            }
+            Ok(Route::WhepSession(name, (*id).to_owned()))
         }
         _ => Err(RouteError::NotFound),
     }

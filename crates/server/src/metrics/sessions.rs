@@ -32,6 +32,7 @@ pub enum Protocol {
     Flv,
     Mews,
     Rtmp,
+    WebRtc,
 }
 
 impl Protocol {
@@ -46,6 +47,7 @@ impl Protocol {
             Protocol::Flv => "FLV",
             Protocol::Mews => "MEWS",
             Protocol::Rtmp => "RTMP",
+            Protocol::WebRtc => "WebRTC",
         }
     }
 }

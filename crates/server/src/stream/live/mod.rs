@@ -27,6 +27,7 @@
 pub mod feed;
 pub mod replay;
 pub mod ring;
+pub mod tap;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -103,6 +104,8 @@ struct Inner {
     dropped: u64,
     /// The stream was closed: no more frames, no new viewers.
     closed: bool,
+    /// Every frame as pushed, for frame-level viewers ([`tap`]).
+    tap: tap::FrameTap,
 }
 
 impl LiveStream {
@@ -140,6 +143,7 @@ impl LiveStream {
                 epoch_unix_ms: None,
                 dropped: 0,
                 closed: false,
+                tap: tap::FrameTap::new(),
             }),
             has_video,
             tracks,
@@ -225,6 +229,7 @@ impl LiveStream {
         if after != before || inner.ring.newest_complete_sequence() != newest_before {
             self.version.fetch_add(1, Ordering::Release);
         }
+        inner.tap.send(&frame);
         inner.held[position] = Some(frame);
         self.update_conditions(inner, cut, rebased.jumped);
     }
@@ -290,6 +295,7 @@ impl LiveStream {
         let mut inner = self.lock();
         inner.closed = true;
         inner.feeds.clear();
+        inner.tap.close();
     }
 
     /// Whether [`LiveStream::close`] was called.

@@ -19,6 +19,7 @@
 //! DVR window while catching up) resumes at the next keyframe; each such skip
 //! counts in `brume_viewer_skips_total{stream,protocol}`.
 
+pub mod frames;
 pub mod live;
 pub mod vod;
 

@@ -1,0 +1,429 @@
+//! One WHEP viewer: a str0m [`Rtc`] in ICE-lite mode, driven by a task that
+//! feeds it the datagrams routed to it, the frames of its subscription and its
+//! timers, and sends what it outputs on the shared socket.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use brume_media::{scale_ticks, Codec, Track, TrackKind};
+use rand::distr::{Alphanumeric, SampleString};
+use str0m::change::SdpOffer;
+use str0m::format::Codec as RtcCodec;
+use str0m::media::{Frequency, MediaKind, MediaTime, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::payload::H264Payload;
+use super::sdp::{offered_codecs, video_mids, OfferError};
+use super::SESSION_QUEUE;
+use super::{Datagram, Entry, Inner, WebRtc, CONNECT_TIMEOUT, CONSENT_TIMEOUT, MAX_SESSIONS};
+use crate::metrics::Viewer;
+use crate::stream::live::tap::TapFrame;
+use crate::stream::live::LiveStream;
+use crate::stream::subscription::frames::FrameSubscription;
+
+/// Video frames since the latest keyframe a session keeps to answer keyframe
+/// requests; a longer GOP is not kept (the request waits for the next keyframe).
+const MAX_GOP_FRAMES: usize = 600;
+/// Keyframe requests answered at most this often per viewer.
+const MIN_RESEND_INTERVAL: Duration = Duration::from_secs(1);
+/// RTP packets str0m keeps per video stream for sending and NACK resends.
+const VIDEO_SEND_BUFFER: usize = 4096;
+/// 90 kHz ticks put between the last frame sent and a resent keyframe.
+const RESEND_GAP_TICKS: i64 = 3000;
+
+/// Why a WHEP offer gets no session.
+#[derive(Debug, thiserror::Error)]
+pub enum PlayError {
+    #[error(transparent)]
+    Offer(#[from] OfferError),
+    #[error("the stream has no H.264 video: WebRTC here plays H.264 ({0})")]
+    StreamCodec(String),
+    #[error("the stream has ended")]
+    Ended,
+    #[error("too many WebRTC sessions ({MAX_SESSIONS})")]
+    Full,
+    #[error("cannot set up the session: {0}")]
+    Rtc(#[from] str0m::RtcError),
+}
+
+/// A session set up: the SDP answer and the resource that ends it.
+#[derive(Debug)]
+pub struct Answer {
+    pub sdp: String,
+    pub resource: String,
+}
+
+/// The one video m-line we send on.
+#[derive(Debug)]
+struct VideoOut {
+    mid: Mid,
+    pt: Pt,
+    track: Track,
+    payload: H264Payload,
+}
+
+impl WebRtc {
+    /// Answers a WHEP offer for the live stream `stream` from a client at `client`;
+    /// the session runs until it ends by itself or [`WebRtc::end`].
+    pub fn play(
+        &self,
+        stream: &str,
+        live: Arc<LiveStream>,
+        offer: &str,
+        client: IpAddr,
+        viewer: Arc<Viewer>,
+    ) -> Result<Answer, PlayError> {
+        let track = live
+            .tracks()
+            .iter()
+            .find(|t| t.kind() == TrackKind::Video)
+            .cloned()
+            .ok_or_else(|| PlayError::StreamCodec("it has no video".to_owned()))?;
+        if track.codec != Codec::H264 {
+            return Err(PlayError::StreamCodec(format!("it has {:?}", track.codec)));
+        }
+        let payload = H264Payload::new(&track.init)
+            .ok_or_else(|| PlayError::StreamCodec("its H.264 configuration is broken".into()))?;
+        if live.is_closed() {
+            return Err(PlayError::Ended);
+        }
+        if self.session_count() >= MAX_SESSIONS {
+            return Err(PlayError::Full);
+        }
+        let parsed =
+            SdpOffer::from_sdp_string(offer).map_err(|e| OfferError::Malformed(e.to_string()))?;
+        let mut rng = rand::rng();
+        let creds = IceCreds {
+            ufrag: Alphanumeric.sample_string(&mut rng, 16),
+            pass: Alphanumeric.sample_string(&mut rng, 32),
+        };
+        let resource = Alphanumeric.sample_string(&mut rng, 24);
+        let now = Instant::now();
+        let mut rtc = RtcConfig::new()
+            .set_ice_lite(true)
+            .set_crypto_provider(self.inner.crypto.clone())
+            .set_local_ice_credentials(creds.clone())
+            .clear_codecs()
+            .enable_h264(true)
+            .enable_opus(true, false)
+            .set_send_buffer_video(VIDEO_SEND_BUFFER)
+            .build(now);
+        for address in self.candidate_addresses(client) {
+            match Candidate::host(address, "udp") {
+                Ok(candidate) => {
+                    rtc.add_local_candidate(candidate);
+                }
+                Err(err) => tracing::warn!(%address, %err, "unusable WebRTC candidate address"),
+            }
+        }
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(parsed)
+            .map_err(|e| OfferError::Malformed(e.to_string()))?;
+        let video = video_out(&mut rtc, offer, track, payload)?;
+        let (packets, queue) = mpsc::channel(SESSION_QUEUE);
+        let stop = CancellationToken::new();
+        let key = {
+            let mut table = self.inner.table();
+            if table.sessions.len() >= MAX_SESSIONS {
+                return Err(PlayError::Full);
+            }
+            let key = table.next_key;
+            table.next_key += 1;
+            table.demux.insert(creds.ufrag.clone(), key);
+            table.by_resource.insert(resource.clone(), key);
+            table.sessions.insert(
+                key,
+                Entry {
+                    resource: resource.clone(),
+                    stream: stream.to_owned(),
+                    ufrag: creds.ufrag,
+                    packets,
+                    stop: stop.clone(),
+                },
+            );
+            key
+        };
+        let session = Session {
+            rtc,
+            inner: self.inner.clone(),
+            live,
+            viewer,
+            video,
+            queue,
+            stop,
+            gop: Vec::new(),
+            offset: 0,
+            last_ts: None,
+            last_resend: None,
+            last_heard: now,
+        };
+        let span = tracing::info_span!("webrtc", stream, session = key, %client);
+        let inner = self.inner.clone();
+        tokio::spawn(
+            async move {
+                tracing::debug!("WHEP session waiting for ICE");
+                let reason = session.run().await;
+                inner.remove(key);
+                tracing::info!(%reason, "WHEP session ended");
+            }
+            .instrument(span),
+        );
+        Ok(Answer {
+            sdp: answer.to_sdp_string(),
+            resource,
+        })
+    }
+}
+
+/// The video m-line the answer accepted and the payload type to send H.264 on
+/// (the one closest to the stream's profile).
+fn video_out(
+    rtc: &mut Rtc,
+    offer: &str,
+    track: Track,
+    payload: H264Payload,
+) -> Result<VideoOut, PlayError> {
+    let mids: Vec<Mid> = video_mids(offer)
+        .into_iter()
+        .map(Mid::from)
+        .filter(|&mid| {
+            rtc.media(mid)
+                .is_some_and(|m| m.kind() == MediaKind::Video && !m.disabled())
+        })
+        .collect();
+    if mids.is_empty() {
+        return Err(OfferError::NoVideo { needed: "H.264" }.into());
+    }
+    let profile = track.init.get(1).copied().unwrap_or(0);
+    for mid in mids {
+        let Some(writer) = rtc.writer(mid) else {
+            continue;
+        };
+        let mut best: Option<(u8, Pt)> = None;
+        for params in writer.payload_params() {
+            let spec = params.spec();
+            if spec.codec != RtcCodec::H264 {
+                continue;
+            }
+            let mode = spec.format.packetization_mode.unwrap_or(0);
+            let offered = spec.format.profile_level_id.map(|p| (p >> 16) as u8);
+            let score = u8::from(mode == 1) * 2 + u8::from(offered == Some(profile));
+            if best.is_none_or(|(s, _)| score > s) {
+                best = Some((score, params.pt()));
+            }
+        }
+        if let Some((_, pt)) = best {
+            return Ok(VideoOut {
+                mid,
+                pt,
+                track,
+                payload,
+            });
+        }
+    }
+    Err(OfferError::NoCodec {
+        offered: offered_codecs(offer),
+        needed: "H.264",
+    }
+    .into())
+}
+
+struct Session {
+    rtc: Rtc,
+    inner: Arc<Inner>,
+    live: Arc<LiveStream>,
+    /// Holds the viewer's metrics session open.
+    viewer: Arc<Viewer>,
+    video: VideoOut,
+    queue: mpsc::Receiver<Datagram>,
+    stop: CancellationToken,
+    /// Video frames since the latest keyframe sent.
+    gop: Vec<Arc<TapFrame>>,
+    /// 90 kHz ticks added to every timestamp (grows when a GOP is resent).
+    offset: i64,
+    last_ts: Option<i64>,
+    last_resend: Option<Instant>,
+    last_heard: Instant,
+}
+
+impl Session {
+    /// Runs until the session ends; returns why.
+    async fn run(mut self) -> &'static str {
+        let connect_deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+        let mut frames: Option<FrameSubscription> = None;
+        loop {
+            let wake = match self.drain().await {
+                Ok(Some(wake)) => wake,
+                Ok(None) => return "peer disconnected",
+                Err(reason) => return reason,
+            };
+            if frames.is_none() && self.rtc.is_connected() {
+                tracing::info!("WHEP session connected");
+                match FrameSubscription::open(self.live.clone(), self.viewer.clone()) {
+                    Ok(subscription) => frames = Some(subscription),
+                    Err(_) => return "stream ended",
+                }
+            }
+            let connected = frames.is_some();
+            let silent_for = self.last_heard.elapsed();
+            if connected && silent_for > CONSENT_TIMEOUT {
+                return "no consent from the peer";
+            }
+            let consent_deadline =
+                tokio::time::Instant::from_std(self.last_heard + CONSENT_TIMEOUT);
+            tokio::select! {
+                datagram = self.queue.recv() => {
+                    let Some(datagram) = datagram else { return "server stopping" };
+                    self.last_heard = datagram.at;
+                    let input = match datagram.data.as_slice().try_into() {
+                        Ok(contents) => Input::Receive(datagram.at, Receive {
+                            proto: Protocol::Udp,
+                            source: datagram.source,
+                            destination: self.inner.local,
+                            contents,
+                        }),
+                        Err(_) => continue,
+                    };
+                    if let Err(err) = self.rtc.handle_input(input) {
+                        tracing::debug!(%err, "peer input refused");
+                        return "peer input refused";
+                    }
+                }
+                frame = next_frame(&mut frames), if connected => {
+                    match frame {
+                        Some(frame) => self.frame(frame),
+                        None => return "stream ended",
+                    }
+                }
+                () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
+                    if self.rtc.handle_input(Input::Timeout(Instant::now())).is_err() {
+                        return "timer refused";
+                    }
+                }
+                () = tokio::time::sleep_until(connect_deadline), if !connected => {
+                    return "no ICE connection within 15 s";
+                }
+                () = tokio::time::sleep_until(consent_deadline), if connected => {}
+                () = self.stop.cancelled() => {
+                    self.rtc.disconnect();
+                    let _ = self.drain().await;
+                    return "ended by the client";
+                }
+            }
+        }
+    }
+
+    /// Sends what the Rtc has to send and handles its events; returns when it
+    /// wants to be woken (`None`: it is no longer alive).
+    async fn drain(&mut self) -> Result<Option<Instant>, &'static str> {
+        loop {
+            if !self.rtc.is_alive() {
+                return Ok(None);
+            }
+            match self.rtc.poll_output() {
+                Err(err) => {
+                    tracing::debug!(%err, "session failed");
+                    return Err("session failed");
+                }
+                Ok(Output::Timeout(at)) => return Ok(Some(at)),
+                Ok(Output::Transmit(transmit)) => {
+                    if let Err(err) = self
+                        .inner
+                        .socket
+                        .send_to(&transmit.contents, transmit.destination)
+                        .await
+                    {
+                        tracing::debug!(%err, "WebRTC send failed");
+                    }
+                }
+                Ok(Output::Event(event)) => match event {
+                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                        return Ok(None)
+                    }
+                    Event::Closed => return Ok(None),
+                    Event::KeyframeRequest(request) if request.mid == self.video.mid => {
+                        self.resend_gop();
+                    }
+                    _ => {}
+                },
+            }
+        }
+    }
+
+    /// Sends one frame of the stream (video only).
+    fn frame(&mut self, frame: Arc<TapFrame>) {
+        if frame.frame.track != self.video.track.id {
+            return;
+        }
+        if frame.frame.keyframe {
+            self.gop.clear();
+        }
+        if self.gop.len() < MAX_GOP_FRAMES {
+            self.gop.push(frame.clone());
+        }
+        self.write(&frame);
+    }
+
+    fn ticks(&self, frame: &TapFrame) -> i64 {
+        scale_ticks(frame.frame.pts(), self.video.track.timescale, 90_000)
+    }
+
+    fn write(&mut self, frame: &TapFrame) {
+        let payload = &self.video.payload;
+        let data = frame.derived(|f| payload.annexb(f));
+        if data.is_empty() {
+            return;
+        }
+        let ts = (self.ticks(frame) + self.offset).max(0);
+        self.last_ts = Some(ts);
+        let Some(writer) = self.rtc.writer(self.video.mid) else {
+            return;
+        };
+        let time = MediaTime::new(ts as u64, Frequency::NINETY_KHZ);
+        if let Err(err) = writer.write(self.video.pt, Instant::now(), time, data) {
+            tracing::debug!(%err, "frame not written");
+        }
+    }
+
+    /// Answers a keyframe request: this viewer gets the GOP again, from its
+    /// keyframe, timestamped after what it already has.
+    fn resend_gop(&mut self) {
+        let now = Instant::now();
+        if self
+            .last_resend
+            .is_some_and(|at| now.duration_since(at) < MIN_RESEND_INTERVAL)
+        {
+            return;
+        }
+        let (Some(first), Some(last_ts)) = (self.gop.first().cloned(), self.last_ts) else {
+            return;
+        };
+        if !first.frame.keyframe {
+            return;
+        }
+        self.last_resend = Some(now);
+        self.offset = last_ts + RESEND_GAP_TICKS - self.ticks(&first);
+        tracing::debug!(
+            frames = self.gop.len(),
+            "keyframe request answered from the ring"
+        );
+        let gop = std::mem::take(&mut self.gop);
+        for frame in &gop {
+            self.write(frame);
+        }
+        self.gop = gop;
+    }
+}
+
+async fn next_frame(frames: &mut Option<FrameSubscription>) -> Option<Arc<TapFrame>> {
+    match frames {
+        Some(frames) => frames.next().await,
+        None => std::future::pending().await,
+    }
+}
