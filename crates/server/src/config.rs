@@ -65,6 +65,7 @@ impl Default for Config {
                 password: None,
                 dvr_window_ms: None,
                 dvr_max_bytes: None,
+                part_target_ms: None,
             },
         );
         Config {
@@ -189,6 +190,9 @@ impl Default for ApiConfig {
     }
 }
 
+/// Accepted `part_target_ms` values.
+pub const PART_TARGET_RANGE_MS: std::ops::RangeInclusive<u64> = 100..=5000;
+
 /// Smallest accepted `dvr_max_bytes`.
 pub const MIN_DVR_BYTES: u64 = 1024 * 1024;
 
@@ -212,6 +216,9 @@ pub struct StreamConfig {
     /// (default 512 MiB); the oldest segments go first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dvr_max_bytes: Option<u64>,
+    /// Low-Latency HLS part target duration of a live stream, ms (default 500).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part_target_ms: Option<u64>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -344,6 +351,19 @@ impl Config {
                 return Err(invalid(
                     format!("streams.{name}.dvr_window_ms"),
                     &"must be greater than 0",
+                ));
+            }
+            if stream
+                .part_target_ms
+                .is_some_and(|ms| !PART_TARGET_RANGE_MS.contains(&ms))
+            {
+                return Err(invalid(
+                    format!("streams.{name}.part_target_ms"),
+                    &format!(
+                        "must be between {} and {}",
+                        PART_TARGET_RANGE_MS.start(),
+                        PART_TARGET_RANGE_MS.end()
+                    ),
                 ));
             }
             if stream.dvr_max_bytes.is_some_and(|b| b < MIN_DVR_BYTES) {

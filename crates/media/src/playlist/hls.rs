@@ -2,6 +2,9 @@
 //! streams and audio renditions) and media playlists (segments, target duration,
 //! sequence numbers, discontinuities, `EXT-X-MAP`, program date-times, end).
 //!
+//! Low-Latency HLS (partial segments, blocking reload, delta updates) is added
+//! by [`super::hls_ll::low_latency_playlist`].
+//!
 //! Rules the renderers follow:
 //! * `EXT-X-VERSION` is the highest of the caller's minimum and what the tags used
 //!   require: 3 for decimal `EXTINF` durations (always written), 6 for `EXT-X-MAP`
@@ -18,6 +21,7 @@
 
 use std::fmt::Write as _;
 
+use super::hls_ll::{self, LowLatency};
 use super::{
     check_count, check_nonempty, check_text, check_uri, time, FrameRate, PlaylistError,
     MAX_RENDITIONS, MAX_SEGMENTS, MAX_VARIANTS,
@@ -232,7 +236,19 @@ pub fn master_playlist(p: &MasterPlaylist<'_>) -> Result<String, PlaylistError> 
 
 /// Renders a media playlist.
 pub fn media_playlist(p: &MediaPlaylist<'_>) -> Result<String, PlaylistError> {
+    render_media(p, None)
+}
+
+/// Renders a media playlist, with the Low-Latency HLS tags of `ll` when given
+/// (see [`super::hls_ll`]).
+pub(super) fn render_media(
+    p: &MediaPlaylist<'_>,
+    ll: Option<&LowLatency<'_>>,
+) -> Result<String, PlaylistError> {
     check_media(p)?;
+    if let Some(ll) = ll {
+        hls_ll::check(ll)?;
+    }
     let has_map = p.map_uri.is_some() || p.segments.iter().any(|s| s.map_uri.is_some());
     let mut version = p.min_version.max(VERSION_DECIMAL_EXTINF);
     if has_map {
@@ -247,11 +263,17 @@ pub fn media_playlist(p: &MediaPlaylist<'_>) -> Result<String, PlaylistError> {
         .max(u64::from(p.min_target_duration_secs))
         .max(1);
     let ended = p.ended || p.playlist_type == PlaylistType::Vod;
+    let skipped = ll.map_or(0, |ll| hls_ll::skipped_segments(p, ll, target));
+    if skipped > 0 {
+        version = version.max(hls_ll::VERSION_SKIP);
+    }
 
     let capacity = 192
         + p.map_uri.map_or(0, |m| 20 + m.len())
+        + ll.map_or(0, hls_ll::capacity)
         + p.segments
             .iter()
+            .skip(skipped)
             .map(|s| {
                 let uri = match s.uri {
                     SegmentUri::Text(text) => text.len(),
@@ -270,9 +292,12 @@ pub fn media_playlist(p: &MediaPlaylist<'_>) -> Result<String, PlaylistError> {
     let mut out = String::with_capacity(capacity);
     let _ = write!(
         out,
-        "#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{}\n",
-        p.media_sequence
+        "#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-TARGETDURATION:{target}\n"
     );
+    if let Some(ll) = ll {
+        hls_ll::write_header(&mut out, ll, target);
+    }
+    let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{}", p.media_sequence);
     if p.discontinuity_sequence > 0 {
         let _ = writeln!(
             out,
@@ -291,7 +316,10 @@ pub fn media_playlist(p: &MediaPlaylist<'_>) -> Result<String, PlaylistError> {
     if let Some(map) = p.map_uri {
         let _ = writeln!(out, "#EXT-X-MAP:URI=\"{map}\"");
     }
-    for s in p.segments {
+    if skipped > 0 {
+        let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
+    }
+    for (i, s) in p.segments.iter().enumerate().skip(skipped) {
         if s.discontinuity {
             out.push_str("#EXT-X-DISCONTINUITY\n");
         }
@@ -303,6 +331,9 @@ pub fn media_playlist(p: &MediaPlaylist<'_>) -> Result<String, PlaylistError> {
             // Checked in `check_media`.
             time::write_date_time(&mut out, unix_ms)?;
             out.push('\n');
+        }
+        if let Some(ll) = ll {
+            hls_ll::write_parts_of(&mut out, ll, p.media_sequence.saturating_add(i as u64));
         }
         let ms = s.duration_ms;
         let _ = writeln!(out, "#EXTINF:{}.{:03},", ms / 1000, ms % 1000);
@@ -317,6 +348,10 @@ pub fn media_playlist(p: &MediaPlaylist<'_>) -> Result<String, PlaylistError> {
             }
         }
         out.push('\n');
+    }
+    if let Some(ll) = ll {
+        let next = p.media_sequence.saturating_add(p.segments.len() as u64);
+        hls_ll::write_tail(&mut out, ll, next);
     }
     if ended {
         out.push_str("#EXT-X-ENDLIST\n");
@@ -342,7 +377,7 @@ fn check_quoted_nonempty(field: &'static str, value: &str) -> Result<(), Playlis
 
 /// Checks a URI written on its own line (after a tag): a URI that does not start
 /// with `#`.
-fn check_uri_line(field: &'static str, value: &str) -> Result<(), PlaylistError> {
+pub(super) fn check_uri_line(field: &'static str, value: &str) -> Result<(), PlaylistError> {
     check_uri(field, value)?;
     if value.starts_with('#') {
         return Err(PlaylistError::UriLooksLikeTag { field });

@@ -1,4 +1,5 @@
-//! Playlist and manifest text: HLS master and media playlists ([`hls`]), DASH MPDs
+//! Playlist and manifest text: HLS master and media playlists ([`hls`], with
+//! Low-Latency HLS in [`hls_ll`]), DASH MPDs
 //! with run-length compressed segment timelines ([`dash`]), and the xs:duration and
 //! xs:dateTime forms both use ([`time`]).
 //!
@@ -13,10 +14,13 @@
 
 pub mod dash;
 pub mod hls;
+pub mod hls_ll;
 pub mod time;
 
 #[cfg(test)]
 mod dash_tests;
+#[cfg(test)]
+mod hls_ll_tests;
 #[cfg(test)]
 mod hls_tests;
 #[cfg(test)]
@@ -61,6 +65,10 @@ pub enum PlaylistError {
     DateOutOfRange { unix_ms: i64 },
     #[error("a frame rate of {num}/{den} has no meaning")]
     BadFrameRate { num: u32, den: u32 },
+    #[error("the part target duration is 0")]
+    ZeroPartTarget,
+    #[error("partial segment {sequence}.{part} is listed out of order")]
+    PartOutOfOrder { sequence: u64, part: u32 },
     #[error("the master playlist lists no variant stream")]
     NoVariants,
     #[error("a variant names the audio group {group:?}, but no audio rendition is in it")]

@@ -31,6 +31,8 @@ struct StreamBody {
     dvr_window_ms: Option<u64>,
     #[serde(default)]
     dvr_max_bytes: Option<u64>,
+    #[serde(default)]
+    part_target_ms: Option<u64>,
     /// Absent: keep; `null`: clear; a string: set.
     #[serde(default, deserialize_with = "present")]
     password: Option<Option<String>>,
@@ -68,6 +70,7 @@ pub fn status(server: &dyn ServerControl, name: &str, config: &StreamConfig) -> 
         "loop": config.looped,
         "dvr_window_ms": config.dvr_window_ms,
         "dvr_max_bytes": config.dvr_max_bytes,
+        "part_target_ms": config.part_target_ms,
         "password": if config.password.is_some() { "set" } else { "unset" },
         "status": status,
         "error": error,
@@ -162,6 +165,7 @@ pub async fn put(
                         password,
                         dvr_window_ms: body.dvr_window_ms,
                         dvr_max_bytes: body.dvr_max_bytes,
+                        part_target_ms: body.part_target_ms,
                     },
                 );
                 Ok(())

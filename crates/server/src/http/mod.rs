@@ -9,6 +9,8 @@
 pub mod body;
 pub mod connection;
 pub mod info;
+pub mod ll_hls;
+pub mod ll_query;
 pub mod pages;
 pub mod playlists;
 pub mod progressive;
@@ -293,8 +295,9 @@ async fn route_request(
         | Route::CmafMedia(name, _)
         | Route::CmafInit(name, _)
         | Route::CmafSegment(name, _, _)
+        | Route::CmafPart(name, _, _, _)
         | Route::Dash(name) => match media(context, name).await {
-            Ok(media) => segmented::answer(headers, &route, &media).await,
+            Ok(media) => segmented::answer(headers, req.uri().query(), &route, &media).await,
             Err(response) => response,
         },
     }

@@ -22,11 +22,11 @@ use http::header::HeaderMap;
 use http::{Response, StatusCode};
 
 use super::body::Body;
-use super::response::{not_found, tagged_document, text};
+use super::response::{tagged_document, text};
 use crate::stream::cache::{DocumentKind, Stamp};
 use crate::stream::media::{Media, SegmentRef};
 
-const HLS_TYPE: &str = "application/vnd.apple.mpegurl";
+pub(super) const HLS_TYPE: &str = "application/vnd.apple.mpegurl";
 const DASH_TYPE: &str = "application/dash+xml";
 /// How long one rendering of the live MPD is served (its `publishTime` and
 /// `UTCTiming` clock must stay close to the server's clock).
@@ -43,7 +43,7 @@ pub enum DocumentError {
 
 /// Serves document `kind` of `media`, rendering it only when the held rendering
 /// is older than `stamp`.
-fn serve(
+pub(super) fn serve(
     headers: &HeaderMap,
     media: &Media,
     kind: DocumentKind,
@@ -85,12 +85,12 @@ fn codecs<'a>(tracks: impl IntoIterator<Item = &'a Track>) -> String {
 }
 
 /// The newest segments, at most as many as one document may list.
-fn listed(segments: &[SegmentRef]) -> &[SegmentRef] {
+pub(super) fn listed(segments: &[SegmentRef]) -> &[SegmentRef] {
     let skipped = segments.len().saturating_sub(MAX_SEGMENTS);
     &segments[skipped..]
 }
 
-fn duration_ms(s: &SegmentRef) -> u64 {
+pub(super) fn duration_ms(s: &SegmentRef) -> u64 {
     u64::try_from(s.end_ms.saturating_sub(s.start_ms)).unwrap_or(0)
 }
 
@@ -126,11 +126,9 @@ pub fn hls_media(headers: &HeaderMap, media: &Media) -> Response<Body> {
     })
 }
 
-/// `/cmaf/S/T.m3u8`: fMP4 segments of track T.
-pub fn cmaf_media(headers: &HeaderMap, media: &Media, track: u32) -> Response<Body> {
-    if !media.tracks().iter().any(|t| t.id == track) {
-        return not_found();
-    }
+/// `/cmaf/S/T.m3u8` of an on-demand stream: fMP4 segments of track T (live
+/// streams get the Low-Latency playlist of [`super::ll_hls`]).
+pub(super) fn cmaf_vod_media(headers: &HeaderMap, media: &Media, track: u32) -> Response<Body> {
     let kind = DocumentKind::CmafMedia(track);
     serve(headers, media, kind, HLS_TYPE, 0, || {
         let map = format!("{track}/init.mp4");

@@ -31,6 +31,8 @@ pub enum Route {
     CmafInit(String, u32),
     /// `/cmaf/S/T/N.m4s`: CMAF segment N of track T.
     CmafSegment(String, u32, u64),
+    /// `/cmaf/S/T/N.P.m4s`: part P of CMAF segment N of track T (Low-Latency HLS).
+    CmafPart(String, u32, u64, u32),
     /// `/cmaf/S/index.mpd`: DASH manifest.
     Dash(String),
     /// `/S.html`: the player page.
@@ -107,8 +109,15 @@ pub fn route(path: &str) -> Result<Route, RouteError> {
             if *file == "init.mp4" {
                 return Ok(Route::CmafInit(name, track));
             }
-            file.strip_suffix(".m4s")
-                .and_then(number)
+            let stem = file.strip_suffix(".m4s").ok_or(RouteError::NotFound)?;
+            if let Some((sequence, part)) = stem.split_once('.') {
+                let part = number(part).and_then(|p| u32::try_from(p).ok());
+                return number(sequence)
+                    .zip(part)
+                    .map(|(n, p)| Route::CmafPart(name, track, n, p))
+                    .ok_or(RouteError::NotFound);
+            }
+            number(stem)
                 .map(|n| Route::CmafSegment(name, track, n))
                 .ok_or(RouteError::NotFound)
         }
@@ -280,6 +289,16 @@ mod tests {
         assert_eq!(
             route("/cmaf/demo/1/7.m4s"),
             Ok(Route::CmafSegment("demo".into(), 1, 7))
+        );
+        assert_eq!(
+            route("/cmaf/demo/1/7.3.m4s"),
+            Ok(Route::CmafPart("demo".into(), 1, 7, 3))
+        );
+        assert_eq!(route("/cmaf/demo/1/7.3.4.m4s"), Err(RouteError::NotFound));
+        assert_eq!(route("/cmaf/demo/1/7.-3.m4s"), Err(RouteError::NotFound));
+        assert_eq!(
+            route("/cmaf/demo/1/7.4294967296.m4s"),
+            Err(RouteError::NotFound)
         );
         assert_eq!(
             route("/cmaf/my%20cam/1/7.m4s"),

@@ -6,6 +6,10 @@
 //! and long `Cache-Control`. Playlists and manifests are short-lived (`no-cache`)
 //! and use relative URLs only, so they work under any proxy prefix. A segment that
 //! left the live window is a 404, never a stale or different segment.
+//!
+//! Low-Latency HLS parts (`/cmaf/S/T/N.P.m4s`) are served the same way; a
+//! request for the part in progress (the playlist's preload hint) waits until
+//! it is complete (see [`super::ll_hls`]).
 
 use brume_media::mp4::fmp4;
 use http::header::HeaderMap;
@@ -18,10 +22,15 @@ use crate::stream::cache::{DocumentKind, Rendition, Stamp};
 use crate::stream::media::Media;
 
 /// How long clients and caches may keep a segment.
-const SEGMENT_MAX_AGE_SECS: u64 = 86_400;
+pub(super) const SEGMENT_MAX_AGE_SECS: u64 = 86_400;
 
 /// Answers any `/hls/…` or `/cmaf/…` route for `media`.
-pub async fn answer(headers: &HeaderMap, route: &Route, media: &Media) -> Response<Body> {
+pub async fn answer(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    route: &Route,
+    media: &Media,
+) -> Response<Body> {
     match route {
         Route::HlsSegment(_, sequence) => segment(headers, media, *sequence, Rendition::Ts).await,
         Route::CmafSegment(_, track, sequence) => {
@@ -31,7 +40,12 @@ pub async fn answer(headers: &HeaderMap, route: &Route, media: &Media) -> Respon
         Route::HlsMaster(_) => super::playlists::hls_master(headers, media),
         Route::HlsMedia(_) => super::playlists::hls_media(headers, media),
         Route::CmafMaster(_) => super::playlists::cmaf_master(headers, media),
-        Route::CmafMedia(_, track) => super::playlists::cmaf_media(headers, media, *track),
+        Route::CmafMedia(_, track) => {
+            super::ll_hls::cmaf_media(headers, query, media, *track).await
+        }
+        Route::CmafPart(_, track, sequence, part) => {
+            super::ll_hls::part(headers, media, *track, *sequence, *part).await
+        }
         Route::Dash(_) => super::playlists::dash(headers, media),
         _ => not_found(),
     }
@@ -48,6 +62,7 @@ async fn segment(
             let (content_type, tag) = match rendition {
                 Rendition::Ts => ("video/mp2t", "ts".to_owned()),
                 Rendition::Cmaf(track) => ("video/mp4", format!("c{track}")),
+                Rendition::CmafPart(track, part) => ("video/mp4", format!("c{track}p{part}")),
             };
             let etag = format!("\"{}-{}-{}\"", media.instance(), tag, sequence);
             immutable(headers, bytes, content_type, &etag, SEGMENT_MAX_AGE_SECS)

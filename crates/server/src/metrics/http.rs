@@ -69,9 +69,9 @@ impl ViewedRequest {
             Route::CmafMaster(name) | Route::CmafMedia(name, _) => {
                 (name, Kind::Polled(Protocol::Cmaf, false))
             }
-            Route::CmafInit(name, _) | Route::CmafSegment(name, _, _) => {
-                (name, Kind::Polled(Protocol::Cmaf, true))
-            }
+            Route::CmafInit(name, _)
+            | Route::CmafSegment(name, _, _)
+            | Route::CmafPart(name, _, _, _) => (name, Kind::Polled(Protocol::Cmaf, true)),
             Route::Dash(name) => (name, Kind::Polled(Protocol::Dash, false)),
             _ => return None,
         };

@@ -26,6 +26,8 @@ pub enum Rendition {
     Ts,
     /// A single-track fMP4 (CMAF) segment of the track with this id.
     Cmaf(u32),
+    /// Part `.1` (Low-Latency HLS) of the CMAF segment of track `.0`.
+    CmafPart(u32, u32),
 }
 
 type Slot = Arc<Mutex<Option<Bytes>>>;
@@ -165,6 +167,8 @@ pub enum DocumentKind {
     /// `/cmaf/S/T/init.mp4` of the track with this id (a stream's tracks never
     /// change, so it is rendered once).
     CmafInit(u32),
+    /// `/cmaf/S/T.m3u8?_HLS_skip=YES`: its delta update.
+    CmafDelta(u32),
     /// `/cmaf/S/index.mpd`.
     Mpd,
     /// `/json_S.js`.

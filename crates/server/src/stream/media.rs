@@ -136,7 +136,7 @@ impl Media {
         sequence: u64,
         rendition: Rendition,
     ) -> Result<Option<Bytes>, SegmentError> {
-        if let Rendition::Cmaf(id) = rendition {
+        if let Rendition::Cmaf(id) | Rendition::CmafPart(id, _) = rendition {
             if !self.tracks().iter().any(|t| t.id == id) {
                 return Ok(None);
             }
@@ -180,6 +180,64 @@ impl Media {
     }
 }
 
+impl Media {
+    /// The bytes of part `part` of segment `sequence` of track `track`, rendered
+    /// at most once. A part in progress, or the one right after it, is waited
+    /// for up to `wait`. `Ok(None)`: no such part (on-demand streams have none),
+    /// or it did not complete in time.
+    pub async fn part(
+        &self,
+        sequence: u64,
+        part: u32,
+        track: u32,
+        wait: std::time::Duration,
+    ) -> Result<Option<Bytes>, SegmentError> {
+        let Media::Live(live) = self else {
+            return Ok(None);
+        };
+        if !self.tracks().iter().any(|t| t.id == track) {
+            return Ok(None);
+        }
+        let wanted = (sequence, part);
+        let complete =
+            |live: &LiveStream| live.part(sequence, part).is_some_and(|p| p.is_complete());
+        if !complete(live) {
+            let Some(current) = live.part_in_progress() else {
+                return Ok(None);
+            };
+            let next = [(current.0, current.1.saturating_add(1)), (current.0 + 1, 0)];
+            if wanted != current && !next.contains(&wanted) {
+                return Ok(None);
+            }
+            // Ready once it completed, or once something after it did (a part
+            // that will never come).
+            live.wait_until(wait, || {
+                complete(live) || live.newest_complete_part().is_some_and(|n| n > wanted)
+            })
+            .await;
+            if !complete(live) {
+                return Ok(None);
+            }
+        }
+        let rendition = Rendition::CmafPart(track, part);
+        let result = live.cache.get_or_render(sequence, rendition, || {
+            let frames = live
+                .part_frames(sequence, part)
+                .ok_or(SegmentError::LeftWindow)?;
+            let number = (sequence as u32)
+                .wrapping_add(1)
+                .wrapping_mul(256)
+                .wrapping_add(part);
+            render_track(live.tracks(), &frames, track, sequence, number)
+        });
+        match result {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(_) if live.part(sequence, part).is_none() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// Muxes one segment's frames in `rendition`.
 fn render(
     tracks: &[Track],
@@ -189,25 +247,41 @@ fn render(
 ) -> Result<Bytes, SegmentError> {
     match rendition {
         Rendition::Ts => mux_ts(tracks, frames),
-        Rendition::Cmaf(id) => {
-            let position = tracks
-                .iter()
-                .position(|t| t.id == id)
-                .ok_or(SegmentError::NoTrack(id))?;
-            let only: Vec<TimedFrame> = frames
-                .iter()
-                .filter(|t| t.track_index == position)
-                .cloned()
-                .collect();
-            if only.is_empty() {
-                return Err(SegmentError::NoFrames {
-                    sequence,
-                    track: id,
-                });
-            }
-            Ok(mux_fmp4(tracks, &only, (sequence as u32).wrapping_add(1))?)
-        }
+        Rendition::Cmaf(id) | Rendition::CmafPart(id, _) => render_track(
+            tracks,
+            frames,
+            id,
+            sequence,
+            (sequence as u32).wrapping_add(1),
+        ),
     }
+}
+
+/// Muxes the frames of track `id` among `frames` as one fMP4 fragment with
+/// `number` as its sequence number.
+fn render_track(
+    tracks: &[Track],
+    frames: &[TimedFrame],
+    id: u32,
+    sequence: u64,
+    number: u32,
+) -> Result<Bytes, SegmentError> {
+    let position = tracks
+        .iter()
+        .position(|t| t.id == id)
+        .ok_or(SegmentError::NoTrack(id))?;
+    let only: Vec<TimedFrame> = frames
+        .iter()
+        .filter(|t| t.track_index == position)
+        .cloned()
+        .collect();
+    if only.is_empty() {
+        return Err(SegmentError::NoFrames {
+            sequence,
+            track: id,
+        });
+    }
+    Ok(mux_fmp4(tracks, &only, number)?)
 }
 
 fn mux_ts(tracks: &[Track], frames: &[TimedFrame]) -> Result<Bytes, SegmentError> {

@@ -74,6 +74,8 @@ pub enum StreamError {
 
 /// Default DVR window of live streams.
 pub const DEFAULT_DVR_WINDOW_MS: u64 = 50_000;
+/// Low-Latency HLS part target of a live stream without `part_target_ms`.
+pub use live::ring::DEFAULT_PART_TARGET_MS;
 
 /// What a stream is doing right now.
 #[derive(Debug, Clone)]
@@ -484,12 +486,17 @@ async fn loop_file(
         .config
         .dvr_max_bytes
         .unwrap_or(live::DEFAULT_RING_BYTES);
-    let live = LiveStream::with_byte_cap(tracks, window, max_bytes).map_err(|reason| {
-        StreamError::Media {
+    let live = LiveStream::with_byte_cap(tracks, window, max_bytes)
+        .map_err(|reason| StreamError::Media {
             path: file.path.clone(),
             reason: reason.into(),
-        }
-    })?;
+        })?
+        .with_part_target_ms(
+            entry
+                .config
+                .part_target_ms
+                .unwrap_or(DEFAULT_PART_TARGET_MS),
+        );
     let live = Arc::new(live);
     tracing::info!(stream = %entry.name, path = %file.path.display(), "looping file as a live stream");
     entry.set(StreamState::Live(live.clone()));
@@ -511,6 +518,7 @@ mod tests {
             password: None,
             dvr_window_ms: None,
             dvr_max_bytes: None,
+            part_target_ms: None,
         }
     }
 

@@ -176,10 +176,15 @@ impl Publisher {
                     .config
                     .dvr_max_bytes
                     .unwrap_or(super::live::DEFAULT_RING_BYTES);
+                let part_target = self
+                    .entry
+                    .config
+                    .part_target_ms
+                    .unwrap_or(super::DEFAULT_PART_TARGET_MS);
                 match LiveStream::with_byte_cap(self.tracks.clone(), window, max_bytes) {
                     Ok(live) => {
                         self.offset_ms = Some(0);
-                        Arc::new(live)
+                        Arc::new(live.with_part_target_ms(part_target))
                     }
                     Err(err) => {
                         tracing::warn!(stream = %self.entry.name, %err, "cannot start the live stream");

@@ -11,6 +11,8 @@
 //! * lets a viewer that starts back in the DVR window (or before a new feed has
 //!   a keyframe) replay the ring itself ([`replay`]) and join the shared feed
 //!   exactly where its own groups end;
+//! * cuts each segment into parts for Low-Latency HLS ([`parts`]) and wakes the
+//!   requests waiting for a part or segment through one watch channel;
 //! * records when media time zero happened on the wall clock, for DASH;
 //! * keeps its timeline continuous when the publisher's timestamps jump
 //!   ([`brume_media::segment::jumps::Rebaser`]);
@@ -25,6 +27,7 @@
 //! keyframe; it never makes the stream buffer grow.
 
 pub mod feed;
+pub mod parts;
 pub mod replay;
 pub mod ring;
 pub mod tap;
@@ -77,6 +80,9 @@ pub struct LiveStream {
     pub instance: u64,
     /// Bumped whenever the segment list changes (documents are cached by it).
     version: AtomicU64,
+    /// Bumped whenever a part or segment completes or the stream closes; blocked
+    /// playlist and part requests wait on it.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 #[derive(Debug)]
@@ -150,7 +156,14 @@ impl LiveStream {
             cache: RenderCache::new(LIVE_CACHE_BYTES),
             instance: super::next_instance(),
             version: AtomicU64::new(0),
+            changes: tokio::sync::watch::Sender::new(0),
         })
+    }
+
+    /// Sets the part target duration of Low-Latency HLS (before frames arrive).
+    pub fn with_part_target_ms(self, ms: u64) -> LiveStream {
+        self.lock().ring.set_part_target_ms(ms);
+        self
     }
 
     pub fn tracks(&self) -> &[Track] {
@@ -219,7 +232,11 @@ impl LiveStream {
         }
         let before = inner.ring.oldest_sequence();
         let newest_before = inner.ring.newest_complete_sequence();
+        let part_before = inner.ring.part_in_progress();
         let cut = inner.ring.push(frame.clone(), ms, is_video);
+        if inner.ring.part_in_progress() != part_before {
+            self.changes.send_modify(|n| *n += 1);
+        }
         let after = inner.ring.oldest_sequence();
         if after != before {
             if let Some(oldest) = after {
@@ -296,6 +313,8 @@ impl LiveStream {
         inner.closed = true;
         inner.feeds.clear();
         inner.tap.close();
+        drop(inner);
+        self.changes.send_modify(|n| *n += 1);
     }
 
     /// Whether [`LiveStream::close`] was called.
@@ -320,10 +339,15 @@ impl LiveStream {
         let span = inner.ring.segment(sequence)?;
         let frames = inner.ring.frames_with_next(span.first, span.end);
         drop(inner);
-        // A frame whose successor is not in the ring yet keeps the track's last
-        // known duration (only possible for the very newest frames).
+        Some((span, self.timed(frames)))
+    }
+
+    /// Frames with the decode time of their track's next frame, as frames with
+    /// durations. A frame whose successor is not in the ring yet keeps the
+    /// track's last known duration (only possible for the very newest frames).
+    fn timed(&self, frames: Vec<(Frame, Option<i64>)>) -> Vec<TimedFrame> {
         let mut last_duration: Vec<(u32, u32)> = Vec::new();
-        let frames = frames
+        frames
             .into_iter()
             .map(|(frame, next)| {
                 let duration = match next {
@@ -349,8 +373,7 @@ impl LiveStream {
                     duration_ticks: duration,
                 }
             })
-            .collect();
-        Some((span, frames))
+            .collect()
     }
 
     /// The segment list's version: changes whenever a segment completes or leaves

@@ -9,6 +9,12 @@
 //! or the byte cap is exceeded; a segment is complete once the next one started.
 //! Because forced cuts bound every segment, the ring holds at most the window
 //! (or the byte cap) plus one segment, whatever the publisher sends.
+//!
+//! Each segment is also cut into parts (Low-Latency HLS partial segments): a part
+//! starts at every segment start and at the video frame (any frame without
+//! video) that would make the current part outlast the part target. Parts are
+//! spans of the ring like segments, so they cost one entry each; a part is
+//! complete once the next one started.
 
 use std::collections::VecDeque;
 
@@ -42,6 +48,41 @@ impl SegmentSpan {
     }
 }
 
+/// A part: its segment, its index in it and its place in the ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartSpan {
+    pub sequence: u64,
+    pub part: u32,
+    /// Decode time (ms) of its first frame and of the next part's (`None` while
+    /// it is in progress).
+    pub start_ms: i64,
+    pub end_ms: Option<i64>,
+    /// Absolute frame indices `[first, end)`; `end` is `None` while in progress.
+    pub first: u64,
+    pub end: Option<u64>,
+    /// It starts with a video keyframe (always, without video).
+    pub independent: bool,
+}
+
+impl PartSpan {
+    pub fn is_complete(&self) -> bool {
+        self.end.is_some()
+    }
+}
+
+/// Where a part starts.
+#[derive(Debug, Clone, Copy)]
+struct PartStart {
+    index: u64,
+    sequence: u64,
+    part: u32,
+    ms: i64,
+    independent: bool,
+}
+
+/// Default part target duration (`part_target_ms`).
+pub const DEFAULT_PART_TARGET_MS: u64 = 500;
+
 #[derive(Debug)]
 pub struct FrameRing {
     frames: VecDeque<RingFrame>,
@@ -57,6 +98,11 @@ pub struct FrameRing {
     segmenter: Segmenter,
     /// The last eviction was for bytes while the window was not full.
     byte_capped: bool,
+    /// Every part start still held, oldest first.
+    parts: VecDeque<PartStart>,
+    part_target_ms: i64,
+    /// Decode time of the last frame that could start a part.
+    last_part_frame_ms: Option<i64>,
 }
 
 impl FrameRing {
@@ -72,7 +118,19 @@ impl FrameRing {
             has_video,
             segmenter: Segmenter::new(SegmentLimits::default(), has_video),
             byte_capped: false,
+            parts: VecDeque::new(),
+            part_target_ms: DEFAULT_PART_TARGET_MS as i64,
+            last_part_frame_ms: None,
         }
+    }
+
+    /// Sets the part target duration (ms, at least 1).
+    pub fn set_part_target_ms(&mut self, ms: u64) {
+        self.part_target_ms = i64::try_from(ms.max(1)).unwrap_or(i64::MAX);
+    }
+
+    pub fn part_target_ms(&self) -> u64 {
+        self.part_target_ms as u64
     }
 
     /// The cutting rule's state (keyframe-less, jumps).
@@ -122,6 +180,7 @@ impl FrameRing {
             self.starts.push_back((index, self.next_sequence));
             self.next_sequence += 1;
         }
+        self.cut_part(index, ms, is_video, frame.keyframe, cut.is_some());
         self.bytes += frame.data.len();
         let non_video_run = self.non_video_run_after(is_video);
         self.frames.push_back(RingFrame {
@@ -131,6 +190,42 @@ impl FrameRing {
         });
         self.evict(ms);
         cut
+    }
+
+    /// Starts a part at the frame at `index` when it starts a segment, or when
+    /// it would make the current part outlast the target (judging its duration
+    /// by the gap since the previous frame that could start a part).
+    fn cut_part(&mut self, index: u64, ms: i64, is_video: bool, keyframe: bool, segment: bool) {
+        let candidate = !self.has_video || is_video;
+        let independent = !self.has_video || (is_video && keyframe);
+        let interval = self
+            .last_part_frame_ms
+            .map_or(0, |last| ms.saturating_sub(last).max(0));
+        if candidate {
+            self.last_part_frame_ms = Some(ms);
+        }
+        let Some(&(_, sequence)) = self.starts.back() else {
+            return;
+        };
+        let start = if segment {
+            Some(0)
+        } else {
+            self.parts.back().and_then(|last| {
+                let outlasts =
+                    ms.saturating_add(interval).saturating_sub(last.ms) > self.part_target_ms;
+                (candidate && outlasts && ms > last.ms && last.sequence == sequence)
+                    .then(|| last.part.saturating_add(1))
+            })
+        };
+        if let Some(part) = start {
+            self.parts.push_back(PartStart {
+                index,
+                sequence,
+                part,
+                ms,
+                independent,
+            });
+        }
     }
 
     fn get(&self, index: u64) -> Option<&RingFrame> {
@@ -165,6 +260,57 @@ impl FrameRing {
             }
             self.base += 1;
         }
+        while self.parts.front().is_some_and(|p| p.index < self.base) {
+            self.parts.pop_front();
+        }
+    }
+
+    fn part_span(&self, at: usize) -> Option<PartSpan> {
+        let start = self.parts.get(at)?;
+        let next = self.parts.get(at + 1);
+        Some(PartSpan {
+            sequence: start.sequence,
+            part: start.part,
+            start_ms: start.ms,
+            end_ms: next.map(|n| n.ms),
+            first: start.index,
+            end: next.map(|n| n.index),
+            independent: start.independent,
+        })
+    }
+
+    /// Every part (complete or the one in progress) of segments `sequence` and
+    /// later, oldest first.
+    pub fn parts_since(&self, sequence: u64) -> Vec<PartSpan> {
+        let from = self.parts.partition_point(|p| p.sequence < sequence);
+        (from..self.parts.len())
+            .filter_map(|i| self.part_span(i))
+            .collect()
+    }
+
+    /// Part `part` of segment `sequence`, complete or in progress, if held.
+    pub fn part(&self, sequence: u64, part: u32) -> Option<PartSpan> {
+        let at = self
+            .parts
+            .binary_search_by(|p| (p.sequence, p.part).cmp(&(sequence, part)))
+            .ok()?;
+        self.part_span(at)
+    }
+
+    /// Whether a frame of `track` is among the frames `[first, end)`.
+    pub fn has_track_frames(&self, first: u64, end: u64, track: u32) -> bool {
+        (first.max(self.base)..end).any(|i| self.get(i).is_some_and(|f| f.frame.track == track))
+    }
+
+    /// The part in progress (the newest), as (sequence, part).
+    pub fn part_in_progress(&self) -> Option<(u64, u32)> {
+        self.parts.back().map(|p| (p.sequence, p.part))
+    }
+
+    /// The newest complete part, as (sequence, part).
+    pub fn newest_complete_part(&self) -> Option<(u64, u32)> {
+        let n = self.parts.len();
+        (n >= 2).then(|| (self.parts[n - 2].sequence, self.parts[n - 2].part))
     }
 
     /// Every complete segment still in the ring, oldest first.
@@ -428,5 +574,49 @@ mod tests {
         }
         assert!(ring.held_ms(20_000 * 21) <= 5_000 + 2 * 2000);
         assert!(!ring.segments().is_empty());
+    }
+
+    #[test]
+    fn parts_cut_segments_at_the_part_target() {
+        let mut ring = FrameRing::new(60_000, usize::MAX, true);
+        ring.set_part_target_ms(500);
+        // 25 fps, a keyframe every 2 s, audio between video frames.
+        for i in 0..300i64 {
+            ring.push(frame(1, i * 40, i % 50 == 0), i * 40, true);
+            ring.push(frame(2, i * 40 + 5, true), i * 40 + 5, false);
+        }
+        let segment = ring.segments()[1];
+        let parts = ring.parts_since(segment.sequence);
+        let of_segment: Vec<&PartSpan> = parts
+            .iter()
+            .filter(|p| p.sequence == segment.sequence)
+            .collect();
+        // 12 frames (480 ms) fit the target, 2 s make four of them and 80 ms.
+        assert_eq!(of_segment.len(), 5, "{of_segment:?}");
+        assert_eq!(of_segment[0].first, segment.first);
+        assert!(of_segment[0].independent);
+        assert!(of_segment[1..].iter().all(|p| !p.independent));
+        for p in &of_segment[..4] {
+            assert_eq!(p.end_ms.unwrap() - p.start_ms, 480, "{p:?}");
+        }
+        assert_eq!(of_segment[4].end, Some(segment.end));
+        // The newest part is in progress, the one before it complete.
+        let (sequence, part) = ring.part_in_progress().unwrap();
+        assert!(!ring.part(sequence, part).unwrap().is_complete());
+        assert_eq!(
+            ring.newest_complete_part(),
+            Some(parts[parts.len() - 2]).map(|p| (p.sequence, p.part))
+        );
+    }
+
+    #[test]
+    fn parts_leave_with_their_segments() {
+        let mut ring = FrameRing::new(10_000, usize::MAX, true);
+        fill(&mut ring, 1000, 50);
+        let oldest = ring.segments()[0];
+        let parts = ring.parts_since(0);
+        assert_eq!(parts[0].sequence, oldest.sequence);
+        assert_eq!(parts[0].part, 0);
+        assert!(parts.len() <= 7 * 5, "{}", parts.len());
     }
 }
