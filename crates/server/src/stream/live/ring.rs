@@ -12,7 +12,8 @@
 //!
 //! Each segment is also cut into parts (Low-Latency HLS partial segments): a part
 //! starts at every segment start and at the video frame (any frame without
-//! video) that would make the current part outlast the part target. Parts are
+//! video) that would make the current part outlast the part target (by more
+//! than a millisecond of rounding). Parts are
 //! spans of the ring like segments, so they cost one entry each; a part is
 //! complete once the next one started.
 
@@ -79,6 +80,9 @@ struct PartStart {
     ms: i64,
     independent: bool,
 }
+
+/// A part may outlast the target by this much (millisecond rounding).
+const PART_SLACK_MS: i64 = 1;
 
 /// Default part target duration (`part_target_ms`).
 pub const DEFAULT_PART_TARGET_MS: u64 = 500;
@@ -211,8 +215,9 @@ impl FrameRing {
             Some(0)
         } else {
             self.parts.back().and_then(|last| {
-                let outlasts =
-                    ms.saturating_add(interval).saturating_sub(last.ms) > self.part_target_ms;
+                // One ms of slack: timestamps in ms round 33.3 ms frames to 33 or 34.
+                let outlasts = ms.saturating_add(interval).saturating_sub(last.ms)
+                    > self.part_target_ms + PART_SLACK_MS;
                 (candidate && outlasts && ms > last.ms && last.sequence == sequence)
                     .then(|| last.part.saturating_add(1))
             })
