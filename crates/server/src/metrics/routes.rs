@@ -11,7 +11,7 @@ use crate::http::router::Route;
 use crate::stream::cache::DocumentKind;
 
 /// The kinds counted, in the order they are rendered.
-pub const KINDS: [&str; 17] = [
+pub const KINDS: [&str; 19] = [
     "hls_master",
     "hls_media",
     "hls_segment",
@@ -19,6 +19,8 @@ pub const KINDS: [&str; 17] = [
     "cmaf_media",
     "cmaf_init",
     "cmaf_segment",
+    "cmaf_part",
+    "cmaf_delta",
     "mpd",
     "json_info",
     "info_script",
@@ -48,6 +50,7 @@ pub fn route_kind(route: &Route) -> &'static str {
         Route::CmafMedia(..) => "cmaf_media",
         Route::CmafInit(..) => "cmaf_init",
         Route::CmafSegment(..) => "cmaf_segment",
+        Route::CmafPart(..) => "cmaf_part",
         Route::Dash(_) => "mpd",
         Route::JsonInfo(_) => "json_info",
         Route::InfoJs(_) => "info_script",
@@ -70,6 +73,7 @@ pub fn document_kind(kind: DocumentKind) -> &'static str {
         DocumentKind::CmafMaster => "cmaf_master",
         DocumentKind::CmafMedia(_) => "cmaf_media",
         DocumentKind::CmafInit(_) => "cmaf_init",
+        DocumentKind::CmafDelta(_) => "cmaf_delta",
         DocumentKind::Mpd => "mpd",
         DocumentKind::InfoJson => "json_info",
         DocumentKind::InfoScript => "info_script",
