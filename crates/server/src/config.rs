@@ -66,6 +66,7 @@ impl Default for Config {
                 dvr_window_ms: None,
                 dvr_max_bytes: None,
                 part_target_ms: None,
+                pull: None,
             },
         );
         Config {
@@ -219,6 +220,9 @@ pub struct StreamConfig {
     /// Low-Latency HLS part target duration of a live stream, ms (default 500).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub part_target_ms: Option<u64>,
+    /// When a pulled source (`brume://`, `http://…flv`) is pulled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull: Option<crate::stream::pull::PullConfig>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -234,6 +238,8 @@ pub enum SourceSpec {
     File(PathBuf),
     /// A live push (RTMP).
     Push,
+    /// A live stream pulled from another server.
+    Pull(crate::stream::pull::PullUrl),
 }
 
 /// Why a `source` value is refused.
@@ -243,8 +249,10 @@ pub enum SourceSpecError {
     UnknownBuiltin(String),
     #[error("source is empty")]
     Empty,
-    #[error("unsupported source scheme `{0}://` (use a file path, `push://` or `builtin:demo`)")]
+    #[error("unsupported source scheme `{0}://` (use a file path, `push://`, `brume://host:port/STREAM`, `http://…/x.flv` or `builtin:demo`)")]
     UnsupportedScheme(String),
+    #[error(transparent)]
+    Pull(#[from] crate::stream::pull::PullUrlError),
 }
 
 /// Why a stream name is refused.
@@ -274,6 +282,9 @@ impl SourceSpec {
         }
         if source.is_empty() {
             return Err(SourceSpecError::Empty);
+        }
+        if let Some(url) = crate::stream::pull::PullUrl::parse(source)? {
+            return Ok(SourceSpec::Pull(url));
         }
         if let Some((scheme, _)) = source.split_once("://") {
             return Err(SourceSpecError::UnsupportedScheme(scheme.to_owned()));
@@ -345,6 +356,19 @@ impl Config {
                 return Err(invalid(
                     format!("streams.{name}.loop"),
                     &"a push source cannot loop",
+                ));
+            }
+            let pulled = matches!(spec, SourceSpec::Pull(_));
+            if stream.looped && pulled {
+                return Err(invalid(
+                    format!("streams.{name}.loop"),
+                    &"a pulled source cannot loop",
+                ));
+            }
+            if stream.pull.is_some() && !pulled {
+                return Err(invalid(
+                    format!("streams.{name}.pull"),
+                    &"only pulled sources (brume://, http://) take pull settings",
                 ));
             }
             if stream.dvr_window_ms == Some(0) {

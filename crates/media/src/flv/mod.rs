@@ -8,6 +8,8 @@
 //! * [`demux`]: [`TagDemuxer`], a sans-IO "tag body in, event out" parser shared
 //!   by files and RTMP ingest.
 //! * [`file`]: [`FlvFile`], the indexed file reader (also `demux::FlvFile`).
+//! * [`stream`]: [`TagReader`], whole tags out of an FLV byte stream that arrives
+//!   in pieces (a pulled HTTP stream).
 //!
 //! Brume reads and writes H.264 (AVC) video and AAC audio, the codecs of the
 //! legacy FLV specification that browsers can play; other codecs and Enhanced
@@ -20,6 +22,7 @@ pub mod file;
 #[cfg(test)]
 mod file_tests;
 pub mod mux;
+pub mod stream;
 pub mod tag;
 #[cfg(test)]
 mod tests;
@@ -28,6 +31,7 @@ pub use amf0::Amf0Value;
 pub use demux::{TagDemuxer, TagEvent, TimestampExtender};
 pub use file::FlvFile;
 pub use mux::{flv_header, flv_header_with_duration, write_frame_tag, write_sequence_header_tag};
+pub use stream::{StreamTag, TagReader};
 
 use crate::codec::CodecError;
 

@@ -33,6 +33,9 @@ struct StreamBody {
     dvr_max_bytes: Option<u64>,
     #[serde(default)]
     part_target_ms: Option<u64>,
+    /// For pulled sources: `{"start": "on_demand"|"always", "idle_stop_s": N}`.
+    #[serde(default)]
+    pull: Option<crate::stream::pull::PullConfig>,
     /// Absent: keep; `null`: clear; a string: set.
     #[serde(default, deserialize_with = "present")]
     password: Option<Option<String>>,
@@ -71,6 +74,7 @@ pub fn status(server: &dyn ServerControl, name: &str, config: &StreamConfig) -> 
         "dvr_window_ms": config.dvr_window_ms,
         "dvr_max_bytes": config.dvr_max_bytes,
         "part_target_ms": config.part_target_ms,
+        "pull": config.pull,
         "password": if config.password.is_some() { "set" } else { "unset" },
         "status": status,
         "error": error,
@@ -166,6 +170,7 @@ pub async fn put(
                         dvr_window_ms: body.dvr_window_ms,
                         dvr_max_bytes: body.dvr_max_bytes,
                         part_target_ms: body.part_target_ms,
+                        pull: body.pull,
                     },
                 );
                 Ok(())

@@ -20,6 +20,8 @@ pub enum FailureKind {
     Unplayable,
     /// The source failed while playing.
     Interrupted,
+    /// A pulled source cannot be reached or sends nothing usable.
+    Unreachable,
 }
 
 impl FailureKind {
@@ -30,6 +32,7 @@ impl FailureKind {
             FailureKind::NotMedia => "the source is not a media file",
             FailureKind::Unplayable => "the source file cannot be played",
             FailureKind::Interrupted => "the stream's source failed",
+            FailureKind::Unreachable => "the stream's source cannot be reached",
         }
     }
 }

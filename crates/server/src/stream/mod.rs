@@ -20,6 +20,7 @@ pub mod live;
 pub mod looper;
 pub mod media;
 pub mod publish;
+pub mod pull;
 pub mod selection;
 pub mod source;
 pub mod subscription;
@@ -101,6 +102,8 @@ pub struct StreamEntry {
     state: watch::Sender<StreamState>,
     /// Who publishes to a push stream (unused for file sources).
     push: publish::PushState,
+    /// Who wants a pulled stream (unused for other sources).
+    pull: pull::PullState,
     /// Fires when the entry is removed or replaced.
     stop: CancellationToken,
     /// When the state last became Live or Vod (`None` while it is neither).
@@ -149,6 +152,7 @@ impl StreamEntry {
             source,
             state,
             push: Default::default(),
+            pull: Default::default(),
             stop: CancellationToken::new(),
             online: Mutex::new(None),
             metrics: metrics.clone(),
@@ -418,6 +422,7 @@ async fn run_source(entry: Arc<StreamEntry>) {
     drop(_enter);
     match (&entry.source, entry.config.looped) {
         (SourceSpec::Push, _) => entry.set(StreamState::Offline),
+        (SourceSpec::Pull(url), _) => pull::run(entry.clone(), url.clone()).await,
         (SourceSpec::BuiltinDemo, true) => {
             let opened = source::open_builtin_demo().map_err(StreamError::from);
             run_looped(&entry, opened).await;
@@ -519,6 +524,7 @@ mod tests {
             dvr_window_ms: None,
             dvr_max_bytes: None,
             part_target_ms: None,
+            pull: None,
         }
     }
 

@@ -51,6 +51,11 @@ impl StreamEntry {
         if self.source != SourceSpec::Push {
             return Err(PublishRefusal::NotPush);
         }
+        self.take_publish_slot()
+    }
+
+    /// Takes the publishing slot for any live input (an RTMP push, a pull).
+    pub(super) fn take_publish_slot(self: &Arc<Self>) -> Result<Publisher, PublishRefusal> {
         let mut slot = self.push_slot();
         if self.is_stopped() {
             return Err(PublishRefusal::Removed);
