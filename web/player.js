@@ -13,6 +13,7 @@
   /* Limits and timings. */
   var INFO_WS_TIMEOUT_MS = 5000; // first info document over the WebSocket
   var POLL_MS = 5000; // HTTP info polling while waiting
+  var WHEP_CONNECT_MS = 5000; // WebRTC must connect within this, else the next source
   var START_TIMEOUT_MS = 12000; // a player must show a frame within this
   var MAX_RETRIES = 8; // reconnects in a row before giving up
   var MAX_QUEUE_BYTES = 64 * 1024 * 1024; // media received but not yet appended
@@ -36,7 +37,9 @@
     wsmp4: 'ws/video/mp4',
     ts: 'html5/video/mp2t',
     webm: 'html5/video/webm',
-    rtmp: 'flash/10'
+    rtmp: 'flash/10',
+    whep: 'whep',
+    webrtc: 'whep'
   };
 
   var log = {
@@ -373,6 +376,14 @@
     return t === forced || t.replace(/^[^/]*\//, '') === forced;
   }
 
+  /** WebRTC first (lowest latency) when it carries everything the stream has:
+   * it sends no audio yet, so a stream with audio keeps it last. */
+  function preferWebRtc(candidates, info) {
+    if (infoTracks(info).some(function (t) { return t.type === 'audio'; })) return candidates;
+    var webrtc = candidates.filter(function (c) { return c.source.type === 'whep'; });
+    return webrtc.concat(candidates.filter(function (c) { return c.source.type !== 'whep'; }));
+  }
+
   /** Every (source, player) pair worth trying, best first, or an error in words. */
   function chooseCandidates(info, players, options) {
     var sources = Array.isArray(info.source) ? info.source : [];
@@ -394,6 +405,7 @@
         if (ok) candidates.push({ player: p, source: source, index: index });
       });
     });
+    if (!forcedType && !forcedPlayer && forcedIndex === null) candidates = preferWebRtc(candidates, info);
     if (candidates.length) return { candidates: candidates };
     var error;
     if (!sources.length) error = 'The server offers no way to play this stream.';
@@ -809,6 +821,69 @@
     if (this.sink) this.sink.destroy();
   };
 
+  /** WebRTC over WHEP (RFC 9725): POST an offer to the source URL, play the
+   * answer's tracks; the session resource is deleted when the player stops.
+   * Video only for now (the server sends no audio over WebRTC yet). */
+  function WhepPlayer(ctx) {
+    this.ctx = ctx;
+    this.pc = null;
+    this.resource = null;
+    this.done = false;
+  }
+  WhepPlayer.prototype.start = function () {
+    var self = this, ctx = this.ctx;
+    this.timer = setTimeout(function () {
+      if (!self.done && !self.connected) ctx.fail('WebRTC did not connect within ' + WHEP_CONNECT_MS / 1000 + ' s.');
+    }, WHEP_CONNECT_MS);
+    this.run().catch(function (e) {
+      if (!self.done) ctx.fail('WebRTC failed (' + (e && e.message) + ').');
+    });
+  };
+  WhepPlayer.prototype.run = async function () {
+    var self = this, ctx = this.ctx;
+    var pc = new root.RTCPeerConnection();
+    this.pc = pc;
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    pc.addTransceiver('audio', { direction: 'recvonly' });
+    // The video gets the stream once connected: before that the element would
+    // look started to the embed, which then never moves on to the next source.
+    pc.ontrack = function (e) {
+      if (!self.stream) self.stream = (e.streams && e.streams[0]) || new root.MediaStream();
+      if (self.stream.getTracks().indexOf(e.track) < 0) self.stream.addTrack(e.track);
+      self.attach();
+    };
+    pc.onconnectionstatechange = function () {
+      if (self.done) return;
+      if (pc.connectionState === 'connected') { self.connected = true; self.attach(); }
+      if (pc.connectionState === 'failed' || pc.connectionState === 'closed') ctx.fail('The WebRTC connection ' + pc.connectionState + '.');
+    };
+    await pc.setLocalDescription(await pc.createOffer());
+    var response = await root.fetch(ctx.url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/sdp' },
+      body: pc.localDescription.sdp
+    });
+    var answer = await response.text();
+    if (this.done) return;
+    if (response.status !== 201) return ctx.fail('The server answered ' + response.status + ': ' + answer.trim());
+    var location = response.headers.get('Location');
+    if (location) this.resource = new URL(location, new URL(ctx.url, root.location.href)).href;
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+  };
+  WhepPlayer.prototype.attach = function () {
+    if (this.done || !this.connected || !this.stream) return;
+    if (this.ctx.video.srcObject !== this.stream) this.ctx.video.srcObject = this.stream;
+    safePlay(this.ctx.video).catch(function () { /* the embed handles autoplay refusals */ });
+  };
+  WhepPlayer.prototype.destroy = function () {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    if (this.pc) { try { this.pc.close(); } catch (e) { /* closed */ } }
+    if (this.resource) root.fetch(this.resource, { method: 'DELETE', keepalive: true }).catch(function () {});
+    try { this.ctx.video.srcObject = null; } catch (e) { /* no srcObject */ }
+  };
+
   /** The browser's own player: <video src=url>. */
   function NativePlayer(ctx) { this.ctx = ctx; }
   NativePlayer.prototype.start = function () { this.ctx.video.src = this.ctx.url; };
@@ -849,6 +924,10 @@
       if (typeof root.fetch !== 'function' || typeof root.ReadableStream !== 'function') return false;
       return mseCanPlay(codecsOfInfo(info));
     }, MseMp4Player),
+    webrtc: entry('webrtc', 'WebRTC (WHEP)', 5, ['whep'], function (mime, source, info) {
+      if (mime !== 'whep' || typeof root.RTCPeerConnection !== 'function' || typeof root.fetch !== 'function') return false;
+      return isLive(info) && infoTracks(info).some(function (t) { return t.type === 'video' && t.codec === 'H264'; });
+    }, WhepPlayer),
     native: entry('native', 'HTML5 video', 30, Object.keys(NATIVE_TYPES), function (mime, source, info) {
       var m = NATIVE_TYPES[mime];
       if (!m) return false;

@@ -66,10 +66,11 @@ function fakePlayers(table) {
   return Object.entries(table).map(([name, types]) => ({ name, isBrowserSupported: (mime) => types.includes(mime) }));
 }
 
-test('loading the script defines mistPlay and the three players, and reads the default host', () => {
+test('loading the script defines mistPlay and the four players, and reads the default host', () => {
   const win = load({ internals: false });
   assert.equal(typeof win.mistPlay, 'function');
-  same(Object.keys(win.mistplayers), ['mews', 'mse-mp4', 'native']);
+  same(Object.keys(win.mistplayers), ['mews', 'mse-mp4', 'webrtc', 'native']);
+  same(win.mistplayers.webrtc.mimes, ['whep']);
   for (const [name, p] of Object.entries(win.mistplayers)) {
     assert.equal(p.name, name);
     assert.ok(Array.isArray(p.mimes) && p.mimes.length > 0, `${name} lists its types`);

@@ -182,7 +182,17 @@ pub fn answer(
     let state = context.registry().get(name).map(|entry| entry.state());
     let render = |state: Option<&StreamState>| {
         let doc = match state {
-            Some(state) => stream_info(name, state, &resolved.bases, context.rtmp_port()),
+            Some(state) => {
+                let mut doc = stream_info(name, state, &resolved.bases, context.rtmp_port());
+                add_whep_source(
+                    &mut doc,
+                    name,
+                    state,
+                    &resolved.bases,
+                    context.state.webrtc().is_some(),
+                );
+                doc
+            }
             None => error_doc("Stream is offline"),
         };
         match flavor {
@@ -231,8 +241,53 @@ fn bases_key(resolved: &Resolved) -> String {
 /// (also what the stream-info WebSocket pushes).
 pub fn document(context: &HttpContext, resolved: &Resolved, name: &str) -> Value {
     match context.registry().get(name) {
-        Some(entry) => stream_info(name, &entry.state(), &resolved.bases, context.rtmp_port()),
+        Some(entry) => {
+            let state = entry.state();
+            let mut doc = stream_info(name, &state, &resolved.bases, context.rtmp_port());
+            add_whep_source(
+                &mut doc,
+                name,
+                &state,
+                &resolved.bases,
+                context.state.webrtc().is_some(),
+            );
+            doc
+        }
         None => error_doc("Stream is offline"),
+    }
+}
+
+/// Lists WebRTC playback (`type: "whep"`, `/whep/S` under each base) for a live
+/// stream with H.264 video while WebRTC is on (`webrtc_on`). MistServer's other WebRTC type,
+/// `webrtc`, names its WebSocket signalling, which Brume does not speak, so it is
+/// not listed (MistServer's player.js would try it first and fail).
+pub fn add_whep_source(
+    doc: &mut Value,
+    name: &str,
+    state: &StreamState,
+    bases: &[PublicBase],
+    webrtc_on: bool,
+) {
+    let StreamState::Live(live) = state else {
+        return;
+    };
+    if !webrtc_on || !live.tracks().iter().any(|t| t.codec == Codec::H264) {
+        return;
+    }
+    let Some(Value::Array(sources)) = doc.get_mut("source") else {
+        return;
+    };
+    let relurl = format!("whep/{}", percent_encode(name));
+    for base in bases {
+        sources.push(json!({
+            "type": "whep",
+            "hrn": "WebRTC (WHEP)",
+            "priority": 11,
+            "simul_tracks": 1,
+            "total_matches": 1,
+            "relurl": relurl,
+            "url": base.url(&relurl),
+        }));
     }
 }
 

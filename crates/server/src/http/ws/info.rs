@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use super::{close, send, send_json, SessionError, PEER_TIMEOUT, PING_INTERVAL};
-use crate::http::info::{error_doc, stream_info, PublicBase};
+use crate::http::info::{add_whep_source, error_doc, stream_info, PublicBase};
 use crate::stream::{Registry, StreamEntry, StreamState};
 
 /// How often the registry is looked at again (a stream added, removed or replaced).
@@ -34,6 +34,8 @@ pub struct InfoTarget {
     /// The request's public bases (every source is listed under each).
     pub bases: Vec<PublicBase>,
     pub rtmp_port: u16,
+    /// WebRTC is on: live H.264 streams list their WHEP source.
+    pub webrtc: bool,
 }
 
 /// The parts of a stream's state a pushed document follows.
@@ -154,12 +156,12 @@ where
             return Ok(());
         }
         let doc = match &state {
-            Some(state) => stream_info(
-                &self.target.name,
-                state,
-                &self.target.bases,
-                self.target.rtmp_port,
-            ),
+            Some(state) => {
+                let target = &self.target;
+                let mut doc = stream_info(&target.name, state, &target.bases, target.rtmp_port);
+                add_whep_source(&mut doc, &target.name, state, &target.bases, target.webrtc);
+                doc
+            }
             None => error_doc("Stream is offline"),
         };
         send_json(&mut self.ws, &doc).await?;

@@ -278,6 +278,7 @@ pub async fn stream_info(
         name: name.to_owned(),
         bases: resolved.bases,
         rtmp_port: context.rtmp_port(),
+        webrtc: context.state.webrtc().is_some(),
     };
     upgrade(req, accept, "info", name, move |ws| info::run(ws, target))
 }
