@@ -52,6 +52,9 @@ use crate::stream::{Registry, StreamEntry, StreamState};
 const READ_BUFFER: usize = 64 * 1024;
 /// A write to a slow peer that takes longer than this ends the connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a play request waits for a starting source (a pulled stream's first
+/// viewer starts its pull).
+const PLAY_OPEN_WAIT: Duration = Duration::from_secs(10);
 /// Wrong stream passwords allowed per client (IPv4 address or IPv6 /64) within
 /// [`PUBLISH_FAILURE_WINDOW`]; more are refused without looking at the password.
 pub const MAX_PUBLISH_FAILURES: usize = 5;
@@ -170,7 +173,7 @@ impl Connection {
     async fn run(mut self) -> Result<(), ConnectionError> {
         let mut buffer = vec![0u8; READ_BUFFER];
         loop {
-            self.handle_events()?;
+            self.handle_events().await?;
             self.flush().await?;
             let deadline = self
                 .session
@@ -242,7 +245,7 @@ impl Connection {
         Ok(())
     }
 
-    fn handle_events(&mut self) -> Result<(), ConnectionError> {
+    async fn handle_events(&mut self) -> Result<(), ConnectionError> {
         while let Some(event) = self.session.poll_event() {
             match event {
                 Event::PublishRequested {
@@ -252,7 +255,7 @@ impl Connection {
                 } => self.publish(stream_id, &app, &name)?,
                 Event::PlayRequested {
                     stream_id, name, ..
-                } => self.play(stream_id, &name),
+                } => self.play(stream_id, &name).await,
                 Event::Media {
                     stream_id,
                     kind,
@@ -362,10 +365,14 @@ impl Connection {
         }
     }
 
-    fn play(&mut self, stream_id: u32, name: &str) {
+    async fn play(&mut self, stream_id: u32, name: &str) {
         let stream = name.split('?').next().unwrap_or_default();
         let entry = self.registry.get(stream);
-        let media = match entry.as_ref().map(|e| e.state()) {
+        let state = match &entry {
+            Some(entry) => Some(entry.settled_state(PLAY_OPEN_WAIT).await),
+            None => None,
+        };
+        let media = match state {
             Some(StreamState::Live(live)) => Media::Live(live),
             Some(StreamState::Vod(vod)) => Media::Vod(vod),
             _ => {

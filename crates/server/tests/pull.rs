@@ -1,7 +1,8 @@
 //! Pulled sources: a second Brume pulls a stream from a first one
-//! (`brume://host:port/S`) on demand, viewers of the second decode it, the pull
-//! stops after the idle time, a restarted origin is picked up again by itself,
-//! and a source that sends garbage gives a clear stream status, not a crash.
+//! (`brume://host:port/S`) on demand, viewers of the second decode it (HTTP, RTMP
+//! play and MEWS viewers each start the pull), the pull stops after the idle
+//! time, a restarted origin is picked up again by itself, and a source that sends
+//! garbage gives a clear stream status, not a crash.
 
 // Test code: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used)]
@@ -93,15 +94,79 @@ fn an_edge_pulls_on_demand_and_stops_after_the_idle_time() {
     assert!(during > 50_000, "the origin sent {during} bytes");
 
     // The viewers left: after the idle time the pull stops.
-    let stopped = wait_for(Duration::from_secs(20), "the pull to stop", || {
-        let before = bytes_sent(&origin, "live");
-        std::thread::sleep(Duration::from_secs(2));
-        (bytes_sent(&origin, "live") == before).then_some(before)
-    });
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(bytes_sent(&origin, "live"), stopped, "the pull went on");
+    wait_pull_stopped(&origin);
     let log = edge.log_lines().join("\n");
     assert!(log.contains("pull stopped: no viewers"), "{log}");
+}
+
+/// Waits until the origin sends nothing more for `live` (the edge's pull
+/// stopped); returns the origin's byte count then.
+fn wait_pull_stopped(origin: &Brume) -> u64 {
+    let stopped = wait_for(Duration::from_secs(20), "the pull to stop", || {
+        let before = bytes_sent(origin, "live");
+        std::thread::sleep(Duration::from_secs(2));
+        (bytes_sent(origin, "live") == before).then_some(before)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(bytes_sent(origin, "live"), stopped, "the pull went on");
+    stopped
+}
+
+#[test]
+fn rtmp_play_and_mews_viewers_of_an_edge_start_the_pull_too() {
+    use tungstenite::stream::MaybeTlsStream;
+    use tungstenite::Message;
+
+    let addr = unused_address();
+    let (origin, _publisher) = origin_at(&addr);
+    let edge = edge_of(&addr, json!({"start": "on_demand", "idle_stop_s": 2}));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(bytes_sent(&origin, "live"), 0);
+
+    // An RTMP player of the edge starts the pull and decodes the stream.
+    let play = format!("rtmp://{}/play/live", edge.rtmp_addr());
+    let (frames, errors) = decode_video_frames(&play, Some(3.0));
+    assert!(errors.is_empty(), "decoding {play}: {errors}");
+    assert!(frames >= 45, "only {frames} frames in 3 s over RTMP");
+    let after_rtmp = bytes_sent(&origin, "live");
+    assert!(after_rtmp > 50_000, "the origin sent {after_rtmp} bytes");
+    let stopped = wait_pull_stopped(&origin);
+
+    // A MEWS viewer starts it again: the origin sends while the viewer watches.
+    let (mut ws, _) = tungstenite::connect(format!("ws://{}/live.mp4", edge.addr())).unwrap();
+    if let MaybeTlsStream::Plain(socket) = ws.get_ref() {
+        socket
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+    }
+    ws.send(Message::text(
+        json!({"type": "play", "seek_time": "live"}).to_string(),
+    ))
+    .unwrap();
+    let watch_until = Instant::now() + Duration::from_secs(3);
+    let mut media_bytes = 0;
+    let mut sent_while_watching = Vec::new();
+    while Instant::now() < watch_until {
+        if let Message::Binary(bytes) = ws.read().unwrap() {
+            media_bytes += bytes.len();
+        }
+        let sent = bytes_sent(&origin, "live");
+        if sent_while_watching.last() != Some(&sent) {
+            sent_while_watching.push(sent);
+        }
+    }
+    assert!(
+        media_bytes > 50_000,
+        "the MEWS viewer got {media_bytes} bytes"
+    );
+    assert!(
+        sent_while_watching.len() >= 2 && sent_while_watching[0] > stopped,
+        "the origin's bytes did not rise while the MEWS viewer watched: {stopped} then {sent_while_watching:?}"
+    );
+
+    // The viewer leaves: the pull stops after the idle time.
+    drop(ws);
+    wait_pull_stopped(&origin);
 }
 
 /// Waits until the edge's `live` is live, failing with its status and log.

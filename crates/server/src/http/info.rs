@@ -179,7 +179,12 @@ pub fn answer(
         Flavor::Json => (DocumentKind::InfoJson, "application/json"),
         Flavor::Script => (DocumentKind::InfoScript, "application/javascript"),
     };
-    let state = context.registry().get(name).map(|entry| entry.state());
+    // A player asking what a pulled stream offers starts it (on demand): it
+    // answers "initializing" until the pull is live, and the player asks again.
+    let state = context.registry().get(name).map(|entry| {
+        entry.want();
+        entry.state()
+    });
     let render = |state: Option<&StreamState>| {
         let doc = match state {
             Some(state) => {

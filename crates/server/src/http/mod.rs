@@ -333,8 +333,6 @@ async fn media(context: &HttpContext, name: &str) -> Result<Media, Response<Body
     let Some(entry) = context.registry().get(name) else {
         return Err(not_found());
     };
-    // A pulled stream on demand starts at its first viewer.
-    entry.want();
     match entry.settled_state(SOURCE_OPEN_WAIT).await {
         StreamState::Live(live) => Ok(Media::Live(live)),
         StreamState::Vod(_) => match entry.current_vod().await {

@@ -123,8 +123,12 @@ impl StreamEntry {
         self.state.borrow().clone()
     }
 
-    /// The state once the source has finished opening (waits up to `limit`).
+    /// A viewer's wait for the stream: asks for it (a pulled stream on demand
+    /// starts now, whatever the viewer's protocol: every HTTP, WebSocket, RTMP
+    /// and WHEP viewer comes through here before its subscription is made), then
+    /// returns the state once the source has finished opening (waits up to `limit`).
     pub async fn settled_state(&self, limit: std::time::Duration) -> StreamState {
+        self.want();
         let mut watch = self.watch();
         let settled = tokio::time::timeout(
             limit,
