@@ -377,9 +377,12 @@
   }
 
   /** WebRTC first (lowest latency) when it carries everything the stream has:
-   * it sends no audio yet, so a stream with audio keeps it last. */
+   * H.264 video, and audio the server sends as Opus (AAC is converted). */
   function preferWebRtc(candidates, info) {
-    if (infoTracks(info).some(function (t) { return t.type === 'audio'; })) return candidates;
+    var carried = infoTracks(info).every(function (t) {
+      return t.type !== 'audio' || /^(aac|opus)$/i.test(String(t.codec || ''));
+    });
+    if (!carried) return candidates;
     var webrtc = candidates.filter(function (c) { return c.source.type === 'whep'; });
     return webrtc.concat(candidates.filter(function (c) { return c.source.type !== 'whep'; }));
   }
@@ -822,8 +825,8 @@
   };
 
   /** WebRTC over WHEP (RFC 9725): POST an offer to the source URL, play the
-   * answer's tracks; the session resource is deleted when the player stops.
-   * Video only for now (the server sends no audio over WebRTC yet). */
+   * answer's tracks (H.264 video, Opus audio); the session resource is deleted
+   * when the player stops. */
   function WhepPlayer(ctx) {
     this.ctx = ctx;
     this.pc = null;

@@ -18,9 +18,11 @@
 //! * [`api`]: the management API and web UI.
 //! * [`metrics`]: counters, viewer sessions, Prometheus; [`logging`]: log output;
 //!   [`logs`]: the recent lines the API serves.
-//! * [`net`]: CIDR blocks; [`util`]: small helpers.
+//! * [`net`]: CIDR blocks; [`util`]: small helpers; [`audio`]: audio conversion
+//!   (AAC to Opus for WebRTC).
 
 pub mod api;
+pub mod audio;
 pub mod buffer_budget;
 pub mod config;
 pub mod config_limits;

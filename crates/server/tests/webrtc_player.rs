@@ -1,74 +1,24 @@
-//! player.js and WebRTC: on a live H.264 stream the player page picks the WHEP
-//! source and decodes frames; when WebRTC cannot connect it falls back to
-//! another source within seconds and plays.
+//! player.js and WebRTC: on a live H.264 + AAC stream (the audio goes out as
+//! Opus) the player page picks the WHEP source and decodes frames; when WebRTC cannot
+//! connect it falls back to another source within seconds and plays.
 
 // Test code: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::browser::Browser;
-use common::Brume;
+use common::{Brume, Publisher};
 use serde_json::json;
 
-/// ffmpeg publishing H.264 video only (WebRTC carries no audio yet, so the
-/// player prefers it only for such streams); killed when dropped.
-struct VideoPublisher(Child);
-
-impl VideoPublisher {
-    fn start(url: &str) -> VideoPublisher {
-        let child = Command::new("ffmpeg")
-            .args([
-                "-hide_banner",
-                "-v",
-                "error",
-                "-re",
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=size=320x240:rate=30",
-                "-t",
-                "60",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-tune",
-                "zerolatency",
-                "-g",
-                "60",
-                "-pix_fmt",
-                "yuv420p",
-                "-an",
-                "-f",
-                "flv",
-                url,
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("ffmpeg is required by this test and could not run ({e})"));
-        VideoPublisher(child)
-    }
-}
-
-impl Drop for VideoPublisher {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(webrtc: serde_json::Value) -> (Brume, VideoPublisher) {
+fn start(webrtc: serde_json::Value) -> (Brume, Publisher) {
     let brume = Brume::start_with(
         tempfile::tempdir().expect("temp dir"),
         json!({"webrtc": webrtc, "streams": {"cam": {"source": "push://"}}}),
     );
-    let publisher = VideoPublisher::start(&format!("rtmp://{}/live/cam", brume.rtmp_addr()));
+    let publisher = Publisher::start(&format!("rtmp://{}/live/cam", brume.rtmp_addr()), 60);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let info = common::get(&brume.url("/json_cam.js")).json();

@@ -1,6 +1,7 @@
 //! WHEP playback: headless Chromium plays a stream ffmpeg publishes over RTMP
-//! (H.264 + AAC) through WebRTC — directly and through the guide's nginx
-//! configuration — and bad offers get clear errors.
+//! (H.264 + AAC) through WebRTC — H.264 video and Opus audio made from the AAC,
+//! directly and through the guide's nginx configuration — and bad offers get
+//! clear errors.
 
 // Test code: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used)]
@@ -76,6 +77,15 @@ const FRAMES_DECODED: &str = "(async () => { if (!window.pc) return 0; \
     stats.forEach(s => { if (s.type === 'inbound-rtp' && s.kind === 'video') n = s.framesDecoded || 0; }); \
     return n; })()";
 
+/// The audio the page receives: `{codec, packets, bytes}` of its inbound audio.
+const AUDIO_RECEIVED: &str = "(async () => { if (!window.pc) return null; \
+    const stats = await window.pc.getStats(); let a = null; const codecs = {}; \
+    stats.forEach(s => { if (s.type === 'codec') codecs[s.id] = s.mimeType; }); \
+    stats.forEach(s => { if (s.type === 'inbound-rtp' && s.kind === 'audio') \
+      a = { codec: codecs[s.codecId] || null, packets: s.packetsReceived || 0, \
+            bytes: s.bytesReceived || 0, samples: s.totalSamplesReceived || 0 }; }); \
+    return a; })()";
+
 fn plays_through_whep(page_url: &str, whep_url: &str) {
     let browser = Browser::launch();
     let mut page = browser.open_page();
@@ -95,6 +105,17 @@ fn plays_through_whep(page_url: &str, whep_url: &str) {
         Duration::from_secs(40),
     );
     assert!(decoded.as_f64().unwrap_or(0.0) > 60.0);
+    // The stream's AAC arrives as Opus: 100 packets are 2 s of audio.
+    let audio = page.wait_for(
+        "100 Opus audio packets received",
+        &format!(
+            "(async () => {{ const a = await {AUDIO_RECEIVED}; \
+             return a && a.packets > 100 ? a : null; }})()"
+        ),
+        Duration::from_secs(20),
+    );
+    assert_eq!(audio["codec"], "audio/opus", "{audio}");
+    assert!(audio["bytes"].as_f64().unwrap_or(0.0) > 2000.0, "{audio}");
     // The session resource ends the session.
     let location = whep["location"].as_str().unwrap_or_default();
     let ended = page.eval(&format!(

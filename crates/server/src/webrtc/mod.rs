@@ -1,5 +1,6 @@
 //! WebRTC: WHEP playback of live streams (one UDP socket for every session).
 //!
+//! * [`audio`]: Opus made once per stream for viewers of AAC streams.
 //! * [`config`]: the `webrtc` configuration section.
 //! * [`demux`]: which session a datagram on the shared socket belongs to.
 //! * [`sdp`]: what we check in an offer and how we say what is wrong with it.
@@ -17,6 +18,7 @@
 //! complete ICE within [`CONNECT_TIMEOUT`], or that hears nothing from its peer for
 //! [`CONSENT_TIMEOUT`], ends and frees everything.
 
+pub mod audio;
 pub mod config;
 pub mod demux;
 mod payload;
@@ -82,6 +84,7 @@ struct Inner {
     config: std::sync::RwLock<WebRtcConfig>,
     crypto: Arc<str0m::crypto::CryptoProvider>,
     table: Mutex<Table>,
+    opus: audio::OpusFeeds,
 }
 
 impl Inner {
@@ -135,6 +138,7 @@ impl WebRtc {
             config: std::sync::RwLock::new(config),
             crypto: Arc::new(str0m::crypto::from_feature_flags()),
             table: Mutex::new(Table::default()),
+            opus: audio::OpusFeeds::default(),
         });
         let task = tokio::spawn(receive(inner.clone()));
         Ok(WebRtc { inner, task })

@@ -73,13 +73,25 @@ pub fn offered_codecs(offer: &str) -> String {
 
 /// The `a=mid` values of the offer's video sections, in order.
 pub fn video_mids(offer: &str) -> Vec<&str> {
+    section_mids(offer, "video")
+}
+
+/// The `a=mid` values of the offer's audio sections, in order.
+pub fn audio_mids(offer: &str) -> Vec<&str> {
+    section_mids(offer, "audio")
+}
+
+/// The `a=mid` values of the offer's `m=<kind>` sections, in order.
+fn section_mids<'a>(offer: &'a str, kind: &str) -> Vec<&'a str> {
     let mut mids = Vec::new();
-    let mut in_video = false;
+    let mut in_kind = false;
     for line in offer.lines().map(str::trim) {
         if let Some(media) = line.strip_prefix("m=") {
-            in_video = media.starts_with("video ");
+            in_kind = media
+                .strip_prefix(kind)
+                .is_some_and(|rest| rest.starts_with(' '));
         } else if let Some(mid) = line.strip_prefix("a=mid:") {
-            if in_video && !mid.is_empty() && mids.len() < MAX_LISTED {
+            if in_kind && !mid.is_empty() && mids.len() < MAX_LISTED {
                 mids.push(mid);
             }
         }
@@ -96,6 +108,7 @@ mod tests {
         let offer = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n\
                      m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\n";
         assert_eq!(video_mids(offer), vec!["1"]);
+        assert_eq!(audio_mids(offer), vec!["0"]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! One WHEP viewer: a str0m [`Rtc`] in ICE-lite mode, driven by a task that
-//! feeds it the datagrams routed to it, the frames of its subscription and its
-//! timers, and sends what it outputs on the shared socket.
+//! feeds it the datagrams routed to it, the frames of its subscription, the
+//! stream's shared Opus packets (AAC streams, [`super::audio`]) and its timers,
+//! and sends what it outputs on the shared socket.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -13,14 +14,16 @@ use str0m::format::Codec as RtcCodec;
 use str0m::media::{Frequency, MediaKind, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::audio::{aac_track, OpusFeed};
 use super::payload::H264Payload;
-use super::sdp::{offered_codecs, video_mids, OfferError};
+use super::sdp::{audio_mids, offered_codecs, video_mids, OfferError};
 use super::SESSION_QUEUE;
 use super::{Datagram, Entry, Inner, WebRtc, CONNECT_TIMEOUT, CONSENT_TIMEOUT, MAX_SESSIONS};
+use crate::audio::aac_opus::OpusPacket;
 use crate::metrics::Viewer;
 use crate::stream::live::tap::TapFrame;
 use crate::stream::live::LiveStream;
@@ -56,6 +59,15 @@ pub enum PlayError {
 pub struct Answer {
     pub sdp: String,
     pub resource: String,
+}
+
+/// The audio m-line we send Opus on, and the stream's converter.
+#[derive(Debug)]
+struct AudioOut {
+    mid: Mid,
+    pt: Pt,
+    feed: Arc<OpusFeed>,
+    packets: Option<broadcast::Receiver<Arc<OpusPacket>>>,
 }
 
 /// The one video m-line we send on.
@@ -126,6 +138,7 @@ impl WebRtc {
             .accept_offer(parsed)
             .map_err(|e| OfferError::Malformed(e.to_string()))?;
         let video = video_out(&mut rtc, offer, track, payload)?;
+        let audio = self.audio_out(&mut rtc, offer, stream, &live);
         let (packets, queue) = mpsc::channel(SESSION_QUEUE);
         let stop = CancellationToken::new();
         let key = {
@@ -155,6 +168,7 @@ impl WebRtc {
             live,
             viewer,
             video,
+            audio,
             queue,
             stop,
             gop: Vec::new(),
@@ -178,6 +192,43 @@ impl WebRtc {
             sdp: answer.to_sdp_string(),
             resource,
         })
+    }
+}
+
+impl WebRtc {
+    /// Opus for this session when the stream has AAC audio and the offer takes
+    /// Opus (video only otherwise: the reason is logged).
+    fn audio_out(
+        &self,
+        rtc: &mut Rtc,
+        offer: &str,
+        stream: &str,
+        live: &Arc<LiveStream>,
+    ) -> Option<AudioOut> {
+        let track = aac_track(live)?;
+        let (mid, pt) = audio_mids(offer)
+            .into_iter()
+            .map(Mid::from)
+            .find_map(|mid| {
+                let writer = rtc.writer(mid)?;
+                let pt = writer
+                    .payload_params()
+                    .find(|p| p.spec().codec == RtcCodec::Opus)?
+                    .pt();
+                Some((mid, pt))
+            })?;
+        match self.inner.opus.get(stream, live, track) {
+            Ok(feed) => Some(AudioOut {
+                mid,
+                pt,
+                feed,
+                packets: None,
+            }),
+            Err(err) => {
+                tracing::info!(%err, "no Opus for this stream's audio: video only");
+                None
+            }
+        }
     }
 }
 
@@ -241,6 +292,7 @@ struct Session {
     /// Holds the viewer's metrics session open.
     viewer: Arc<Viewer>,
     video: VideoOut,
+    audio: Option<AudioOut>,
     queue: mpsc::Receiver<Datagram>,
     stop: CancellationToken,
     /// Video frames since the latest keyframe sent.
@@ -268,6 +320,9 @@ impl Session {
                 match FrameSubscription::open(self.live.clone(), self.viewer.clone()) {
                     Ok(subscription) => frames = Some(subscription),
                     Err(_) => return "stream ended",
+                }
+                if let Some(audio) = &mut self.audio {
+                    audio.packets = Some(audio.feed.subscribe());
                 }
             }
             let connected = frames.is_some();
@@ -299,6 +354,12 @@ impl Session {
                     match frame {
                         Some(frame) => self.frame(frame),
                         None => return "stream ended",
+                    }
+                }
+                packet = next_opus(&mut self.audio), if connected => {
+                    match packet {
+                        Some(packet) => self.opus(&packet),
+                        None => self.audio = None,
                     }
                 }
                 () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
@@ -391,6 +452,18 @@ impl Session {
         }
     }
 
+    /// Sends one Opus packet of the stream's shared feed.
+    fn opus(&mut self, packet: &OpusPacket) {
+        let Some(audio) = &self.audio else { return };
+        let Some(writer) = self.rtc.writer(audio.mid) else {
+            return;
+        };
+        let time = MediaTime::new(packet.ts.max(0) as u64, Frequency::FORTY_EIGHT_KHZ);
+        if let Err(err) = writer.write(audio.pt, Instant::now(), time, packet.data.clone()) {
+            tracing::debug!(%err, "audio packet not written");
+        }
+    }
+
     /// Answers a keyframe request: this viewer gets the GOP again, from its
     /// keyframe, timestamped after what it already has.
     fn resend_gop(&mut self) {
@@ -418,6 +491,23 @@ impl Session {
             self.write(frame);
         }
         self.gop = gop;
+    }
+}
+
+/// The next Opus packet; `None` once the feed ended. Packets a slow session
+/// missed are skipped.
+async fn next_opus(audio: &mut Option<AudioOut>) -> Option<Arc<OpusPacket>> {
+    let Some(packets) = audio.as_mut().and_then(|a| a.packets.as_mut()) else {
+        return std::future::pending().await;
+    };
+    loop {
+        match packets.recv().await {
+            Ok(packet) => return Some(packet),
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::debug!(missed, "Opus packets skipped (session behind)");
+            }
+            Err(broadcast::error::RecvError::Closed) => return None,
+        }
     }
 }
 
