@@ -52,6 +52,9 @@ pub struct Config {
     /// Peers (CIDR blocks) whose forwarding headers are believed.
     pub trusted_proxies: Vec<String>,
     pub streams: BTreeMap<String, StreamConfig>,
+    /// Event → handlers ([`crate::triggers::config`]).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub triggers: crate::triggers::config::TriggersConfig,
 }
 
 impl Default for Config {
@@ -80,6 +83,7 @@ impl Default for Config {
             limits: crate::config_limits::LimitsConfig::default(),
             trusted_proxies: vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()],
             streams,
+            triggers: BTreeMap::new(),
         }
     }
 }
@@ -412,6 +416,8 @@ impl Config {
         }
         self.limits
             .check()
+            .map_err(|(key, message)| invalid(key, &message))?;
+        crate::triggers::config::check(&self.triggers)
             .map_err(|(key, message)| invalid(key, &message))?;
         if let Some(webrtc) = &self.webrtc {
             webrtc

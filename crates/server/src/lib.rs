@@ -18,9 +18,12 @@
 //! * [`api`]: the management API and web UI.
 //! * [`metrics`]: counters, viewer sessions, Prometheus; [`logging`]: log output;
 //!   [`logs`]: the recent lines the API serves.
+//! * [`triggers`]: webhooks to the site's backend (MistServer's triggers);
+//!   [`access`]: who may watch (USER_NEW, tokens, address lists).
 //! * [`net`]: CIDR blocks; [`util`]: small helpers; [`audio`]: audio conversion
 //!   (AAC to Opus for WebRTC).
 
+pub mod access;
 pub mod api;
 pub mod audio;
 pub mod buffer_budget;
@@ -40,6 +43,7 @@ pub mod state;
 pub mod stream;
 pub mod supervisor;
 pub mod tls;
+pub mod triggers;
 pub mod unix_socket;
 pub mod util;
 pub mod webrtc;

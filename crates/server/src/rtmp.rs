@@ -16,6 +16,9 @@
 //! (`limits.protocol_buffer_bytes`) after each read; past it the connection is
 //! closed. When the stream a connection
 //! publishes or plays is removed or restarted, the connection is closed.
+//! Triggers ([`crate::triggers`]): a publish asks PUSH_REWRITE (key → stream name)
+//! and STREAM_PUSH, and starts STREAM_BUFFER/STREAM_END watching; a play asks the
+//! viewer admission ([`crate::access`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,6 +50,8 @@ use crate::stream::subscription::{
     Audience, Chunk, ReadError, Start, SubscribeError, Subscription,
 };
 use crate::stream::{Registry, StreamEntry, StreamState};
+use crate::triggers::stream_watch::BufferWatch;
+use crate::triggers::{payload, Event as Trigger};
 
 /// Bytes read from a socket at a time.
 const READ_BUFFER: usize = 64 * 1024;
@@ -85,6 +90,12 @@ pub enum ConnectionError {
     MemoryBudget(#[source] BudgetExceeded),
     #[error("playing failed: {0}")]
     Play(#[from] ReadError),
+    #[error("publish refused by the PUSH_REWRITE trigger")]
+    RewriteRefused,
+    #[error("publish refused by the STREAM_PUSH trigger")]
+    PushRefused,
+    #[error("play refused: {0}")]
+    ViewerRefused(#[from] crate::access::Refused),
 }
 
 /// Accepts RTMP connections until the task is dropped.
@@ -143,6 +154,10 @@ struct Connection {
     /// Wrong stream passwords per client, shared by all RTMP connections.
     failures: Arc<FailureLimiter>,
     config: Arc<ConfigStore>,
+    triggers: Arc<crate::triggers::Triggers>,
+    access: Arc<crate::access::Admission>,
+    /// STREAM_BUFFER/STREAM_END for what this connection publishes.
+    buffer_watch: Option<BufferWatch>,
     /// This connection's share of the protocol buffer budget: what its session
     /// holds of unfinished messages.
     buffers: Reservation,
@@ -162,6 +177,9 @@ impl Connection {
             metrics: server.metrics.clone(),
             failures: server.publish_failures.clone(),
             config: server.config.clone(),
+            triggers: server.triggers.clone(),
+            access: server.access.clone(),
+            buffer_watch: None,
             buffers: BufferBudget::reservation(&server.buffer_budget),
             session: ServerSession::new(SessionConfig::default(), std::time::Instant::now()),
             publisher: None,
@@ -252,10 +270,18 @@ impl Connection {
                     stream_id,
                     app,
                     name,
-                } => self.publish(stream_id, &app, &name)?,
+                } => self.publish(stream_id, &app, &name).await?,
                 Event::PlayRequested {
-                    stream_id, name, ..
-                } => self.play(stream_id, &name).await,
+                    stream_id,
+                    app,
+                    name,
+                } => {
+                    if let Err(refused) = self.play(stream_id, &app, &name).await {
+                        // Say why before closing.
+                        self.flush().await?;
+                        return Err(refused);
+                    }
+                }
                 Event::Media {
                     stream_id,
                     kind,
@@ -271,6 +297,7 @@ impl Connection {
                         .is_some_and(|(id, _, _)| *id == stream_id)
                     {
                         self.publisher = None;
+                        self.buffer_watch = None;
                     }
                     if self
                         .player
@@ -289,10 +316,67 @@ impl Connection {
         Ok(())
     }
 
-    fn publish(&mut self, stream_id: u32, app: &str, name: &str) -> Result<(), ConnectionError> {
+    /// The URL a client asked for (`rtmp://HOST:PORT/APP/NAME`), for payloads.
+    fn request_url(&self, app: &str, name: &str) -> String {
+        let local = self
+            .socket
+            .local_addr()
+            .map_or_else(|_| "localhost".to_owned(), |a| a.to_string());
+        format!("rtmp://{local}/{app}/{name}")
+    }
+
+    async fn publish(
+        &mut self,
+        stream_id: u32,
+        app: &str,
+        name: &str,
+    ) -> Result<(), ConnectionError> {
         // The key may carry a query (`stream?token=…`); the name is before it.
-        let stream = name.split('?').next().unwrap_or_default();
-        let app = app.split('?').next().unwrap_or_default();
+        let key = name.split('?').next().unwrap_or_default();
+        let app_name = app.split('?').next().unwrap_or_default();
+        let rewritten;
+        let stream = if self.triggers.asks(Trigger::PushRewrite, None) {
+            let lines = [
+                self.request_url(app, name),
+                self.peer.ip().to_canonical().to_string(),
+                key.to_owned(),
+            ];
+            let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+            match self
+                .triggers
+                .ask(Trigger::PushRewrite, None, &payload(&lines))
+                .await
+            {
+                Some(answer) if answer.0.is_empty() => {
+                    // The key is a secret: never logged.
+                    tracing::warn!("publish refused by PUSH_REWRITE");
+                    self.metrics.refusals.count("rtmp", "push_rewrite");
+                    self.session.reject_publish(
+                        stream_id,
+                        RejectCode::Denied,
+                        "Publishing was refused by the site.",
+                    );
+                    return Err(ConnectionError::RewriteRefused);
+                }
+                Some(answer) => {
+                    rewritten = answer.0;
+                    rewritten.as_str()
+                }
+                None => key,
+            }
+        } else {
+            self.triggers.notify(
+                Trigger::PushRewrite,
+                None,
+                &payload(&[
+                    &self.request_url(app, name),
+                    &self.peer.ip().to_canonical().to_string(),
+                    key,
+                ]),
+            );
+            key
+        };
+        let app = app_name;
         let Some(entry) = self.registry.get(stream) else {
             tracing::warn!(stream, "publish refused: no such stream");
             self.session.reject_publish(
@@ -331,9 +415,33 @@ impl Connection {
                 return Err(ConnectionError::WrongPassword);
             }
         }
+        if self.triggers.listens(Trigger::StreamPush, Some(stream)) {
+            let lines = [
+                stream.to_owned(),
+                self.peer.ip().to_canonical().to_string(),
+                "RTMP".to_owned(),
+                self.request_url(app, stream),
+            ];
+            let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let answer = self
+                .triggers
+                .ask(Trigger::StreamPush, Some(stream), &payload(&lines))
+                .await;
+            if answer.is_some_and(|a| !a.is_positive()) {
+                tracing::warn!(stream, "publish refused by STREAM_PUSH");
+                self.metrics.refusals.count("rtmp", "stream_push");
+                self.session.reject_publish(
+                    stream_id,
+                    RejectCode::Denied,
+                    "Publishing to this stream was refused by the site.",
+                );
+                return Err(ConnectionError::PushRefused);
+            }
+        }
         match entry.begin_publish() {
             Ok(publisher) => {
                 tracing::info!(stream, "publisher connected");
+                self.buffer_watch = BufferWatch::start(&self.triggers, &entry);
                 self.session.accept_publish(stream_id);
                 self.publisher = Some((stream_id, publisher, TagDemuxer::new()));
                 self.attached = Some(entry);
@@ -355,6 +463,9 @@ impl Connection {
         if *id != stream_id {
             return;
         }
+        if let Some(watch) = &self.buffer_watch {
+            watch.media();
+        }
         self.metrics
             .bytes_in(publisher.stream_name(), payload.len() as u64);
         match demuxer.push_tag_bytes(kind.tag_type(), timestamp_ms, payload) {
@@ -365,8 +476,23 @@ impl Connection {
         }
     }
 
-    async fn play(&mut self, stream_id: u32, name: &str) {
+    async fn play(&mut self, stream_id: u32, app: &str, name: &str) -> Result<(), ConnectionError> {
         let stream = name.split('?').next().unwrap_or_default();
+        if crate::config::validate_stream_name(stream).is_ok() {
+            let url = self.request_url(app, name);
+            let viewer = crate::access::ViewerRequest {
+                stream,
+                ip: self.peer.ip().to_canonical(),
+                connector: Protocol::Rtmp,
+                url: &url,
+                user_agent: "",
+            };
+            if let Err(refused) = self.access.admit(&viewer).await {
+                self.metrics.refusals.count("rtmp", "viewer_refused");
+                self.session.reject_play(stream_id, &format!("{refused}."));
+                return Err(refused.into());
+            }
+        }
         let entry = self.registry.get(stream);
         let state = match &entry {
             Some(entry) => Some(entry.settled_state(PLAY_OPEN_WAIT).await),
@@ -378,7 +504,7 @@ impl Connection {
             _ => {
                 self.session
                     .reject_play(stream_id, "The stream is offline or does not exist.");
-                return;
+                return Ok(());
             }
         };
         let audience = Audience {
@@ -399,7 +525,7 @@ impl Connection {
                     SubscribeError::Mux(_) => "The stream cannot be played over RTMP.",
                 };
                 self.session.reject_play(stream_id, message);
-                return;
+                return Ok(());
             }
         };
         self.session.accept_play(stream_id);
@@ -410,6 +536,7 @@ impl Connection {
             subscription,
             pending: BytesMut::new(),
         });
+        Ok(())
     }
 
     fn forward_to_player(

@@ -39,6 +39,10 @@ pub struct ServerState {
     /// Memory all connections' protocol buffers hold together (the metrics'
     /// own, so /metrics shows it).
     pub buffer_budget: Arc<BufferBudget>,
+    /// Trigger handlers ([`crate::triggers`]).
+    pub triggers: Arc<crate::triggers::Triggers>,
+    /// Viewer admission: access modes and USER_NEW ([`crate::access`]).
+    pub access: Arc<crate::access::Admission>,
     ports: RwLock<BoundPorts>,
     /// The WebRTC service, while the configuration has a `webrtc` section.
     webrtc: RwLock<Option<Arc<crate::webrtc::WebRtc>>>,
@@ -50,7 +54,13 @@ impl ServerState {
         registry: Arc<Registry>,
         metrics: Arc<Metrics>,
     ) -> ServerState {
+        let triggers = Arc::new(crate::triggers::Triggers::new(
+            config.clone(),
+            metrics.trigger_calls.clone(),
+        ));
         ServerState {
+            access: Arc::new(crate::access::Admission::new(triggers.clone())),
+            triggers,
             config,
             registry,
             publish_failures: Arc::new(FailureLimiter::new(

@@ -265,6 +265,9 @@ async fn route_request(
         Err(RouteError::BadEncoding) => return text(StatusCode::BAD_REQUEST, "bad request path\n"),
         Err(RouteError::NotFound) => return not_found(),
     };
+    if let Err(refused) = crate::access::http::check(&req, &route, context, peer).await {
+        return refused;
+    }
     if is_websocket_upgrade(req.headers()) {
         return match &route {
             Route::Mp4(name) => ws::mews(req, context, name).await,

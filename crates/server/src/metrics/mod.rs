@@ -45,6 +45,8 @@ pub struct Metrics {
     sessions: sessions::Sessions,
     /// Refused connections and attempts, by listener and reason.
     pub refusals: refusals::Refusals,
+    /// Trigger calls by event and result (`brume_trigger_calls_total`).
+    pub trigger_calls: Arc<crate::triggers::CallCounts>,
     /// The protocol buffer budget (`limits.protocol_buffer_bytes`): what all
     /// connections hold of it, shown as `brume_protocol_buffer_bytes`.
     pub protocol_buffers: Arc<crate::buffer_budget::BufferBudget>,
@@ -145,6 +147,7 @@ impl Default for Metrics {
             inputs: RwLock::default(),
             sessions: sessions::Sessions::default(),
             refusals: refusals::Refusals::default(),
+            trigger_calls: Arc::default(),
             protocol_buffers: Arc::default(),
             routes: routes::RouteCounts::default(),
             cache_hits: AtomicU64::new(0),

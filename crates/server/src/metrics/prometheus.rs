@@ -211,6 +211,20 @@ pub fn render(metrics: &Metrics, counts: StreamCounts) -> String {
     }
     family(
         &mut out,
+        "brume_trigger_calls_total",
+        "counter",
+        "Trigger handler calls, per event and result (ok, failed, timeout, cached, dropped).",
+    );
+    for (event, result, count) in metrics.trigger_calls.snapshot() {
+        sample(
+            &mut out,
+            "brume_trigger_calls_total",
+            &[("event", event), ("result", result)],
+            count,
+        );
+    }
+    family(
+        &mut out,
         "brume_protocol_buffer_bytes",
         "gauge",
         "Bytes reserved for partly received protocol messages (RTMP), all connections together.",

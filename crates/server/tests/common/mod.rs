@@ -354,8 +354,18 @@ pub fn make_clip(path: &Path, seconds: u32, gop: u32) {
 /// Decodes up to `seconds` of `url`'s first video stream with ffmpeg; returns the
 /// number of decoded video frames and ffmpeg's error lines.
 pub fn decode_video_frames(url: &str, seconds: Option<f64>) -> (usize, String) {
+    decode_video_frames_with(url, seconds, &[])
+}
+
+/// Like [`decode_video_frames`], with extra input options (e.g. `-headers`).
+pub fn decode_video_frames_with(
+    url: &str,
+    seconds: Option<f64>,
+    input_args: &[&str],
+) -> (usize, String) {
     let mut args: Vec<String> = vec!["-hide_banner".into(), "-v".into(), "error".into()];
     args.extend(["-rw_timeout".into(), "10000000".into()]);
+    args.extend(input_args.iter().map(|a| (*a).to_owned()));
     args.extend(["-i".into(), url.into()]);
     if let Some(s) = seconds {
         args.extend(["-t".into(), format!("{s}")]);
@@ -434,6 +444,7 @@ impl Brume {
 }
 
 pub mod browser;
+pub mod hook_backend;
 pub mod proxy;
 
 /// The configuration [`Brume::start_with`] runs: ephemeral loopback ports for
@@ -531,6 +542,14 @@ impl Brume {
             }
             Some(fields.get(field)?.as_str()?.to_owned())
         })
+    }
+
+    /// A URL on the management API port, from its log line.
+    pub fn api_url(&self, path: &str) -> String {
+        let addr = self
+            .logged_field("management API listening", "address")
+            .unwrap_or_else(|| panic!("no API line in {:?}", self.log_lines()));
+        format!("http://{addr}{path}")
     }
 
     /// The HTTPS port's address (`127.0.0.1:PORT`), from its log line.

@@ -1,0 +1,238 @@
+//! Viewer admission: the one place that decides whether a viewer may watch a
+//! stream, asked where a viewer session starts (HLS/CMAF/DASH playlists,
+//! progressive MP4/TS/FLV, MEWS WebSockets, RTMP play, WHEP offers) — never for
+//! segments, which stay cacheable by any CDN.
+//!
+//! With a `USER_NEW` trigger, the site's backend decides, once per viewer
+//! session. A session is (stream, connector, client address, User-Agent), hashed
+//! with a per-process random key into the hexadecimal session id the payload
+//! carries: a player's many playlist requests are one session, so the backend is
+//! asked once, and its answer holds while the session lasts. A session ends
+//! [`SESSION_IDLE`] after its last admission check (`USER_END` is fired then).
+
+pub mod http;
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::sync::OnceCell;
+
+use crate::metrics::Protocol;
+use crate::triggers::{payload, Event, Triggers};
+
+/// A session without an admission check for this long is over.
+pub const SESSION_IDLE: Duration = Duration::from_secs(30);
+/// Most sessions remembered at once; past it (a flood of addresses) viewers are
+/// still asked about, one request at a time, without a session.
+pub const MAX_SESSIONS: usize = 100_000;
+/// How often ended sessions are looked for.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Who asks to watch what.
+#[derive(Debug, Clone, Copy)]
+pub struct ViewerRequest<'a> {
+    pub stream: &'a str,
+    pub ip: IpAddr,
+    pub connector: Protocol,
+    /// The request's path and query (RTMP: the play URL).
+    pub url: &'a str,
+    pub user_agent: &'a str,
+}
+
+/// Why a viewer was refused (said to the viewer).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("access denied: the site's USER_NEW check refused this viewer")]
+    Trigger,
+}
+
+#[derive(Debug)]
+struct Session {
+    number: u64,
+    id: String,
+    stream: String,
+    connector: Protocol,
+    ip: IpAddr,
+    started: Instant,
+    /// Milliseconds after `started` of the last check.
+    last_seen_ms: AtomicU64,
+    allowed: OnceCell<bool>,
+}
+
+impl Session {
+    fn touch(&self, now: Instant) {
+        let ms = now.saturating_duration_since(self.started).as_millis() as u64;
+        self.last_seen_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    fn idle(&self, now: Instant) -> bool {
+        let last = self.started + Duration::from_millis(self.last_seen_ms.load(Ordering::Relaxed));
+        now.saturating_duration_since(last) >= SESSION_IDLE
+    }
+}
+
+/// The admission service (one per server).
+#[derive(Debug)]
+pub struct Admission {
+    triggers: Arc<Triggers>,
+    sessions: Mutex<HashMap<u64, Arc<Session>>>,
+    hasher: std::collections::hash_map::RandomState,
+    next: AtomicU64,
+    sweeping: AtomicBool,
+}
+
+impl Admission {
+    pub fn new(triggers: Arc<Triggers>) -> Admission {
+        Admission {
+            triggers,
+            sessions: Mutex::new(HashMap::new()),
+            hasher: Default::default(),
+            next: AtomicU64::new(0),
+            sweeping: AtomicBool::new(false),
+        }
+    }
+
+    /// Decides whether `viewer` may watch.
+    pub async fn admit(self: &Arc<Self>, viewer: &ViewerRequest<'_>) -> Result<(), Refused> {
+        let asks = self.triggers.listens(Event::UserNew, Some(viewer.stream));
+        if !asks && !self.triggers.listens(Event::UserEnd, Some(viewer.stream)) {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let session = self.session(viewer, now);
+        let allowed = session
+            .allowed
+            .get_or_init(|| async {
+                if !asks {
+                    return true;
+                }
+                let number = session.number.to_string();
+                let lines = [
+                    viewer.stream,
+                    &viewer.ip.to_string(),
+                    &number,
+                    viewer.connector.as_str(),
+                    viewer.url,
+                    &session.id,
+                ];
+                let answer = self
+                    .triggers
+                    .ask(Event::UserNew, Some(viewer.stream), &payload(&lines))
+                    .await;
+                answer.is_none_or(|a| a.is_positive())
+            })
+            .await;
+        if *allowed {
+            Ok(())
+        } else {
+            tracing::info!(
+                stream = viewer.stream,
+                connector = viewer.connector.as_str(),
+                "viewer refused by USER_NEW"
+            );
+            Err(Refused::Trigger)
+        }
+    }
+
+    /// The viewer's session, made if new (and tracked unless too many are).
+    fn session(self: &Arc<Self>, viewer: &ViewerRequest<'_>, now: Instant) -> Arc<Session> {
+        let key = self.hasher.hash_one((
+            viewer.stream,
+            viewer.connector,
+            viewer.ip,
+            viewer.user_agent,
+        ));
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(session) = sessions.get(&key) {
+            if !session.idle(now) {
+                session.touch(now);
+                return session.clone();
+            }
+        }
+        let session = Arc::new(Session {
+            number: self.next.fetch_add(1, Ordering::Relaxed) + 1,
+            id: format!("{key:016x}"),
+            stream: viewer.stream.to_owned(),
+            connector: viewer.connector,
+            ip: viewer.ip,
+            started: now,
+            last_seen_ms: AtomicU64::new(0),
+            allowed: OnceCell::new(),
+        });
+        if sessions.len() < MAX_SESSIONS {
+            if let Some(old) = sessions.insert(key, session.clone()) {
+                self.ended(&old, now);
+            }
+            drop(sessions);
+            self.start_sweeping();
+        }
+        session
+    }
+
+    fn start_sweeping(self: &Arc<Self>) {
+        if self.sweeping.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.sweeping.store(false, Ordering::Relaxed);
+            return;
+        };
+        let weak: Weak<Admission> = Arc::downgrade(self);
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+            loop {
+                tick.tick().await;
+                let Some(admission) = weak.upgrade() else {
+                    return;
+                };
+                admission.sweep(Instant::now());
+            }
+        });
+    }
+
+    /// Ends the sessions that went idle.
+    fn sweep(&self, now: Instant) {
+        let mut ended = Vec::new();
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, s| {
+                let idle = s.idle(now);
+                if idle {
+                    ended.push(s.clone());
+                }
+                !idle
+            });
+        for session in ended {
+            self.ended(&session, now);
+        }
+    }
+
+    fn ended(&self, session: &Session, now: Instant) {
+        if !self.triggers.listens(Event::UserEnd, Some(&session.stream)) {
+            return;
+        }
+        let last =
+            session.started + Duration::from_millis(session.last_seen_ms.load(Ordering::Relaxed));
+        let seconds = last
+            .min(now)
+            .saturating_duration_since(session.started)
+            .as_secs();
+        let lines = [
+            session.id.as_str(),
+            &session.stream,
+            session.connector.as_str(),
+            &session.ip.to_string(),
+            &seconds.to_string(),
+            "0",
+            "0",
+            "",
+        ];
+        self.triggers
+            .notify(Event::UserEnd, Some(&session.stream), &payload(&lines));
+    }
+}
