@@ -13,37 +13,6 @@ use std::process::Command;
 use common::{run_tool, Brume};
 use serde_json::json;
 
-/// A self-signed EC certificate for localhost and 127.0.0.1, and its key, in `dir`.
-fn self_signed(dir: &Path) {
-    let out = run_tool(
-        "openssl",
-        &[
-            "req",
-            "-x509",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-keyout",
-            dir.join("api-key.pem").to_str().unwrap(),
-            "-out",
-            dir.join("api-cert.pem").to_str().unwrap(),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Runs curl with `args`; returns (exit code, stdout with headers).
 fn curl(args: &[&str]) -> (i32, String) {
     let out = Command::new("curl")
@@ -60,7 +29,7 @@ fn curl(args: &[&str]) -> (i32, String) {
 #[test]
 fn the_api_serves_https_and_its_session_cookie_is_secure() {
     let dir = tempfile::tempdir().unwrap();
-    self_signed(dir.path());
+    common::self_signed_cert(dir.path(), "ec", "api-cert.pem", "api-key.pem", &[]);
     let ca = dir.path().join("api-cert.pem");
     let ca = ca.to_str().unwrap().to_owned();
     let brume = Brume::start_with(

@@ -438,29 +438,7 @@ fn the_publish_password_limit_survives_moving_the_rtmp_port() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_https_port_and_the_unix_socket_have_their_own_caps() {
     let dir = tempfile::tempdir().unwrap();
-    let out = common::run_tool(
-        "openssl",
-        &[
-            "req",
-            "-x509",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:127.0.0.2",
-            "-keyout",
-            dir.path().join("key.pem").to_str().unwrap(),
-            "-out",
-            dir.path().join("cert.pem").to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{out:?}");
+    common::self_signed_cert(dir.path(), "ec", "cert.pem", "key.pem", &["127.0.0.2"]);
     let ca = dir.path().join("cert.pem").to_str().unwrap().to_owned();
     let socket = dir.path().join("brume.sock");
     let brume = Brume::start_with(

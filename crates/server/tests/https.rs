@@ -313,33 +313,12 @@ fn openssl_pair(dir: &Path, kind: &str) -> (PathBuf, PathBuf) {
     let cert = dir.join(format!("{kind}-cert.pem"));
     let pkcs8 = dir.join(format!("{kind}-pkcs8.pem"));
     let key = dir.join(format!("{kind}-key.pem"));
-    let newkey = match kind {
-        "rsa" => vec!["-newkey", "rsa:2048"],
-        _ => vec!["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
-    };
-    let mut args = vec![
-        "req",
-        "-x509",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=localhost",
-    ];
-    args.extend(newkey);
-    args.extend([
-        "-addext",
-        "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        "-keyout",
-        pkcs8.to_str().unwrap(),
-        "-out",
-        cert.to_str().unwrap(),
-    ]);
-    let out = run_tool("openssl", &args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::self_signed_cert(
+        dir,
+        kind,
+        &format!("{kind}-cert.pem"),
+        &format!("{kind}-pkcs8.pem"),
+        &[],
     );
     let convert = match kind {
         "rsa" => vec!["rsa", "-traditional"],

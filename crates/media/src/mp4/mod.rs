@@ -7,4 +7,5 @@ pub mod fmp4;
 pub mod progressive;
 pub mod sample_table;
 pub mod stsd;
+mod track_boxes;
 pub mod write;

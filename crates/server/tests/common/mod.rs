@@ -233,6 +233,47 @@ pub fn run_tool(program: &str, args: &[&str]) -> std::process::Output {
         .unwrap_or_else(|e| panic!("{program} is required by this test and could not run ({e}); run scripts/test to install it"))
 }
 
+/// Makes a self-signed certificate for `localhost`, 127.0.0.1 and `extra_ips` with
+/// openssl, written as `cert` and `key` (PKCS#8 PEM) in `dir`. `key_type` is `ec`
+/// (P-256) or `rsa` (2048 bits). Panics with openssl's message when it fails.
+pub fn self_signed_cert(dir: &Path, key_type: &str, cert: &str, key: &str, extra_ips: &[&str]) {
+    let mut san = String::from("subjectAltName=DNS:localhost,IP:127.0.0.1");
+    for ip in extra_ips {
+        san.push_str(",IP:");
+        san.push_str(ip);
+    }
+    let cert = dir.join(cert);
+    let key = dir.join(key);
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=localhost",
+    ];
+    match key_type {
+        "rsa" => args.extend(["-newkey", "rsa:2048"]),
+        "ec" => args.extend(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]),
+        other => panic!("self_signed_cert: unknown key type {other}"),
+    }
+    args.extend([
+        "-addext",
+        &san,
+        "-keyout",
+        key.to_str().expect("utf-8 temp path"),
+        "-out",
+        cert.to_str().expect("utf-8 temp path"),
+    ]);
+    let out = run_tool("openssl", &args);
+    assert!(
+        out.status.success(),
+        "openssl could not make a certificate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// ffmpeg decode check: returns the error lines ffmpeg printed (empty = clean).
 pub fn decode_errors(input: &str) -> String {
     let out = run_tool(

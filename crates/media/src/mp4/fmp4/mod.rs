@@ -20,6 +20,7 @@
 
 use bytes::Bytes;
 
+use super::track_boxes::{language_code, write_handler, write_media_header_and_dinf};
 use super::write::{BoxWriter, WriteError, BOX_HEADER_SIZE, FULL_BOX_HEADER_SIZE};
 use crate::frame::{Codec, Frame, Track, TrackKind};
 
@@ -285,39 +286,9 @@ fn write_trak(w: &mut BoxWriter, track: &Track) -> Result<(), Fmp4Error> {
     w.put_u16(0); // pre_defined
     w.end(mdhd)?;
 
-    let (handler, name): (&[u8; 4], &[u8]) = match track.kind() {
-        TrackKind::Video => (b"vide", b"Brume Video\0"),
-        TrackKind::Audio => (b"soun", b"Brume Audio\0"),
-    };
-    let hdlr = w.start_full(b"hdlr", 0, 0);
-    w.put_u32(0); // pre_defined
-    w.put_fourcc(handler);
-    w.put_zeros(12); // reserved
-    w.put_bytes(name);
-    w.end(hdlr)?;
-
+    write_handler(w, track.kind())?;
     let minf = w.start(b"minf");
-    match track.kind() {
-        TrackKind::Video => {
-            let vmhd = w.start_full(b"vmhd", 0, 1);
-            w.put_u16(0); // graphicsmode: copy
-            w.put_zeros(6); // opcolor
-            w.end(vmhd)?;
-        }
-        TrackKind::Audio => {
-            let smhd = w.start_full(b"smhd", 0, 0);
-            w.put_i16(0); // balance
-            w.put_u16(0); // reserved
-            w.end(smhd)?;
-        }
-    }
-    let dinf = w.start(b"dinf");
-    let dref = w.start_full(b"dref", 0, 0);
-    w.put_u32(1); // entry_count
-    let url = w.start_full(b"url ", 0, 1); // flag 1: media in this file
-    w.end(url)?;
-    w.end(dref)?;
-    w.end(dinf)?;
+    write_media_header_and_dinf(w, track.kind())?;
 
     let stbl = w.start(b"stbl");
     let stsd = w.start_full(b"stsd", 0, 0);
@@ -376,13 +347,6 @@ fn write_tkhd(w: &mut BoxWriter, track: &Track) -> Result<(), Fmp4Error> {
     w.put_u32(height << 16);
     w.end(tkhd)?;
     Ok(())
-}
-
-/// The ISO 639-2/T code packed as three 5-bit letters (each minus 0x60).
-fn language_code(code: &[u8; 3]) -> u16 {
-    code.iter().fold(0u16, |acc, &c| {
-        (acc << 5) | (u16::from(c.wrapping_sub(0x60)) & 0x1f)
-    })
 }
 
 /// The SampleEntry header: six reserved bytes and data_reference_index 1.

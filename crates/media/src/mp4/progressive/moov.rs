@@ -13,6 +13,7 @@ use bytes::Bytes;
 use super::plan::{chunk_runs, Edit, TrackPlan, MOVIE_TIMESCALE};
 use super::ProgressiveError;
 use crate::mp4::fmp4::{write_mp4a_entry, write_visual_entry};
+use crate::mp4::track_boxes::{language_code, write_handler, write_media_header_and_dinf};
 use crate::mp4::write::BoxWriter;
 use crate::{Codec, TrackKind};
 
@@ -203,39 +204,9 @@ fn write_trak(
     w.put_u16(0); // pre_defined
     w.end(mdhd)?;
 
-    let (handler, name): (&[u8; 4], &[u8]) = match track.kind() {
-        TrackKind::Video => (b"vide", b"Brume Video\0"),
-        TrackKind::Audio => (b"soun", b"Brume Audio\0"),
-    };
-    let hdlr = w.start_full(b"hdlr", 0, 0);
-    w.put_u32(0); // pre_defined
-    w.put_fourcc(handler);
-    w.put_zeros(12); // reserved
-    w.put_bytes(name);
-    w.end(hdlr)?;
-
+    write_handler(w, track.kind())?;
     let minf = w.start(b"minf");
-    match track.kind() {
-        TrackKind::Video => {
-            let vmhd = w.start_full(b"vmhd", 0, 1);
-            w.put_u16(0); // graphicsmode: copy
-            w.put_zeros(6); // opcolor
-            w.end(vmhd)?;
-        }
-        TrackKind::Audio => {
-            let smhd = w.start_full(b"smhd", 0, 0);
-            w.put_i16(0); // balance
-            w.put_u16(0); // reserved
-            w.end(smhd)?;
-        }
-    }
-    let dinf = w.start(b"dinf");
-    let dref = w.start_full(b"dref", 0, 0);
-    w.put_u32(1); // entry_count
-    let url = w.start_full(b"url ", 0, 1); // flag 1: media in this file
-    w.end(url)?;
-    w.end(dref)?;
-    w.end(dinf)?;
+    write_media_header_and_dinf(w, track.kind())?;
 
     let stbl = w.start(b"stbl");
     let at = write_sample_tables(w, plan, co64)?;
@@ -369,11 +340,4 @@ fn write_sample_tables(
 /// [`super::MAX_SAMPLES`], far below `u32::MAX`).
 fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
-}
-
-/// The ISO 639-2/T code packed as three 5-bit letters (each minus 0x60).
-fn language_code(code: &[u8; 3]) -> u16 {
-    code.iter().fold(0u16, |acc, &c| {
-        (acc << 5) | (u16::from(c.wrapping_sub(0x60)) & 0x1f)
-    })
 }
