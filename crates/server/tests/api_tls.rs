@@ -7,10 +7,9 @@
 mod api_client;
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
-use common::{run_tool, Brume};
+use common::Brume;
 use serde_json::json;
 
 /// Runs curl with `args`; returns (exit code, stdout with headers).
