@@ -824,7 +824,7 @@
     if (this.sink) this.sink.destroy();
   };
 
-  /** WebRTC over WHEP (RFC 9725): POST an offer to the source URL, play the
+  /** WebRTC over WHEP (draft-ietf-wish-whep): POST an offer to the source URL, play the
    * answer's tracks (H.264 video, Opus audio); the session resource is deleted
    * when the player stops. */
   function WhepPlayer(ctx) {

@@ -10,8 +10,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::browser::{js_literal, Browser};
 use common::proxy::{Proxy, ProxyKind};
+use common::webrtc::{plays_through_whep, wait_live};
 use common::{request, Brume, Publisher};
 use serde_json::json;
 
@@ -27,103 +27,6 @@ fn start() -> Brume {
             },
         }),
     )
-}
-
-/// Waits until `url` (a stream's info) says the stream is live.
-fn wait_live(brume: &Brume, name: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let info = common::get(&brume.url(&format!("/json_{name}.js"))).json();
-        if info["type"] == "live" {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "stream {name} did not go live"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Script that does WHEP against `url` and records progress in `window.whep`.
-fn whep_script(url: &str) -> String {
-    format!(
-        r#"(async () => {{
-  window.whep = {{ status: 0, error: null, location: null }};
-  try {{
-    const pc = new RTCPeerConnection();
-    window.pc = pc;
-    pc.addTransceiver('video', {{ direction: 'recvonly' }});
-    pc.addTransceiver('audio', {{ direction: 'recvonly' }});
-    const video = document.createElement('video');
-    video.muted = true; video.autoplay = true; video.playsInline = true;
-    document.body.appendChild(video);
-    pc.ontrack = (e) => {{ if (e.track.kind === 'video') video.srcObject = e.streams[0] || new MediaStream([e.track]); }};
-    await pc.setLocalDescription(await pc.createOffer());
-    const response = await fetch({url}, {{ method: 'POST', headers: {{ 'Content-Type': 'application/sdp' }}, body: pc.localDescription.sdp }});
-    window.whep.status = response.status;
-    window.whep.location = response.headers.get('Location');
-    const answer = await response.text();
-    if (response.status !== 201) {{ window.whep.error = answer; return; }}
-    await pc.setRemoteDescription({{ type: 'answer', sdp: answer }});
-  }} catch (e) {{ window.whep.error = String(e); }}
-}})(); true"#,
-        url = js_literal(url)
-    )
-}
-
-const FRAMES_DECODED: &str = "(async () => { if (!window.pc) return 0; \
-    const stats = await window.pc.getStats(); let n = 0; \
-    stats.forEach(s => { if (s.type === 'inbound-rtp' && s.kind === 'video') n = s.framesDecoded || 0; }); \
-    return n; })()";
-
-/// The audio the page receives: `{codec, packets, bytes}` of its inbound audio.
-const AUDIO_RECEIVED: &str = "(async () => { if (!window.pc) return null; \
-    const stats = await window.pc.getStats(); let a = null; const codecs = {}; \
-    stats.forEach(s => { if (s.type === 'codec') codecs[s.id] = s.mimeType; }); \
-    stats.forEach(s => { if (s.type === 'inbound-rtp' && s.kind === 'audio') \
-      a = { codec: codecs[s.codecId] || null, packets: s.packetsReceived || 0, \
-            bytes: s.bytesReceived || 0, samples: s.totalSamplesReceived || 0 }; }); \
-    return a; })()";
-
-fn plays_through_whep(page_url: &str, whep_url: &str) {
-    let browser = Browser::launch();
-    let mut page = browser.open_page();
-    page.navigate(page_url);
-    page.eval(&whep_script(whep_url));
-    page.wait_for(
-        "WHEP answered",
-        "window.whep && (window.whep.status || window.whep.error)",
-        Duration::from_secs(20),
-    );
-    let whep = page.eval("window.whep");
-    assert_eq!(whep["status"], 201, "{whep}");
-    assert!(whep["location"].as_str().is_some(), "{whep}");
-    let decoded = page.wait_for(
-        "60 video frames decoded over WebRTC",
-        &format!("(async () => {{ const n = await {FRAMES_DECODED}; return n > 60 ? n : 0; }})()"),
-        Duration::from_secs(40),
-    );
-    assert!(decoded.as_f64().unwrap_or(0.0) > 60.0);
-    // The stream's AAC arrives as Opus: 100 packets are 2 s of audio.
-    let audio = page.wait_for(
-        "100 Opus audio packets received",
-        &format!(
-            "(async () => {{ const a = await {AUDIO_RECEIVED}; \
-             return a && a.packets > 100 ? a : null; }})()"
-        ),
-        Duration::from_secs(20),
-    );
-    assert_eq!(audio["codec"], "audio/opus", "{audio}");
-    assert!(audio["bytes"].as_f64().unwrap_or(0.0) > 2000.0, "{audio}");
-    // The session resource ends the session.
-    let location = whep["location"].as_str().unwrap_or_default();
-    let ended = page.eval(&format!(
-        "(async () => (await fetch(new URL({}, {}), {{ method: 'DELETE' }})).status)()",
-        js_literal(location),
-        js_literal(whep_url)
-    ));
-    assert_eq!(ended, 200, "DELETE of the session resource");
 }
 
 #[test]

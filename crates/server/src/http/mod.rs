@@ -216,7 +216,9 @@ pub async fn handle(
         Method::GET | Method::HEAD | Method::POST => {
             route_request(req, routed, context, peer).await
         }
-        Method::DELETE | Method::PATCH if matches!(routed, Ok(Route::WhepSession(..))) => {
+        Method::DELETE | Method::PATCH
+            if matches!(routed, Ok(Route::WhepSession(..) | Route::WhipSession(..))) =>
+        {
             route_request(req, routed, context, peer).await
         }
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
@@ -284,6 +286,8 @@ async fn route_request(
         Route::JsonInfo(name) => json_info(&req, context, peer, name),
         Route::Whep(name) => crate::webrtc::whep::offer(req, context, peer, name).await,
         Route::WhepSession(name, id) => crate::webrtc::whep::resource(&req, context, name, id),
+        Route::Whip(name) => crate::webrtc::whip::offer(req, context, peer, name).await,
+        Route::WhipSession(name, id) => crate::webrtc::whep::resource(&req, context, name, id),
         Route::Vendor(asset) => vendor::answer(headers, *asset),
         Route::Page(_) | Route::PlayerJs | Route::Embed(_) | Route::InfoJs(_) => {
             pages::answer(&req, context, peer, &route)

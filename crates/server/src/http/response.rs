@@ -17,7 +17,7 @@ pub fn add_common_headers(response: &mut Response<Body>) {
         "access-control-allow-methods",
         "GET, POST, OPTIONS, HEAD, DELETE, PATCH",
     );
-    set(response, "access-control-allow-headers", "*");
+    set(response, "access-control-allow-headers", "*, Authorization");
     set(response, "access-control-expose-headers", "*, Location");
     set(response, "server", SERVER);
 }

@@ -49,6 +49,10 @@ pub enum Route {
     Whep(String),
     /// `/webrtc/S/ID`, `/whep/S/ID`: a WHEP session (DELETE, PATCH).
     WhepSession(String, String),
+    /// `/whip/S`: WHIP publishing (POST an SDP offer).
+    Whip(String),
+    /// `/whip/S/ID`: a WHIP session (DELETE).
+    WhipSession(String, String),
     /// `/`: a short plain-text index.
     Root,
 }
@@ -128,6 +132,14 @@ pub fn route(path: &str) -> Result<Route, RouteError> {
                 return Err(RouteError::NotFound);
             }
             Ok(Route::WhepSession(name, (*id).to_owned()))
+        }
+        ["whip", name] => Ok(Route::Whip(stream_name(&decode_part(name)?)?)),
+        ["whip", name, id] => {
+            let name = stream_name(&decode_part(name)?)?;
+            if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(RouteError::NotFound);
+            }
+            Ok(Route::WhipSession(name, (*id).to_owned()))
         }
         _ => Err(RouteError::NotFound),
     }

@@ -1,4 +1,5 @@
-//! WebRTC: WHEP playback of live streams (one UDP socket for every session).
+//! WebRTC: WHEP playback of live streams and WHIP ingest into push streams (one
+//! UDP socket for every session).
 //!
 //! * [`audio`]: Opus made once per stream for viewers of AAC streams.
 //! * [`config`]: the `webrtc` configuration section.
@@ -8,6 +9,8 @@
 //!   task of its own: datagrams routed to it, its frame subscription, its timers.
 //! * [`whep`]: the HTTP side on the media port (`POST /webrtc/S`, `/whep/S`;
 //!   `DELETE` and `PATCH` on the session resource; CORS).
+//! * `ingest`: one WHIP publisher's session (H.264 and Opus in, a push stream's
+//!   frames out); [`whip`]: its HTTP side (`POST /whip/S`, bearer token).
 //!
 //! One [`WebRtc`] per server owns the socket and a receive task; sessions are
 //! entries in its table, each with a bounded datagram queue. Frames reach a
@@ -21,10 +24,12 @@
 pub mod audio;
 pub mod config;
 pub mod demux;
+mod ingest;
 mod payload;
 pub mod sdp;
 mod session;
 pub mod whep;
+pub mod whip;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

@@ -47,6 +47,9 @@ impl Browser {
                 "--disable-component-update",
                 "--disable-sync",
                 "--mute-audio",
+                // getUserMedia gets a test pattern and a beep, without a prompt.
+                "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream",
                 // The proxies' certificates are self-signed, made by the test.
                 "--ignore-certificate-errors",
                 "--window-size=1280,720",

@@ -487,6 +487,7 @@ impl Brume {
 pub mod browser;
 pub mod hook_backend;
 pub mod proxy;
+pub mod webrtc;
 
 /// The configuration [`Brume::start_with`] runs: ephemeral loopback ports for
 /// `http`, `rtmp` and `api` and the looping demo stream, with each section of

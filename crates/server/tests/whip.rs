@@ -1,0 +1,103 @@
+//! WHIP ingest: headless Chromium publishes its fake camera and microphone
+//! (H.264 + Opus) to a push stream with a bearer token; ffmpeg decodes the
+//! stream's video and audio (made AAC in-process) from progressive MP4 and from
+//! HLS with CMAF segments, and a second Chromium page plays it over WHEP, directly
+//! and through the guide's nginx configuration.
+
+// Test code: a panic is a test failure with its message.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::browser::Browser;
+use common::proxy::{Proxy, ProxyKind};
+use common::webrtc::{plays_through_whep, publish_whip, wait_live};
+use common::{probe_codecs, run_tool, Brume};
+use serde_json::json;
+
+const TOKEN: &str = "s3cret-token";
+
+fn start() -> Brume {
+    Brume::start_with(
+        tempfile::tempdir().expect("temp dir"),
+        json!({
+            "webrtc": {"listen": "127.0.0.1:0"},
+            "streams": {"cam": {"source": "push://", "password": TOKEN}},
+        }),
+    )
+}
+
+/// Decodes 3 s of `url` with ffmpeg: (video frames, audio frames, error lines).
+fn decode_both(url: &str) -> (usize, usize, String) {
+    let out = run_tool(
+        "ffmpeg",
+        &[
+            "-hide_banner",
+            "-v",
+            "error",
+            "-rw_timeout",
+            "10000000",
+            "-i",
+            url,
+            "-t",
+            "3",
+            "-map",
+            "0:v:0",
+            "-map",
+            "0:a:0",
+            "-f",
+            "framecrc",
+            "-",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let count = |index: &str| {
+        text.lines()
+            .filter(|l| l.split(',').next().map(str::trim) == Some(index))
+            .count()
+    };
+    (
+        count("0"),
+        count("1"),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn chromium_publishes_with_whip_and_every_output_plays_it() {
+    let brume = start();
+    let browser = Browser::launch();
+    let mut publisher = browser.open_page();
+    publisher.navigate(&brume.url("/"));
+    let whip = publish_whip(&mut publisher, &brume.url("/whip/cam"), TOKEN);
+    assert_eq!(whip["status"], 201, "{whip}");
+    assert!(
+        whip["location"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("cam/")),
+        "{whip}"
+    );
+    wait_live(&brume, "cam");
+
+    // Progressive MP4 and HLS (CMAF): H.264 video and AAC audio that decode.
+    for url in [brume.url("/cam.mp4"), brume.url("/cmaf/cam/index.m3u8")] {
+        let codecs = probe_codecs(&url);
+        assert_eq!(codecs, vec!["aac", "h264"], "{url}");
+        let (video, audio, errors) = decode_both(&url);
+        assert!(video >= 30, "{url}: {video} video frames decoded; {errors}");
+        assert!(audio >= 30, "{url}: {audio} audio frames decoded; {errors}");
+    }
+
+    // WebRTC viewers, directly and through nginx.
+    plays_through_whep(&brume.url("/"), &brume.url("/whep/cam"));
+    let proxy = Proxy::start(ProxyKind::Nginx, &brume);
+    plays_through_whep(&proxy.url("http", "/"), &proxy.url("http", "/webrtc/cam"));
+
+    // The publisher's DELETE ends the push.
+    let location = whip["location"].as_str().unwrap_or_default();
+    let ended = publisher.eval(&format!(
+        "(async () => (await fetch('/whip/' + {}, {{ method: 'DELETE' }})).status)()",
+        common::browser::js_literal(location)
+    ));
+    assert_eq!(ended, 200, "DELETE of the WHIP session");
+}
