@@ -52,6 +52,9 @@ pub struct Config {
     /// Peers (CIDR blocks) whose forwarding headers are believed.
     pub trusted_proxies: Vec<String>,
     pub streams: BTreeMap<String, StreamConfig>,
+    /// The key of signed viewer URLs ([`crate::access::token`]).
+    #[serde(skip_serializing_if = "crate::access::config::TokensConfig::is_default")]
+    pub tokens: crate::access::config::TokensConfig,
     /// Event → handlers ([`crate::triggers::config`]).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub triggers: crate::triggers::config::TriggersConfig,
@@ -70,6 +73,9 @@ impl Default for Config {
                 dvr_max_bytes: None,
                 part_target_ms: None,
                 pull: None,
+                access: Default::default(),
+                ip_allow: Vec::new(),
+                ip_deny: Vec::new(),
             },
         );
         Config {
@@ -83,6 +89,7 @@ impl Default for Config {
             limits: crate::config_limits::LimitsConfig::default(),
             trusted_proxies: vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()],
             streams,
+            tokens: Default::default(),
             triggers: BTreeMap::new(),
         }
     }
@@ -227,6 +234,18 @@ pub struct StreamConfig {
     /// When a pulled source (`brume://`, `http://…flv`) is pulled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull: Option<crate::stream::pull::PullConfig>,
+    /// Who may watch: `public` (default), `token` or `trigger` ([`crate::access`]).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::access::config::AccessMode::is_public"
+    )]
+    pub access: crate::access::config::AccessMode,
+    /// Only viewers from these CIDR blocks (empty: any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_allow: Vec<String>,
+    /// Never viewers from these CIDR blocks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_deny: Vec<String>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -394,6 +413,13 @@ impl Config {
                     ),
                 ));
             }
+            crate::access::config::check_stream(
+                stream.access,
+                &stream.ip_allow,
+                &stream.ip_deny,
+                &self.tokens,
+            )
+            .map_err(|(field, m)| invalid(format!("streams.{name}.{field}"), &m))?;
             if stream.dvr_max_bytes.is_some_and(|b| b < MIN_DVR_BYTES) {
                 return Err(invalid(
                     format!("streams.{name}.dvr_max_bytes"),
@@ -417,6 +443,8 @@ impl Config {
         self.limits
             .check()
             .map_err(|(key, message)| invalid(key, &message))?;
+        crate::access::config::check_tokens(&self.tokens)
+            .map_err(|m| invalid("tokens.key".to_owned(), &m))?;
         crate::triggers::config::check(&self.triggers)
             .map_err(|(key, message)| invalid(key, &message))?;
         if let Some(webrtc) = &self.webrtc {

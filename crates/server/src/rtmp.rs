@@ -486,6 +486,9 @@ impl Connection {
                 connector: Protocol::Rtmp,
                 url: &url,
                 user_agent: "",
+                token: name
+                    .split_once('?')
+                    .and_then(|(_, query)| crate::access::token::from_query(Some(query))),
             };
             if let Err(refused) = self.access.admit(&viewer).await {
                 self.metrics.refusals.count("rtmp", "viewer_refused");

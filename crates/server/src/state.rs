@@ -59,7 +59,10 @@ impl ServerState {
             metrics.trigger_calls.clone(),
         ));
         ServerState {
-            access: Arc::new(crate::access::Admission::new(triggers.clone())),
+            access: Arc::new(crate::access::Admission::new(
+                config.clone(),
+                triggers.clone(),
+            )),
             triggers,
             config,
             registry,

@@ -52,6 +52,7 @@ pub async fn check<B>(
         connector,
         url,
         user_agent,
+        token: super::token::from_query(req.uri().query()),
     };
     context
         .state

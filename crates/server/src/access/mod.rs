@@ -3,6 +3,10 @@
 //! progressive MP4/TS/FLV, MEWS WebSockets, RTMP play, WHEP offers) — never for
 //! segments, which stay cacheable by any CDN.
 //!
+//! In order: the stream's `ip_deny` and `ip_allow` lists, its `access` mode
+//! (`token`: a signed URL, [`token`]; `trigger`: a blocking `USER_NEW` handler
+//! must exist), then the `USER_NEW` trigger if one is configured.
+//!
 //! With a `USER_NEW` trigger, the site's backend decides, once per viewer
 //! session. A session is (stream, connector, client address, User-Agent), hashed
 //! with a per-process random key into the hexadecimal session id the payload
@@ -10,7 +14,10 @@
 //! asked once, and its answer holds while the session lasts. A session ends
 //! [`SESSION_IDLE`] after its last admission check (`USER_END` is fired then).
 
+pub mod carry;
+pub mod config;
 pub mod http;
+pub mod token;
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -41,6 +48,8 @@ pub struct ViewerRequest<'a> {
     /// The request's path and query (RTMP: the play URL).
     pub url: &'a str,
     pub user_agent: &'a str,
+    /// The signed-URL token the request carried (`tkn`).
+    pub token: Option<&'a str>,
 }
 
 /// Why a viewer was refused (said to the viewer).
@@ -48,6 +57,12 @@ pub struct ViewerRequest<'a> {
 pub enum Refused {
     #[error("access denied: the site's USER_NEW check refused this viewer")]
     Trigger,
+    #[error("access denied: this stream is only for viewers the site admits, and no USER_NEW trigger is configured")]
+    NoTrigger,
+    #[error("access denied: your address may not watch this stream")]
+    Address,
+    #[error("access denied: {0}")]
+    Token(#[from] token::TokenError),
 }
 
 #[derive(Debug)]
@@ -78,6 +93,7 @@ impl Session {
 /// The admission service (one per server).
 #[derive(Debug)]
 pub struct Admission {
+    config: Arc<crate::config_store::ConfigStore>,
     triggers: Arc<Triggers>,
     sessions: Mutex<HashMap<u64, Arc<Session>>>,
     hasher: std::collections::hash_map::RandomState,
@@ -86,8 +102,12 @@ pub struct Admission {
 }
 
 impl Admission {
-    pub fn new(triggers: Arc<Triggers>) -> Admission {
+    pub fn new(
+        config: Arc<crate::config_store::ConfigStore>,
+        triggers: Arc<Triggers>,
+    ) -> Admission {
         Admission {
+            config,
             triggers,
             sessions: Mutex::new(HashMap::new()),
             hasher: Default::default(),
@@ -98,6 +118,15 @@ impl Admission {
 
     /// Decides whether `viewer` may watch.
     pub async fn admit(self: &Arc<Self>, viewer: &ViewerRequest<'_>) -> Result<(), Refused> {
+        if let Err(refused) = self.check_settings(viewer) {
+            tracing::info!(
+                stream = viewer.stream,
+                connector = viewer.connector.as_str(),
+                %refused,
+                "viewer refused"
+            );
+            return Err(refused);
+        }
         let asks = self.triggers.listens(Event::UserNew, Some(viewer.stream));
         if !asks && !self.triggers.listens(Event::UserEnd, Some(viewer.stream)) {
             return Ok(());
@@ -135,6 +164,41 @@ impl Admission {
                 "viewer refused by USER_NEW"
             );
             Err(Refused::Trigger)
+        }
+    }
+
+    /// The stream's own rules: address lists and access mode.
+    fn check_settings(&self, viewer: &ViewerRequest<'_>) -> Result<(), Refused> {
+        let config = self.config.current();
+        let Some(stream) = config.streams.get(viewer.stream) else {
+            return Ok(());
+        };
+        let listed = |list: &[String]| {
+            list.iter()
+                .filter_map(|c| crate::net::Cidr::parse(c).ok())
+                .any(|c| c.contains(viewer.ip))
+        };
+        if listed(&stream.ip_deny) || (!stream.ip_allow.is_empty() && !listed(&stream.ip_allow)) {
+            return Err(Refused::Address);
+        }
+        match stream.access {
+            config::AccessMode::Public => Ok(()),
+            config::AccessMode::Token => {
+                let key = config.tokens.key.as_deref().unwrap_or_default();
+                let token = viewer.token.ok_or(token::TokenError::Missing)?;
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                token::verify(key.as_bytes(), viewer.stream, token, now)?;
+                Ok(())
+            }
+            config::AccessMode::Trigger => {
+                if self.triggers.asks(Event::UserNew, Some(viewer.stream)) {
+                    Ok(())
+                } else {
+                    Err(Refused::NoTrigger)
+                }
+            }
         }
     }
 

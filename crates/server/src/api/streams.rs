@@ -171,6 +171,10 @@ pub async fn put(
                         dvr_max_bytes: body.dvr_max_bytes,
                         part_target_ms: body.part_target_ms,
                         pull: body.pull,
+                        // Access settings are kept (file only for now).
+                        access: old.map(|s| s.access).unwrap_or_default(),
+                        ip_allow: old.map(|s| s.ip_allow.clone()).unwrap_or_default(),
+                        ip_deny: old.map(|s| s.ip_deny.clone()).unwrap_or_default(),
                     },
                 );
                 Ok(())

@@ -267,18 +267,31 @@ async fn route_request(
         Err(RouteError::BadEncoding) => return text(StatusCode::BAD_REQUEST, "bad request path\n"),
         Err(RouteError::NotFound) => return not_found(),
     };
+    // Shares the request's bytes: no allocation.
+    let uri = req.uri().clone();
     if let Err(refused) = crate::access::http::check(&req, &route, context, peer).await {
         return refused;
     }
+    let mut response = answer_route(req, &route, context, peer).await;
+    crate::access::carry::response(&route, uri.query(), &mut response);
+    response
+}
+
+async fn answer_route(
+    req: Request<Incoming>,
+    route: &Route,
+    context: &HttpContext,
+    peer: Option<SocketAddr>,
+) -> Response<Body> {
     if is_websocket_upgrade(req.headers()) {
-        return match &route {
+        return match route {
             Route::Mp4(name) => ws::mews(req, context, name).await,
             Route::JsonInfo(name) => ws::stream_info(req, context, peer, name).await,
             _ => text(StatusCode::BAD_REQUEST, "no WebSocket here\n"),
         };
     }
     let headers = req.headers();
-    match &route {
+    match route {
         Route::Root => text(
             StatusCode::OK,
             "Brume media server. Try /demo.html, /demo.mp4 or /json_demo.js\n",
@@ -290,7 +303,7 @@ async fn route_request(
         Route::WhipSession(name, id) => crate::webrtc::whep::resource(&req, context, name, id),
         Route::Vendor(asset) => vendor::answer(headers, *asset),
         Route::Page(_) | Route::PlayerJs | Route::Embed(_) | Route::InfoJs(_) => {
-            pages::answer(&req, context, peer, &route)
+            pages::answer(&req, context, peer, route)
         }
         Route::Mp4(name) => progressive_route(context, &req, name, Format::Mp4).await,
         Route::Ts(name) => progressive_route(context, &req, name, Format::Ts).await,
@@ -304,7 +317,7 @@ async fn route_request(
         | Route::CmafSegment(name, _, _)
         | Route::CmafPart(name, _, _, _)
         | Route::Dash(name) => match media(context, name).await {
-            Ok(media) => segmented::answer(headers, req.uri().query(), &route, &media).await,
+            Ok(media) => segmented::answer(headers, req.uri().query(), route, &media).await,
             Err(response) => response,
         },
     }

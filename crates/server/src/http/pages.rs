@@ -98,6 +98,8 @@ pub struct PageOptions {
     pub looped: Option<bool>,
     pub force_type: Option<String>,
     pub force_player: Option<String>,
+    /// `tkn=`: appended by player.js to the URLs it asks (`?tkn=…`).
+    pub urlappend: Option<String>,
     pub force_source: Option<u32>,
     /// `t=`: where to start, in seconds.
     pub start_time: Option<f64>,
@@ -126,6 +128,11 @@ impl PageOptions {
                 "loop" => options.looped = Some(flag(&value)),
                 "forceType" => options.force_type = text,
                 "forcePlayer" => options.force_player = text,
+                // A signed-URL token: player.js appends it to every URL it asks.
+                "tkn" => {
+                    options.urlappend = crate::access::carry::carried_token(Some(pair))
+                        .map(|t| format!("?tkn={t}"));
+                }
                 "forceSource" => options.force_source = value.parse().ok(),
                 "t" => options.start_time = parse_duration(&value),
                 _ => {}
@@ -151,6 +158,7 @@ impl PageOptions {
         let strings = [
             ("forceType", &self.force_type),
             ("forcePlayer", &self.force_player),
+            ("urlappend", &self.urlappend),
         ];
         for (key, value) in strings {
             if let Some(value) = value {

@@ -529,6 +529,9 @@ mod tests {
             dvr_max_bytes: None,
             part_target_ms: None,
             pull: None,
+            access: Default::default(),
+            ip_allow: Vec::new(),
+            ip_deny: Vec::new(),
         }
     }
 

@@ -485,6 +485,7 @@ impl Brume {
 }
 
 pub mod browser;
+pub mod edge;
 pub mod hook_backend;
 pub mod proxy;
 pub mod webrtc;
