@@ -51,6 +51,10 @@ pub struct Config {
     pub limits: crate::config_limits::LimitsConfig,
     /// Peers (CIDR blocks) whose forwarding headers are believed.
     pub trusted_proxies: Vec<String>,
+    /// Serve `GET /load.json` (viewers, bandwidth, CPU: what `brume balance`
+    /// polls) on the media ports.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub load_json: bool,
     pub streams: BTreeMap<String, StreamConfig>,
     /// The key of signed viewer URLs ([`crate::access::token`]).
     #[serde(skip_serializing_if = "crate::access::config::TokensConfig::is_default")]
@@ -88,6 +92,7 @@ impl Default for Config {
             webrtc: None,
             limits: crate::config_limits::LimitsConfig::default(),
             trusted_proxies: vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()],
+            load_json: false,
             streams,
             tokens: Default::default(),
             triggers: BTreeMap::new(),

@@ -26,6 +26,7 @@
 pub mod access;
 pub mod api;
 pub mod audio;
+pub mod balance;
 pub mod buffer_budget;
 pub mod config;
 pub mod config_limits;

@@ -1,5 +1,6 @@
 //! The `brume` command: parses options, loads the configuration, runs the server;
-//! `brume passwd` sets an account password in a config file.
+//! `brume passwd` sets an account password in a config file; `brume balance`
+//! runs a load balancer in front of Brume edges.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -52,6 +53,11 @@ enum Command {
         #[arg(short, long, default_value = "admin", value_name = "NAME")]
         user: String,
     },
+    /// Runs a load balancer instead of a server: polls each edge's /load.json
+    /// and sends each viewer (a 307 redirect) to the least-loaded healthy edge
+    /// that can serve the stream. The registration secret for POST /edges is
+    /// read from the file or the BRUME_BALANCE_SECRET environment variable.
+    Balance(brume::balance::BalanceArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +75,9 @@ fn main() -> ExitCode {
         };
     }
     let logs = logging::init(cli.log_format, &cli.log_level);
+    if let Some(Command::Balance(args)) = &cli.command {
+        return balance(args);
+    }
     brume::http::connection::raise_fd_limit();
     let config = match &cli.config {
         Some(path) => match Config::load_or_create(path) {
@@ -106,6 +115,36 @@ fn main() -> ExitCode {
         Err(err) => {
             tracing::error!("{err:#}");
             eprintln!("brume: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `brume balance`: runs the load balancer until the process is stopped.
+fn balance(args: &brume::balance::BalanceArgs) -> ExitCode {
+    use brume::balance::{BalanceConfig, SECRET_ENV};
+    let config = match BalanceConfig::resolve(args, std::env::var(SECRET_ENV).ok()) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("brume balance: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("brume balance: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(brume::balance::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err}");
+            eprintln!("brume balance: {err}");
             ExitCode::FAILURE
         }
     }

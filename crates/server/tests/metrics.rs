@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -115,40 +114,6 @@ fn parse_sample(line: &str) -> Option<(String, f64)> {
 
 fn metric(samples: &[(String, f64)], series: &str) -> Option<f64> {
     samples.iter().find(|(s, _)| s == series).map(|(_, v)| *v)
-}
-
-/// ffmpeg reading an HTTP URL as a player would, discarding the frames.
-struct Player(Child);
-
-impl Player {
-    fn start(url: &str) -> Player {
-        let child = Command::new("ffmpeg")
-            .args([
-                "-hide_banner",
-                "-v",
-                "error",
-                "-i",
-                url,
-                "-t",
-                "20",
-                "-f",
-                "null",
-                "-",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("ffmpeg is required by this test and could not run ({e})"));
-        Player(child)
-    }
-}
-
-impl Drop for Player {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

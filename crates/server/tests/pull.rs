@@ -40,17 +40,6 @@ fn bytes_sent(brume: &Brume, stream: &str) -> u64 {
         .sum()
 }
 
-fn wait_for<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// An origin on a fixed address of its own (so it can be restarted there) with a
 /// push stream `live`, and ffmpeg publishing to it.
 fn origin_at(addr: &str) -> (Brume, Publisher) {

@@ -297,6 +297,8 @@ async fn answer_route(
             "Brume media server. Try /demo.html, /demo.mp4 or /json_demo.js\n",
         ),
         Route::JsonInfo(name) => json_info(&req, context, peer, name),
+        Route::Load if context.config().load_json => crate::balance::load::answer(context),
+        Route::Load => not_found(),
         Route::Whep(name) => crate::webrtc::whep::offer(req, context, peer, name).await,
         Route::WhepSession(name, id) => crate::webrtc::whep::resource(&req, context, name, id),
         Route::Whip(name) => crate::webrtc::whip::offer(req, context, peer, name).await,

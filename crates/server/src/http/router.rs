@@ -53,6 +53,8 @@ pub enum Route {
     Whip(String),
     /// `/whip/S/ID`: a WHIP session (DELETE).
     WhipSession(String, String),
+    /// `/load.json`: the load document a balancer polls (when configured).
+    Load,
     /// `/`: a short plain-text index.
     Root,
 }
@@ -148,6 +150,9 @@ pub fn route(path: &str) -> Result<Route, RouteError> {
 fn route_file(file: &str) -> Result<Route, RouteError> {
     if file == "player.js" {
         return Ok(Route::PlayerJs);
+    }
+    if file == "load.json" {
+        return Ok(Route::Load);
     }
     if let Some(asset) = super::vendor::Asset::from_file(file) {
         return Ok(Route::Vendor(asset));

@@ -60,6 +60,7 @@ pub fn route_kind(route: &Route) -> &'static str {
         Route::Mp4(_) | Route::Ts(_) | Route::Flv(_) => "progressive",
         Route::Vendor(_) => "vendor",
         Route::Root => "root",
+        Route::Load => "load",
         #[allow(unreachable_patterns)]
         _ => "other",
     }

@@ -78,10 +78,10 @@ pub fn unused_address() -> String {
     listener.local_addr().expect("bound address").to_string()
 }
 
-fn listening_address(line: &str) -> Option<String> {
+fn listening_address(line: &str, message: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(line).ok()?;
     let fields = value.get("fields")?;
-    if fields.get("message")?.as_str()? != "HTTP media port listening" {
+    if fields.get("message")?.as_str()? != message {
         return None;
     }
     Some(fields.get("address")?.as_str()?.to_owned())
@@ -533,39 +533,13 @@ impl Brume {
     ) -> Brume {
         let config_path = dir.path().join("brume.json");
         std::fs::write(&config_path, config_with(&extra).to_string()).expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_brume"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_brume"));
+        command
             .arg("--config")
             .arg(&config_path)
             .args(["--log-format", "json", "--log-level", "info"])
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start brume");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    // Pushed before the HTTP line is reported: brume logs its other
-                    // listeners first, so they are in the log once start_with returns.
-                    let addr = listening_address(&line);
-                    log.lock().unwrap().push(line);
-                    if let Some(addr) = addr {
-                        let _ = tx.send(addr);
-                    }
-                }
-            });
-        }
-        let Ok(addr) = rx.recv_timeout(Duration::from_secs(20)) else {
-            panic!(
-                "brume did not report its HTTP port; log: {:?}",
-                log.lock().unwrap()
-            );
-        };
+            .envs(env.iter().copied());
+        let (child, addr, log) = spawn_logged(command, "HTTP media port listening");
         Brume {
             child,
             http: format!("http://{addr}"),
@@ -599,6 +573,94 @@ impl Brume {
     pub fn https_addr(&self) -> String {
         self.logged_field("HTTPS media port listening", "address")
             .unwrap_or_else(|| panic!("no HTTPS listening line in {:?}", self.log_lines()))
+    }
+}
+
+/// Starts `command` (a `brume` with `--log-format json`), collects its log lines
+/// and waits for the line whose message is `ready`; returns the process, that
+/// line's `address` field and the log.
+pub fn spawn_logged(
+    mut command: Command,
+    ready: &'static str,
+) -> (Child, String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start brume");
+    let stderr = child.stderr.take().expect("stderr");
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (tx, rx) = mpsc::channel();
+    {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // Pushed before the ready line is reported: brume logs its other
+                // listeners first, so they are in the log once this returns.
+                let addr = listening_address(&line, ready);
+                log.lock().unwrap().push(line);
+                if let Some(addr) = addr {
+                    let _ = tx.send(addr);
+                }
+            }
+        });
+    }
+    let Ok(addr) = rx.recv_timeout(Duration::from_secs(20)) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "brume did not log {ready:?}; log: {:?}",
+            log.lock().unwrap()
+        );
+    };
+    (child, addr, log)
+}
+
+/// ffmpeg reading a URL (HTTP, RTMP) as a player would for up to 20 s,
+/// discarding the frames; killed when dropped.
+pub struct Player(Child);
+
+impl Player {
+    pub fn start(url: &str) -> Player {
+        let child = Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-v",
+                "error",
+                "-i",
+                url,
+                "-t",
+                "20",
+                "-f",
+                "null",
+                "-",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("ffmpeg is required by this test and could not run ({e})"));
+        Player(child)
+    }
+}
+
+impl Drop for Player {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Calls `check` every 200 ms until it gives a value; fails after `limit`.
+pub fn wait_for<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

@@ -107,7 +107,7 @@ impl StreamEntry {
     /// A viewer asks for this stream: an on-demand pull that is not running
     /// starts now (the stream is `Starting` until it is live or fails).
     pub fn want(&self) {
-        if !matches!(self.source, crate::config::SourceSpec::Pull(_)) {
+        if !self.is_pulled() {
             return;
         }
         *self
@@ -119,6 +119,11 @@ impl StreamEntry {
             self.set(StreamState::Starting);
         }
         self.pull.wanted.notify_one();
+    }
+
+    /// Whether this stream's source is pulled from another server.
+    pub fn is_pulled(&self) -> bool {
+        matches!(self.source, crate::config::SourceSpec::Pull(_))
     }
 
     fn pull_config(&self) -> PullConfig {
