@@ -2,7 +2,8 @@
 //! viewers are sent to the less-loaded edge (load made real with viewers on the
 //! other), path and query are kept, ffmpeg decodes the stream through the
 //! balancer's URL, MistServer's plain-text queries answer, an edge that is
-//! killed gets no more viewers, and edges register with the shared secret.
+//! killed gets no more viewers, edges register with the shared secret, and
+//! embed code pointed at the balancer plays in Chromium from an edge.
 
 // Test code: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used)]
@@ -15,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use api_client::Client;
+use common::browser::Browser;
 use common::*;
 use serde_json::{json, Value};
 
@@ -255,4 +257,66 @@ fn edges_register_with_the_shared_secret() {
     let log = balancer.log.lock().unwrap().join("\n");
     assert!(!log.contains(secret), "the secret was logged");
     assert!(log.contains("wrong secret"), "{log}");
+}
+
+#[test]
+fn embed_code_pointed_at_the_balancer_plays_from_an_edge() {
+    let (origin, _publisher) = origin();
+    let edge = edge(&origin);
+    let balancer = Balancer::start(&[&edge], &[]);
+    balancer.wait_edge(&edge.http, "the edge to be up", |e| e["healthy"] == true);
+    let browser = Browser::launch();
+    let mut page = browser.open_page();
+    // A page of another site with MistServer's embed code, its host the balancer.
+    let host = balancer.url("");
+    let html = format!(
+        "<!DOCTYPE html><html><body><div id=\"player\" style=\"width:640px;height:360px\"></div>\
+         <script src=\"{host}/player.js\"></script>\
+         <script>mistPlay('live', {{host: '{host}', target: document.getElementById('player')}});</script>\
+         </body></html>"
+    );
+    page.navigate(&site_serving(html));
+    let playback = page.watch_video(2.0, Duration::from_secs(30));
+    let shot = page.screenshot("balancer-embed");
+    assert!(
+        playback.played >= 2.0 && playback.error.is_none(),
+        "the embed did not play through the balancer ({}): {playback:?}\nconsole:\n{}\nrequests:\n{:#?}",
+        shot.display(),
+        page.messages.join("\n"),
+        page.requests
+    );
+    // The player asked the balancer, then took its media from the edge.
+    assert!(
+        page.requests.iter().any(|u| u.starts_with(&host)),
+        "{:#?}",
+        page.requests
+    );
+    assert!(
+        page.requests
+            .iter()
+            .any(|u| u.contains(&edge.addr()) && !u.contains("json_")),
+        "{:#?}",
+        page.requests
+    );
+}
+
+/// A one-page web site of its own (another origin than the balancer's and the
+/// edges'): every request gets `html`. Returns its URL.
+fn site_serving(html: String) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/embed.html", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut socket in listener.incoming().map_while(Result::ok) {
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                html.len()
+            );
+            let _ = socket.write_all(head.as_bytes());
+            let _ = socket.write_all(html.as_bytes());
+        }
+    });
+    url
 }
