@@ -11,7 +11,7 @@ mod common;
 use std::time::Duration;
 
 use common::proxy::{Proxy, ProxyKind};
-use common::webrtc::{plays_through_whep, wait_live};
+use common::webrtc::{plays_through_whep, post_sdp, wait_live};
 use common::{request, Brume, Publisher};
 use serde_json::json;
 
@@ -46,30 +46,10 @@ fn chromium_plays_over_whep_through_nginx() {
     plays_through_whep(&proxy.url("http", "/"), &proxy.url("http", "/webrtc/cam"));
 }
 
-/// POSTs `body` as `application/sdp` and reads the whole response.
-fn post_sdp(brume: &Brume, path: &str, body: &str) -> common::Response {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(brume.addr()).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/sdp\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        brume.addr(),
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).expect("write head");
-    stream.write_all(body.as_bytes()).expect("write body");
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    common::parse_http_response(&raw, false)
-}
-
 #[test]
 fn bad_offers_get_clear_errors() {
     let brume = start();
-    let post = |path: &str, body: &str| post_sdp(&brume, path, body);
+    let post = |path: &str, body: &str| post_sdp(&brume, path, &[], body);
     let garbage = post("/whep/demo", "hello");
     assert_eq!(garbage.status, 400);
     assert!(String::from_utf8_lossy(&garbage.body).contains("malformed SDP"));

@@ -31,7 +31,7 @@ pub enum TranscodeError {
     Decoder(#[from] symphonia::core::errors::Error),
     #[error("Opus encoder: {0}")]
     Encoder(#[from] opus::Error),
-    #[error("the AAC decoder failed on this frame")]
+    #[error("the AAC decoder failed on this input")]
     DecoderPanicked,
 }
 
@@ -72,7 +72,7 @@ impl AacToOpus {
         params
             .for_codec(CODEC_TYPE_AAC)
             .with_extra_data(asc.to_vec().into_boxed_slice());
-        let decoder = AacDecoder::try_new(&params, &DecoderOptions::default())?;
+        let decoder = new_decoder(&params)?;
         let rate = decoder.codec_params().sample_rate.unwrap_or(OUTPUT_RATE);
         let mut encoder = opus::Encoder::new(
             OUTPUT_RATE,
@@ -159,9 +159,17 @@ impl AacToOpus {
         match decoded {
             Ok(result) => Ok(result?),
             Err(_) => {
-                self.decoder = AacDecoder::try_new(&self.params, &DecoderOptions::default())?;
+                self.decoder = new_decoder(&self.params)?;
                 Err(TranscodeError::DecoderPanicked)
             }
         }
     }
+}
+
+/// An AAC decoder for `params`; a panic in symphonia on a hostile
+/// AudioSpecificConfig is an error like the others.
+fn new_decoder(params: &CodecParameters) -> Result<AacDecoder, TranscodeError> {
+    std::panic::catch_unwind(|| AacDecoder::try_new(params, &DecoderOptions::default()))
+        .map_err(|_| TranscodeError::DecoderPanicked)?
+        .map_err(TranscodeError::from)
 }

@@ -183,6 +183,38 @@ fn received_mid(rtc: &mut Rtc, offer: &str, kind: MediaKind, codec: RtcCodec) ->
     })
 }
 
+/// What an H.264 access unit (Annex B) holds besides its slices.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct AccessUnit<'a> {
+    /// Its last SPS and PPS NAL units, when it has them.
+    pub sps: Option<&'a [u8]>,
+    pub pps: Option<&'a [u8]>,
+    /// It has an IDR slice.
+    pub keyframe: bool,
+}
+
+/// Splits an Annex-B access unit: its NAL units other than parameter sets and
+/// access unit delimiters are appended to `sample` with 4-byte lengths.
+pub fn split_access_unit<'a>(data: &'a [u8], sample: &mut Vec<u8>) -> AccessUnit<'a> {
+    let mut unit = AccessUnit::default();
+    for nal in annexb_nals(data) {
+        match nal_type(nal) {
+            Some(7) => unit.sps = Some(nal),
+            Some(8) => unit.pps = Some(nal),
+            Some(9) | None => {}
+            Some(kind) => {
+                let Ok(len) = u32::try_from(nal.len()) else {
+                    continue;
+                };
+                unit.keyframe |= kind == 5;
+                sample.extend_from_slice(&len.to_be_bytes());
+                sample.extend_from_slice(nal);
+            }
+        }
+    }
+    unit
+}
+
 /// Maps one track's RTP clock to milliseconds of the session.
 #[derive(Debug, Clone, Copy)]
 struct Clock {
@@ -339,27 +371,10 @@ impl Ingest {
             self.broken = true;
             return;
         }
-        let mut sps = None;
-        let mut pps = None;
-        let mut keyframe = false;
         let mut sample = Vec::with_capacity(data.data.len() + 16);
-        for nal in annexb_nals(&data.data) {
-            match nal_type(nal) {
-                Some(7) => sps = Some(nal),
-                Some(8) => pps = Some(nal),
-                Some(9) => {}
-                Some(kind) => {
-                    keyframe |= kind == 5;
-                    let Ok(len) = u32::try_from(nal.len()) else {
-                        continue;
-                    };
-                    sample.extend_from_slice(&len.to_be_bytes());
-                    sample.extend_from_slice(nal);
-                }
-                None => {}
-            }
-        }
-        if let (Some(sps), Some(pps)) = (sps, pps) {
+        let unit = split_access_unit(&data.data, &mut sample);
+        let keyframe = unit.keyframe;
+        if let (Some(sps), Some(pps)) = (unit.sps, unit.pps) {
             self.parameter_sets_seen(sps, pps);
         }
         if keyframe {
@@ -533,5 +548,30 @@ impl Ingest {
                 tracing::debug!("keyframe requested from the publisher");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_units_lose_parameter_sets_and_gain_lengths() {
+        let au = [
+            0, 0, 0, 1, 0x09, 0xf0, // AUD
+            0, 0, 0, 1, 0x67, 0x42, 0, 0x1e, // SPS
+            0, 0, 1, 0x68, 0xce, // PPS
+            0, 0, 1, 0x65, 0x88, 0x84, // IDR slice
+        ];
+        let mut sample = Vec::new();
+        let unit = split_access_unit(&au, &mut sample);
+        assert_eq!(unit.sps, Some(&[0x67, 0x42, 0, 0x1e][..]));
+        assert_eq!(unit.pps, Some(&[0x68, 0xce][..]));
+        assert!(unit.keyframe);
+        assert_eq!(sample, vec![0, 0, 0, 3, 0x65, 0x88, 0x84]);
+        let mut delta = Vec::new();
+        let unit = split_access_unit(&[0, 0, 1, 0x41, 0x9a], &mut delta);
+        assert!(!unit.keyframe && unit.sps.is_none());
+        assert_eq!(delta, vec![0, 0, 0, 2, 0x41, 0x9a]);
     }
 }

@@ -9,7 +9,7 @@
 //!   task of its own: datagrams routed to it, its frame subscription, its timers.
 //! * [`whep`]: the HTTP side on the media port (`POST /webrtc/S`, `/whep/S`;
 //!   `DELETE` and `PATCH` on the session resource; CORS).
-//! * `ingest`: one WHIP publisher's session (H.264 and Opus in, a push stream's
+//! * [`ingest`]: one WHIP publisher's session (H.264 and Opus in, a push stream's
 //!   frames out); [`whip`]: its HTTP side (`POST /whip/S`, bearer token).
 //!
 //! One [`WebRtc`] per server owns the socket and a receive task; sessions are
@@ -24,7 +24,7 @@
 pub mod audio;
 pub mod config;
 pub mod demux;
-mod ingest;
+pub mod ingest;
 mod payload;
 pub mod sdp;
 mod session;

@@ -142,3 +142,58 @@ pub fn publish_whip(page: &mut Page, whip_url: &str, token: &str) -> serde_json:
         Duration::from_secs(20),
     )
 }
+
+/// POSTs `body` as `application/sdp` to `path` with `headers` and reads the
+/// whole response.
+pub fn post_sdp(
+    brume: &Brume,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> super::Response {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(brume.addr()).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/sdp\r\n{extra}\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        brume.addr(),
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("write head");
+    stream.write_all(body.as_bytes()).expect("write body");
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    super::parse_http_response(&raw, false)
+}
+
+/// An SDP offer Chromium makes for sending its fake camera (and microphone when
+/// `audio`) with only the video codec `video_codec` (e.g. `video/VP8`).
+pub fn chromium_offer(page: &mut Page, video_codec: &str, audio: bool) -> String {
+    let script = format!(
+        r#"(async () => {{
+  const pc = new RTCPeerConnection();
+  const media = await navigator.mediaDevices.getUserMedia({{ video: true, audio: {audio} }});
+  for (const track of media.getTracks()) {{
+    const t = pc.addTransceiver(track, {{ direction: 'sendonly' }});
+    if (track.kind === 'video') t.setCodecPreferences(RTCRtpSender.getCapabilities('video').codecs
+      .filter(c => c.mimeType === {codec}));
+  }}
+  const offer = await pc.createOffer();
+  pc.close();
+  media.getTracks().forEach(t => t.stop());
+  return offer.sdp;
+}})()"#,
+        codec = js_literal(video_codec)
+    );
+    let sdp = page.eval(&script);
+    sdp.as_str()
+        .unwrap_or_else(|| panic!("no offer from Chromium: {sdp}"))
+        .to_owned()
+}
