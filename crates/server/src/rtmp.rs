@@ -158,6 +158,8 @@ struct Connection {
     access: Arc<crate::access::Admission>,
     /// STREAM_BUFFER/STREAM_END for what this connection publishes.
     buffer_watch: Option<BufferWatch>,
+    /// The player's admission: its trigger session lasts as long as the connection.
+    admitted: Option<crate::access::Admitted>,
     /// This connection's share of the protocol buffer budget: what its session
     /// holds of unfinished messages.
     buffers: Reservation,
@@ -180,6 +182,7 @@ impl Connection {
             triggers: server.triggers.clone(),
             access: server.access.clone(),
             buffer_watch: None,
+            admitted: None,
             buffers: BufferBudget::reservation(&server.buffer_budget),
             session: ServerSession::new(SessionConfig::default(), std::time::Instant::now()),
             publisher: None,
@@ -490,10 +493,13 @@ impl Connection {
                     .split_once('?')
                     .and_then(|(_, query)| crate::access::token::from_query(Some(query))),
             };
-            if let Err(refused) = self.access.admit(&viewer).await {
-                self.metrics.refusals.count("rtmp", "viewer_refused");
-                self.session.reject_play(stream_id, &format!("{refused}."));
-                return Err(refused.into());
+            match self.access.admit(&viewer).await {
+                Ok(admitted) => self.admitted = Some(admitted),
+                Err(refused) => {
+                    self.metrics.refusals.count("rtmp", "viewer_refused");
+                    self.session.reject_play(stream_id, &format!("{refused}."));
+                    return Err(refused.into());
+                }
             }
         }
         let entry = self.registry.get(stream);

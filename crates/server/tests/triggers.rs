@@ -284,3 +284,39 @@ fn a_hung_handler_delays_only_the_viewers_it_was_asked_about() {
         "{metrics}"
     );
 }
+
+#[test]
+fn a_progressive_viewer_opens_and_ends_one_session() {
+    let backend = Backend::start(admit_all_but_66);
+    let brume = Brume::start_with(
+        tempfile::tempdir().unwrap(),
+        json!({"triggers": {
+            "USER_NEW": [{"handler": backend.url, "sync": true}],
+            "USER_END": [{"handler": backend.url}],
+            "CONN_OPEN": [{"handler": backend.url}],
+            "CONN_CLOSE": [{"handler": backend.url}],
+        }}),
+    );
+    // An MP4 viewer watches for two seconds, then leaves.
+    let (frames, errors) = decode_video_frames_with(
+        &brume.url("/demo.mp4"),
+        Some(2.0),
+        &["-headers", &from("10.0.0.5")],
+    );
+    assert!(frames > 20, "{frames}: {errors}");
+    let open = backend.wait_for("CONN_OPEN", Duration::from_secs(5), |_| true);
+    assert_eq!(open, "demo\n10.0.0.5\nMP4\n/demo.mp4");
+    let close = backend.wait_for("CONN_CLOSE", Duration::from_secs(10), |_| true);
+    assert_eq!(close, open);
+    let end = backend.wait_for("USER_END", Duration::from_secs(10), |_| true);
+    let lines: Vec<&str> = end.lines().collect();
+    let new = asks_from(&backend, "10.0.0.5", "MP4");
+    assert_eq!(new.len(), 1, "{new:?}");
+    // The same session id as USER_NEW's last line; then stream, connector,
+    // address, seconds watched.
+    assert_eq!(Some(lines[0]), new[0].lines().nth(5), "{end}");
+    assert_eq!(&lines[1..4], ["demo", "MP4", "10.0.0.5"], "{end}");
+    let seconds: u64 = lines[4].parse().unwrap();
+    assert!((1..10).contains(&seconds), "{end}");
+    assert_eq!(backend.payloads("USER_END").len(), 1);
+}

@@ -34,9 +34,9 @@ pub async fn check<B>(
     route: &Route,
     context: &HttpContext,
     peer: Option<SocketAddr>,
-) -> Result<(), Response<Body>> {
+) -> Result<super::Admitted, Response<Body>> {
     let Some((stream, connector)) = viewer_route(req, route) else {
-        return Ok(());
+        return Ok(super::Admitted::default());
     };
     let trusted = context.state.config.trusted_proxies();
     let ip = crate::http::public_base::client_ip(req.headers(), peer, &trusted);

@@ -12,7 +12,9 @@
 //! with a per-process random key into the hexadecimal session id the payload
 //! carries: a player's many playlist requests are one session, so the backend is
 //! asked once, and its answer holds while the session lasts. A session ends
-//! [`SESSION_IDLE`] after its last admission check (`USER_END` is fired then).
+//! [`SESSION_IDLE`] after its last admission check and once no connection holds
+//! it ([`Admitted`]: a progressive body, an RTMP player); `USER_END` and
+//! `CONN_CLOSE` are fired then, as `CONN_OPEN` is when it starts.
 
 pub mod carry;
 pub mod config;
@@ -22,7 +24,7 @@ pub mod token;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -67,6 +69,8 @@ pub enum Refused {
 
 #[derive(Debug)]
 struct Session {
+    /// Its key in the table.
+    key: u64,
     number: u64,
     id: String,
     stream: String,
@@ -75,6 +79,10 @@ struct Session {
     started: Instant,
     /// Milliseconds after `started` of the last check.
     last_seen_ms: AtomicU64,
+    /// Connections holding the session open ([`Admitted`]).
+    open: AtomicUsize,
+    /// The first request's URL (for CONN_OPEN/CONN_CLOSE).
+    url: String,
     allowed: OnceCell<bool>,
 }
 
@@ -85,8 +93,41 @@ impl Session {
     }
 
     fn idle(&self, now: Instant) -> bool {
+        if self.open.load(Ordering::Relaxed) > 0 {
+            return false;
+        }
         let last = self.started + Duration::from_millis(self.last_seen_ms.load(Ordering::Relaxed));
         now.saturating_duration_since(last) >= SESSION_IDLE
+    }
+}
+
+/// An admitted viewer; while kept (for a connection's life), its session stays
+/// open.
+#[derive(Debug, Default)]
+pub struct Admitted {
+    session: Option<(Arc<Session>, Weak<Admission>)>,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let Some((session, admission)) = self.session.take() else {
+            return;
+        };
+        let now = Instant::now();
+        session.touch(now);
+        let last = session.open.fetch_sub(1, Ordering::Relaxed) == 1;
+        // A viewer whose connection held the session is done when it
+        // disconnects; the others (polling players, and MEWS and WebRTC, whose
+        // sockets outlive the request) end when idle.
+        let held = matches!(
+            session.connector,
+            Protocol::Mp4 | Protocol::Ts | Protocol::Flv | Protocol::Rtmp
+        );
+        if last && held {
+            if let Some(admission) = admission.upgrade() {
+                admission.close(&session, now);
+            }
+        }
     }
 }
 
@@ -117,7 +158,7 @@ impl Admission {
     }
 
     /// Decides whether `viewer` may watch.
-    pub async fn admit(self: &Arc<Self>, viewer: &ViewerRequest<'_>) -> Result<(), Refused> {
+    pub async fn admit(self: &Arc<Self>, viewer: &ViewerRequest<'_>) -> Result<Admitted, Refused> {
         if let Err(refused) = self.check_settings(viewer) {
             tracing::info!(
                 stream = viewer.stream,
@@ -128,8 +169,11 @@ impl Admission {
             return Err(refused);
         }
         let asks = self.triggers.listens(Event::UserNew, Some(viewer.stream));
-        if !asks && !self.triggers.listens(Event::UserEnd, Some(viewer.stream)) {
-            return Ok(());
+        let tracked = [Event::UserEnd, Event::ConnOpen, Event::ConnClose]
+            .iter()
+            .any(|e| self.triggers.listens(*e, Some(viewer.stream)));
+        if !asks && !tracked {
+            return Ok(Admitted::default());
         }
         let now = Instant::now();
         let session = self.session(viewer, now);
@@ -156,7 +200,10 @@ impl Admission {
             })
             .await;
         if *allowed {
-            Ok(())
+            session.open.fetch_add(1, Ordering::Relaxed);
+            Ok(Admitted {
+                session: Some((session, Arc::downgrade(self))),
+            })
         } else {
             tracing::info!(
                 stream = viewer.stream,
@@ -218,6 +265,7 @@ impl Admission {
             }
         }
         let session = Arc::new(Session {
+            key,
             number: self.next.fetch_add(1, Ordering::Relaxed) + 1,
             id: format!("{key:016x}"),
             stream: viewer.stream.to_owned(),
@@ -225,13 +273,17 @@ impl Admission {
             ip: viewer.ip,
             started: now,
             last_seen_ms: AtomicU64::new(0),
+            open: AtomicUsize::new(0),
+            url: viewer.url.to_owned(),
             allowed: OnceCell::new(),
         });
         if sessions.len() < MAX_SESSIONS {
-            if let Some(old) = sessions.insert(key, session.clone()) {
+            let old = sessions.insert(key, session.clone());
+            drop(sessions);
+            if let Some(old) = old {
                 self.ended(&old, now);
             }
-            drop(sessions);
+            self.connection(Event::ConnOpen, &session);
             self.start_sweeping();
         }
         session
@@ -258,6 +310,20 @@ impl Admission {
         });
     }
 
+    /// Ends `session` now if no connection holds it any more.
+    fn close(&self, session: &Arc<Session>, now: Instant) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let held = sessions
+            .get(&session.key)
+            .is_some_and(|s| Arc::ptr_eq(s, session));
+        if !held || session.open.load(Ordering::Relaxed) > 0 {
+            return;
+        }
+        sessions.remove(&session.key);
+        drop(sessions);
+        self.ended(session, now);
+    }
+
     /// Ends the sessions that went idle.
     fn sweep(&self, now: Instant) {
         let mut ended = Vec::new();
@@ -276,7 +342,23 @@ impl Admission {
         }
     }
 
+    /// CONN_OPEN / CONN_CLOSE: stream, address, connector, request URL.
+    fn connection(&self, event: Event, session: &Session) {
+        if !self.triggers.listens(event, Some(&session.stream)) {
+            return;
+        }
+        let lines = [
+            session.stream.as_str(),
+            &session.ip.to_string(),
+            session.connector.as_str(),
+            &session.url,
+        ];
+        self.triggers
+            .notify(event, Some(&session.stream), &payload(&lines));
+    }
+
     fn ended(&self, session: &Session, now: Instant) {
+        self.connection(Event::ConnClose, session);
         if !self.triggers.listens(Event::UserEnd, Some(&session.stream)) {
             return;
         }

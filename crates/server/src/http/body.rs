@@ -7,6 +7,8 @@
 //! * [`Body::Channel`]: chunks produced by a task (VoD reads on blocking threads).
 //! * [`Body::Counted`]: any of those, counting the bytes sent to a viewer session
 //!   (the session ends when the body is dropped: finished, or the client left).
+//! * [`Body::Held`]: any of those, keeping the viewer's admission open
+//!   ([`crate::access::Admitted`]) while it is sent.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -28,6 +30,9 @@ pub enum Body {
     Sized(mpsc::Receiver<Result<Bytes, std::io::Error>>, u64),
     /// A body whose bytes count for a viewer session.
     Counted(Box<Body>, std::sync::Arc<Viewer>),
+    /// A body that keeps the viewer's admission (its trigger session) open
+    /// until it ends.
+    Held(Box<Body>, crate::access::Admitted),
 }
 
 impl Body {
@@ -61,6 +66,7 @@ impl http_body::Body for Body {
             Body::Channel(rx) | Body::Sized(rx, _) => rx
                 .poll_recv(cx)
                 .map(|item| item.map(|r| r.map(Frame::data))),
+            Body::Held(inner, _) => http_body::Body::poll_frame(Pin::new(inner.as_mut()), cx),
             Body::Counted(inner, viewer) => {
                 let polled = http_body::Body::poll_frame(Pin::new(inner.as_mut()), cx);
                 if let Poll::Ready(Some(Ok(frame))) = &polled {
@@ -77,7 +83,9 @@ impl http_body::Body for Body {
         match self {
             Body::Empty => true,
             Body::Full(bytes) => bytes.is_none(),
-            Body::Counted(inner, _) => http_body::Body::is_end_stream(inner.as_ref()),
+            Body::Counted(inner, _) | Body::Held(inner, _) => {
+                http_body::Body::is_end_stream(inner.as_ref())
+            }
             _ => false,
         }
     }
@@ -87,7 +95,9 @@ impl http_body::Body for Body {
             Body::Empty => SizeHint::with_exact(0),
             Body::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
             Body::Sized(_, len) => SizeHint::with_exact(*len),
-            Body::Counted(inner, _) => http_body::Body::size_hint(inner.as_ref()),
+            Body::Counted(inner, _) | Body::Held(inner, _) => {
+                http_body::Body::size_hint(inner.as_ref())
+            }
             _ => SizeHint::default(),
         }
     }

@@ -269,11 +269,17 @@ async fn route_request(
     };
     // Shares the request's bytes: no allocation.
     let uri = req.uri().clone();
-    if let Err(refused) = crate::access::http::check(&req, &route, context, peer).await {
-        return refused;
-    }
+    let admitted = match crate::access::http::check(&req, &route, context, peer).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
+    };
     let mut response = answer_route(req, &route, context, peer).await;
     crate::access::carry::response(&route, uri.query(), &mut response);
+    if matches!(route, Route::Mp4(_) | Route::Ts(_) | Route::Flv(_)) {
+        // A progressive viewer's session lasts as long as its body.
+        let body = std::mem::replace(response.body_mut(), Body::Empty);
+        *response.body_mut() = Body::Held(Box::new(body), admitted);
+    }
     response
 }
 

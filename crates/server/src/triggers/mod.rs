@@ -89,7 +89,7 @@ const EVENTS: [(Event, &str, AnswerKind); 12] = [
     (Event::StreamEnd, "STREAM_END", AnswerKind::Ignored),
     (Event::UserNew, "USER_NEW", AnswerKind::Allow),
     (Event::UserEnd, "USER_END", AnswerKind::Ignored),
-    (Event::ConnOpen, "CONN_OPEN", AnswerKind::Allow),
+    (Event::ConnOpen, "CONN_OPEN", AnswerKind::Ignored),
     (Event::ConnClose, "CONN_CLOSE", AnswerKind::Ignored),
     (Event::PlayRewrite, "PLAY_REWRITE", AnswerKind::Rewrite),
     (Event::RecordingEnd, "RECORDING_END", AnswerKind::Ignored),
