@@ -7,6 +7,7 @@
 // Test code: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used)]
 
+mod api_client;
 mod common;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -230,4 +231,60 @@ fn nginx_proxy_cache_still_caches_the_segments_of_a_token_stream() {
         again.headers
     );
     assert_eq!(again.body, first.body);
+}
+
+#[test]
+fn triggers_and_tokens_through_the_api() {
+    let brume = token_server();
+    let api = api_client::Client::of(&brume);
+    // A token minted by the API opens the stream.
+    let minted = api.post("/api/v1/streams/demo/token", r#"{"ttl_s": 120}"#);
+    assert_eq!(minted.status, 200, "{:?}", minted);
+    let minted = minted.json();
+    let expires = minted["expires"].as_u64().unwrap();
+    assert!((now() + 100..=now() + 121).contains(&expires), "{minted}");
+    assert_eq!(minted["token"], token("demo", expires));
+    let query = minted["query"].as_str().unwrap();
+    assert_eq!(
+        status_of(&brume, &format!("/hls/demo/index.m3u8?{query}")).0,
+        200
+    );
+    assert_eq!(api.post("/api/v1/streams/nope/token", "{}").status, 404);
+    assert_eq!(
+        api.post("/api/v1/streams/demo/token", r#"{"ttl_s": 0}"#)
+            .status,
+        400
+    );
+
+    // Triggers set through the API apply at once and are saved to the file.
+    let backend = common::hook_backend::Backend::start(|_, _| Some("false".to_owned()));
+    let put = api.put(
+        "/api/v1/triggers",
+        &json!({"USER_NEW": [{"handler": backend.url, "sync": true, "streams": ["open"]}]})
+            .to_string(),
+    );
+    assert_eq!(put.status, 200, "{:?}", put);
+    let (status, body) = status_of(&brume, "/hls/open/index.m3u8");
+    assert_eq!(status, 403, "{body}");
+    let listed = api.get("/api/v1/triggers").json();
+    assert_eq!(
+        listed["triggers"]["USER_NEW"][0]["handler"],
+        backend.url.as_str()
+    );
+    assert!(listed["events"].as_array().unwrap().len() >= 12);
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&brume.config_path).unwrap()).unwrap();
+    assert_eq!(saved["triggers"]["USER_NEW"][0]["sync"], true);
+    // A bad handler is refused with the field named; nothing changes.
+    let bad = api.put(
+        "/api/v1/triggers",
+        r#"{"USER_NEW": [{"handler": "hook.sh"}]}"#,
+    );
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json()["field"], "USER_NEW[0].handler");
+    let bad = api.put("/api/v1/triggers", r#"{"NOPE": []}"#);
+    assert_eq!(bad.status, 400);
+    // Removing them opens the stream again.
+    assert_eq!(api.put("/api/v1/triggers", "{}").status, 200);
+    assert_eq!(status_of(&brume, "/hls/open/index.m3u8").0, 200);
 }

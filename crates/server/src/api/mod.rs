@@ -30,6 +30,7 @@ pub mod openapi;
 pub mod password;
 pub mod server_info;
 pub mod streams;
+pub mod triggers;
 pub mod ui;
 
 use std::sync::Arc;
@@ -132,6 +133,9 @@ pub fn table() -> Table {
         .add(AUTH, Get, "/api/v1/streams/{name}", streams::get)
         .add(AUTH, Put, "/api/v1/streams/{name}", streams::put)
         .add(AUTH, Delete, "/api/v1/streams/{name}", streams::delete)
+        .add(AUTH, Post, "/api/v1/streams/{name}/token", triggers::mint)
+        .add(AUTH, Get, "/api/v1/triggers", triggers::get)
+        .add(AUTH, Put, "/api/v1/triggers", triggers::put)
         .add(AUTH, Get, "/api/v1/config", config_routes::get)
         .add(AUTH, Patch, "/api/v1/config", config_routes::patch)
         .add(AUTH, Get, "/api/v1/server", server_info::get)
