@@ -2,7 +2,9 @@
 //! `token` stream over HLS, MP4 and MEWS, and Brume carries the token into the
 //! media playlists and stream info it hands out; a missing, expired, altered
 //! or other stream's token is refused; segments stay token-free and are still
-//! cached by nginx's proxy_cache; address allow/deny lists refuse by CIDR.
+//! cached by nginx's proxy_cache; address allow/deny lists refuse by CIDR; the
+//! player page with a signed URL plays in Chromium behind the guide's nginx; the
+//! API sets triggers and mints tokens.
 
 // Test code: a panic is a test failure with its message.
 #![allow(clippy::unwrap_used)]
@@ -287,4 +289,69 @@ fn triggers_and_tokens_through_the_api() {
     // Removing them opens the stream again.
     assert_eq!(api.put("/api/v1/triggers", "{}").status, 200);
     assert_eq!(status_of(&brume, "/hls/open/index.m3u8").0, 200);
+}
+
+/// The player page with a signed URL plays in Chromium behind the guide's nginx:
+/// player.js needs no change, every document it asks for carries the token, and
+/// no segment URL does; without the token the player gets nothing to play.
+#[test]
+fn a_signed_player_page_plays_in_chromium_behind_nginx() {
+    use common::browser::Browser;
+    use common::proxy::{Proxy, ProxyKind};
+    let browser = Browser::launch();
+    let brume = token_server();
+    let proxy = Proxy::start(ProxyKind::Nginx, &brume);
+    let good = token("demo", now() + 600);
+    wait_for_segments(&brume, &format!("/hls/demo/media.m3u8?tkn={good}"));
+
+    let mut page = browser.open_page();
+    page.navigate(&proxy.url("http", &format!("demo.html?tkn={good}")));
+    let playback = page.watch_video(2.0, Duration::from_secs(30));
+    let shot = page.screenshot("nginx-signed-page");
+    assert!(
+        playback.played >= 2.0 && playback.error.is_none() && page.player_errors().is_empty(),
+        "the signed page did not play ({}): {playback:?}\nrequests: {:#?}\nconsole: {:#?}",
+        shot.display(),
+        page.requests,
+        page.messages
+    );
+    let asked: Vec<&String> = page
+        .requests
+        .iter()
+        .filter(|u| u.contains("/mistserver/"))
+        .collect();
+    for url in &asked {
+        let document = url.contains("json_demo.js")
+            || url.contains(".m3u8")
+            || url.contains(".mpd")
+            || url.ends_with("demo.mp4")
+            || url.contains("demo.mp4?")
+            || url.contains("/whep/");
+        let segment = url.ends_with(".ts") || url.ends_with(".m4s");
+        if document {
+            assert!(
+                url.contains(&format!("tkn={good}")),
+                "{url} lacks the token"
+            );
+        }
+        if segment {
+            assert!(
+                !url.contains("tkn="),
+                "a segment URL carries the token: {url}"
+            );
+        }
+    }
+    assert!(
+        asked.iter().any(|u| u.contains("json_demo.js")),
+        "{asked:#?}"
+    );
+
+    // The same page without a token: the player finds nothing it may play.
+    let mut page = browser.open_page();
+    page.navigate(&proxy.url("http", "demo.html"));
+    let playback = page.watch_video(1.0, Duration::from_secs(8));
+    assert!(
+        playback.played < 0.5,
+        "the page without a token played: {playback:?}"
+    );
 }
