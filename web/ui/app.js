@@ -153,7 +153,7 @@
       try { name = decodeURIComponent(parts[1]); } catch (e) { return {view: 'missing'}; }
       return {view: parts[2] === 'edit' ? 'stream-form' : 'stream', name: name};
     }
-    if (['overview', 'streams', 'protocols', 'logs'].indexOf(view) >= 0) return {view: view};
+    if (['overview', 'streams', 'protocols', 'triggers', 'logs'].indexOf(view) >= 0) return {view: view};
     return {view: 'missing'};
   }
 
@@ -212,6 +212,8 @@
         state.streamPage = B.renderStreamPage(page, results[0], results[1], results[2]);
       } else if (r.view === 'protocols') {
         await loadProtocols();
+      } else if (r.view === 'triggers') {
+        await B.renderTriggers($('#view-triggers'));
       } else if (r.view === 'logs') {
         state.logsNext = null;
         state.logLines = [];

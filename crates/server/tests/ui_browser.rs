@@ -4,7 +4,8 @@
 //! password is refused in words), a stream added through the form (a bad name is
 //! refused in words beside the field) and seen online, its preview really playing,
 //! a public address set under Protocols changing the embed code to the guide's form
-//! under that address, and a lost server reported. Screenshots of desktop and
+//! under that address, triggers edited as JSON (an unknown event refused in
+//! words, a handler saved), and a lost server reported. Screenshots of desktop and
 //! phone-sized screens go to `target/screenshots/ui-*.png`.
 #![allow(clippy::unwrap_used)]
 
@@ -362,4 +363,52 @@ fn manage_a_stream_from_login_to_embed_code() {
     drop(brume);
     banner(&mut page, "error", "Cannot reach the Brume server");
     page.screenshot("ui-server-lost-phone");
+}
+
+/// The Triggers view: the section as JSON, an unknown event refused in words, a
+/// handler saved to the file and shown again after a reload.
+#[test]
+fn triggers_are_edited_in_the_ui() {
+    let (brume, ui) = start(serde_json::json!({ USER: password_hash(PASSWORD) }));
+    let browser = Browser::launch();
+    let mut page = browser.open_page();
+    page.set_viewport(1280, 860, false);
+    page.navigate(&ui);
+    log_in(&mut page, PASSWORD);
+    page.wait_for_selector("#view-overview", STEP);
+    page.click("#nav a[data-view=triggers]");
+    page.wait_for_selector("#triggers-json", STEP);
+    let set = |page: &mut Page, json: &str| {
+        page.eval(&format!(
+            "document.querySelector('#triggers-json').value = {}",
+            common::browser::js_literal(json)
+        ));
+        page.click("#triggers-save");
+    };
+    set(&mut page, r#"{"USER_NOPE": []}"#);
+    let error = page.wait_for(
+        "the unknown event is refused",
+        "(e => e && !e.hidden && e.textContent)(document.querySelector('#triggers-error'))",
+        STEP,
+    );
+    assert!(error.as_str().unwrap().contains("unknown event"), "{error}");
+    set(
+        &mut page,
+        r#"{"STREAM_BUFFER": [{"handler": "http://127.0.0.1:9/hook", "streams": ["cam"]}]}"#,
+    );
+    banner(&mut page, "ok", "Triggers saved");
+    page.screenshot("ui-triggers-desktop");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&brume.config_path).unwrap()).unwrap();
+    assert_eq!(
+        saved["triggers"]["STREAM_BUFFER"][0]["handler"],
+        "http://127.0.0.1:9/hook"
+    );
+    page.navigate(&format!("{ui}#/triggers"));
+    let shown = page.wait_for(
+        "the saved handler is shown",
+        "(e => e && e.value.includes('127.0.0.1:9/hook') && e.value)(document.querySelector('#triggers-json'))",
+        STEP,
+    );
+    assert!(shown.as_str().unwrap().contains("\"cam\""), "{shown}");
 }

@@ -37,6 +37,11 @@ pub const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../../../web/ui/streams.js"),
         JAVASCRIPT,
     ),
+    (
+        "triggers.js",
+        include_str!("../../../../web/ui/triggers.js"),
+        JAVASCRIPT,
+    ),
     ("index.html", INDEX_HTML, HTML),
     // The preview's player, served from this port so that no script from the public
     // media port runs in the management origin.
