@@ -80,6 +80,7 @@ impl Default for Config {
                 access: Default::default(),
                 ip_allow: Vec::new(),
                 ip_deny: Vec::new(),
+                record: None,
             },
         );
         Config {
@@ -251,6 +252,9 @@ pub struct StreamConfig {
     /// Never viewers from these CIDR blocks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ip_deny: Vec<String>,
+    /// Record the stream while it is live (see [`crate::recording`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<crate::recording::settings::RecordConfig>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -385,6 +389,11 @@ impl Config {
                     format!("streams.{name}.loop"),
                     &"a push source cannot loop",
                 ));
+            }
+            if let Some(record) = &stream.record {
+                record
+                    .validate()
+                    .map_err(|e| invalid(format!("streams.{name}.record"), &e))?;
             }
             let pulled = matches!(spec, SourceSpec::Pull(_));
             if stream.looped && pulled {

@@ -47,6 +47,8 @@ pub struct Supervisor {
     /// survive the API listener being rebound to a new address.
     auth: Arc<AuthState>,
     listeners: Listeners,
+    /// Every recording ([`crate::recording`]).
+    recorder: Arc<crate::recording::Recorder>,
     /// Serialises whole configuration changes (bind, save, swap, reconcile).
     changing: Mutex<()>,
     /// The task following the configuration file.
@@ -70,8 +72,16 @@ impl Supervisor {
         let prepared = Prepared::bind(None, &config, &store.base_dir())?;
         let metrics = Arc::new(Metrics::default());
         let registry = Registry::start(&config, store.path(), metrics.clone());
+        let state = Arc::new(ServerState::new(store, registry, metrics));
+        let recorder = crate::recording::Recorder::start(
+            state.registry.clone(),
+            state.triggers.clone(),
+            state.config.clone(),
+            &state.metrics,
+        );
         let supervisor = Arc::new(Supervisor {
-            state: Arc::new(ServerState::new(store, registry, metrics)),
+            state,
+            recorder,
             logs,
             auth: auth::new_state(),
             listeners: Listeners::default(),
@@ -149,6 +159,7 @@ impl Supervisor {
             follower.abort();
         }
         self.listeners.stop_all();
+        self.recorder.shutdown();
         for name in self.state.registry.names() {
             self.state.registry.remove(&name);
         }
@@ -219,6 +230,10 @@ impl ServerControl for Supervisor {
 
     fn logs(&self) -> &LogBuffer {
         &self.logs
+    }
+
+    fn recorder(&self) -> &Arc<crate::recording::Recorder> {
+        &self.recorder
     }
 }
 

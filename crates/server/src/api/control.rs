@@ -68,4 +68,7 @@ pub trait ServerControl: Send + Sync + Debug {
 
     /// The recent log lines.
     fn logs(&self) -> &LogBuffer;
+
+    /// Recordings: start/stop, status, what is on disk.
+    fn recorder(&self) -> &Arc<crate::recording::Recorder>;
 }

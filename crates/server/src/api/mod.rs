@@ -14,7 +14,7 @@
 //! Submodules: [`listen`] (accept loop, connection caps), [`control`], [`guard`] (Host/Origin checks, security headers),
 //! [`auth`] (setup mode and its token, Basic, sessions, rate limit), [`accounts`]
 //! (login/logout/session and account routes), [`streams`], [`config_routes`],
-//! [`server_info`], [`openapi`], [`password`] (argon2), [`error`]; [`observe`]
+//! [`recordings`], [`server_info`], [`openapi`], [`password`] (argon2), [`error`]; [`observe`]
 //! (clients, totals, logs, metrics) and [`ui`] (static files) are owned elsewhere
 //! and merged in.
 
@@ -28,6 +28,7 @@ pub mod listen;
 pub mod observe;
 pub mod openapi;
 pub mod password;
+pub mod recordings;
 pub mod server_info;
 pub mod streams;
 pub mod triggers;
@@ -136,6 +137,24 @@ pub fn table() -> Table {
         .add(AUTH, Post, "/api/v1/streams/{name}/token", triggers::mint)
         .add(AUTH, Get, "/api/v1/triggers", triggers::get)
         .add(AUTH, Put, "/api/v1/triggers", triggers::put)
+        .add(
+            AUTH,
+            Post,
+            "/api/v1/streams/{name}/recording",
+            recordings::start,
+        )
+        .add(
+            AUTH,
+            Delete,
+            "/api/v1/streams/{name}/recording",
+            recordings::stop,
+        )
+        .add(
+            AUTH,
+            Get,
+            "/api/v1/streams/{name}/recordings",
+            recordings::list,
+        )
         .add(AUTH, Get, "/api/v1/config", config_routes::get)
         .add(AUTH, Patch, "/api/v1/config", config_routes::patch)
         .add(AUTH, Get, "/api/v1/server", server_info::get)

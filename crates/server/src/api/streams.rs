@@ -36,6 +36,9 @@ struct StreamBody {
     /// For pulled sources: `{"start": "on_demand"|"always", "idle_stop_s": N}`.
     #[serde(default)]
     pull: Option<crate::stream::pull::PullConfig>,
+    /// Recording settings (see `crate::recording::settings`).
+    #[serde(default)]
+    record: Option<crate::recording::settings::RecordConfig>,
     /// Absent: keep; `null`: clear; a string: set.
     #[serde(default, deserialize_with = "present")]
     password: Option<Option<String>>,
@@ -85,6 +88,8 @@ pub fn status(server: &dyn ServerControl, name: &str, config: &StreamConfig) -> 
         "uptime_s": uptime,
         "tracks": tracks,
         "live_notes": live_notes,
+        "record": config.record,
+        "recording": server.recorder().status(name),
     })
 }
 
@@ -175,6 +180,7 @@ pub async fn put(
                         access: old.map(|s| s.access).unwrap_or_default(),
                         ip_allow: old.map(|s| s.ip_allow.clone()).unwrap_or_default(),
                         ip_deny: old.map(|s| s.ip_deny.clone()).unwrap_or_default(),
+                        record: body.record,
                     },
                 );
                 Ok(())

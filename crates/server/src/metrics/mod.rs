@@ -47,6 +47,8 @@ pub struct Metrics {
     pub refusals: refusals::Refusals,
     /// Trigger calls by event and result (`brume_trigger_calls_total`).
     pub trigger_calls: Arc<crate::triggers::CallCounts>,
+    /// Recording bytes and running recordings ([`crate::recording`]).
+    pub recordings: Arc<crate::recording::RecordingCounts>,
     /// The protocol buffer budget (`limits.protocol_buffer_bytes`): what all
     /// connections hold of it, shown as `brume_protocol_buffer_bytes`.
     pub protocol_buffers: Arc<crate::buffer_budget::BufferBudget>,
@@ -148,6 +150,7 @@ impl Default for Metrics {
             sessions: sessions::Sessions::default(),
             refusals: refusals::Refusals::default(),
             trigger_calls: Arc::default(),
+            recordings: Arc::default(),
             protocol_buffers: Arc::default(),
             routes: routes::RouteCounts::default(),
             cache_hits: AtomicU64::new(0),

@@ -225,6 +225,32 @@ pub fn render(metrics: &Metrics, counts: StreamCounts) -> String {
     }
     family(
         &mut out,
+        "brume_recording_bytes_total",
+        "counter",
+        "Bytes of finished recording segments written, per stream.",
+    );
+    for (stream, bytes) in metrics.recordings.bytes() {
+        sample(
+            &mut out,
+            "brume_recording_bytes_total",
+            &[("stream", &stream)],
+            bytes,
+        );
+    }
+    family(
+        &mut out,
+        "brume_recordings_active",
+        "gauge",
+        "Recordings running now.",
+    );
+    sample(
+        &mut out,
+        "brume_recordings_active",
+        &[],
+        metrics.recordings.active(),
+    );
+    family(
+        &mut out,
         "brume_protocol_buffer_bytes",
         "gauge",
         "Bytes reserved for partly received protocol messages (RTMP), all connections together.",

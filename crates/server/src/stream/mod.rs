@@ -532,6 +532,7 @@ mod tests {
             access: Default::default(),
             ip_allow: Vec::new(),
             ip_deny: Vec::new(),
+            record: None,
         }
     }
 

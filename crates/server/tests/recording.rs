@@ -1,0 +1,230 @@
+//! Recording: an RTMP publish (ffmpeg) or a looped file recorded into segment
+//! files that ffprobe/ffmpeg read alone, crash safety under `kill -9`, API
+//! start/stop, retention, RECORDING_END, metrics, an unwritable folder.
+
+#![allow(clippy::unwrap_used)]
+
+mod api_client;
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use api_client::{wait_for, Client};
+use common::hook_backend::Backend;
+use common::{Brume, Publisher};
+use serde_json::{json, Value};
+
+/// Every recording folder under `root` (`root/STREAM/DATETIME`), sorted.
+fn recordings(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for stream in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        for rec in std::fs::read_dir(stream.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if rec.path().join("index.jsonl").exists() {
+                found.push(rec.path());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The index lines of a recording folder.
+fn index(folder: &Path) -> Vec<Value> {
+    std::fs::read_to_string(folder.join("index.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("an index line is JSON"))
+        .collect()
+}
+
+fn files_in(folder: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(folder)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "index.jsonl")
+        .collect();
+    names.sort();
+    names
+}
+
+fn record_config(root: &Path, format: &str) -> Value {
+    json!({
+        "path": format!("{}/$stream/$datetime", root.display()),
+        "format": format,
+        "segment_s": 1,
+    })
+}
+
+#[test]
+fn an_rtmp_publish_is_recorded_and_survives_kill_9() {
+    let rec = tempfile::tempdir().unwrap();
+    let backend = Backend::start(|_, _| Some("true".to_owned()));
+    let config = json!({
+        "streams": {"cam": {"source": "push://", "record": record_config(rec.path(), "ts")}},
+        "triggers": {"RECORDING_END": [{"handler": backend.url}]},
+    });
+    let mut brume = Brume::start_with(tempfile::tempdir().unwrap(), config.clone());
+    let _publisher = Publisher::start(&format!("rtmp://{}/live/cam", brume.rtmp_addr()), 60);
+    // The publisher's GOP is 2 s: segments of 1 s target are cut every 2 s.
+    let folder = wait_for(Duration::from_secs(30), "three recorded segments", || {
+        recordings(rec.path())
+            .into_iter()
+            .find(|f| index(f).len() >= 3)
+    });
+    let status = Client::of(&brume).get("/api/v1/streams/cam").json();
+    assert_eq!(status["recording"]["active"], true, "{status}");
+    let metrics = String::from_utf8(common::get(&brume.api_url("/metrics")).body).unwrap();
+    assert!(metrics.contains("brume_recordings_active 1"), "{metrics}");
+    assert!(
+        metrics.contains("brume_recording_bytes_total{stream=\"cam\"}"),
+        "{metrics}"
+    );
+
+    // kill -9 mid-recording: every indexed segment is complete and plays alone;
+    // nothing but indexed segments is left in the folder.
+    brume.child.kill().unwrap();
+    brume.child.wait().unwrap();
+    let entries = index(&folder);
+    assert!(entries.len() >= 3);
+    let listed: Vec<String> = entries
+        .iter()
+        .map(|e| e["file"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        files_in(&folder),
+        listed,
+        "only finished segments are on disk"
+    );
+    for entry in &entries {
+        let file = folder.join(entry["file"].as_str().unwrap());
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().len(),
+            entry["bytes"].as_u64().unwrap()
+        );
+        let errors = common::decode_errors(file.to_str().unwrap());
+        assert!(errors.is_empty(), "{}: {errors}", file.display());
+        let codecs = common::probe_codecs(file.to_str().unwrap());
+        assert_eq!(codecs, ["aac", "h264"], "{}", file.display());
+        let duration = common::probe_duration(file.to_str().unwrap());
+        let indexed = entry["duration_ms"].as_f64().unwrap() / 1000.0;
+        assert!(
+            (duration - indexed).abs() < 0.5 && (1.5..=3.0).contains(&indexed),
+            "{}: ffprobe {duration} s, index {indexed} s",
+            file.display()
+        );
+    }
+    drop(brume);
+
+    // After a restart the stream records into a new recording; stopping it
+    // through the API writes its open segment and fires RECORDING_END.
+    let brume = Brume::start_with(tempfile::tempdir().unwrap(), config);
+    let _publisher = Publisher::start(&format!("rtmp://{}/live/cam", brume.rtmp_addr()), 60);
+    let second = wait_for(Duration::from_secs(30), "a second recording", || {
+        recordings(rec.path())
+            .into_iter()
+            .find(|f| *f != folder && !index(f).is_empty())
+    });
+    assert_eq!(
+        index(&folder).len(),
+        entries.len(),
+        "the old one is left alone"
+    );
+    let api = Client::of(&brume);
+    assert_eq!(api.delete("/api/v1/streams/cam/recording").status, 204);
+    let payload = backend.wait_for("RECORDING_END", Duration::from_secs(15), |_| true);
+    let lines: Vec<&str> = payload.lines().collect();
+    assert_eq!(lines[0], "cam", "{payload}");
+    assert_eq!(lines[1], second.to_str().unwrap(), "{payload}");
+    assert_eq!(lines[2], "ts");
+    let bytes: u64 = lines[3].parse().unwrap();
+    let on_disk: u64 = index(&second)
+        .iter()
+        .map(|e| e["bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(bytes, on_disk, "{payload}");
+    assert!(lines[6].parse::<u64>().unwrap() >= lines[5].parse::<u64>().unwrap());
+    assert!(lines[7].parse::<u64>().unwrap() > 0, "{payload}");
+    let status = api.get("/api/v1/streams/cam").json();
+    assert_eq!(status["recording"]["active"], false, "{status}");
+    assert_eq!(status["recording"]["stopped_by_api"], true, "{status}");
+    // The stream itself kept playing throughout.
+    let (frames, errors) = common::decode_video_frames(&brume.url("/cam.ts"), Some(1.0));
+    assert!(frames > 10, "{frames} {errors}");
+}
+
+#[test]
+fn recording_started_by_api_as_fmp4_keeps_to_its_byte_limit() {
+    let rec = tempfile::tempdir().unwrap();
+    let brume = Brume::start_with(tempfile::tempdir().unwrap(), json!({}));
+    let api = Client::of(&brume);
+    // Without settings in the body or the configuration: refused, naming why.
+    let refused = api.post("/api/v1/streams/demo/recording", "");
+    assert_eq!(refused.status, 400);
+    assert_eq!(api.post("/api/v1/streams/nope/recording", "").status, 404);
+    let mut settings = record_config(rec.path(), "fmp4");
+    settings["retention"] = json!({"max_bytes": 400_000});
+    let started = api.post("/api/v1/streams/demo/recording", &settings.to_string());
+    assert_eq!(
+        started.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&started.body)
+    );
+    let folder = wait_for(Duration::from_secs(40), "six recorded segments", || {
+        recordings(rec.path())
+            .into_iter()
+            .find(|f| index(f).len() >= 6)
+    });
+    // Each segment is a self-contained MP4.
+    let files = files_in(&folder);
+    let newest = folder.join(files.last().unwrap());
+    let errors = common::decode_errors(newest.to_str().unwrap());
+    assert!(errors.is_empty(), "{errors}");
+    assert!(common::probe_duration(newest.to_str().unwrap()) > 0.5);
+    // Retention removed the oldest and kept the newest, within the limit.
+    assert!(!files.contains(&"000001.mp4".to_owned()), "{files:?}");
+    let kept: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(folder.join(f)).unwrap().len())
+        .sum();
+    assert!(kept <= 400_000, "{kept} bytes kept: {files:?}");
+    let listed = api.get("/api/v1/streams/demo/recordings").json();
+    let first = &listed["recordings"][0];
+    assert_eq!(first["stream"], "demo", "{listed}");
+    assert_eq!(first["bytes"].as_u64(), Some(kept), "{listed}");
+    assert!(first["duration_s"].as_f64().unwrap() > 1.0, "{listed}");
+}
+
+#[test]
+fn an_unwritable_folder_is_reported_and_the_stream_plays_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-folder");
+    std::fs::write(&blocker, b"x").unwrap();
+    let brume = Brume::start_with(
+        tempfile::tempdir().unwrap(),
+        json!({"streams": {"demo": {
+            "source": "builtin:demo", "loop": true,
+            "record": {"path": format!("{}/$stream", blocker.display())},
+        }}}),
+    );
+    let api = Client::of(&brume);
+    let status = wait_for(Duration::from_secs(20), "a recording error", || {
+        let status = api.get("/api/v1/streams/demo").json();
+        status["recording"]["error"].is_string().then_some(status)
+    });
+    let error = status["recording"]["error"].as_str().unwrap();
+    assert!(error.contains("not-a-folder"), "{error}");
+    assert_eq!(status["status"], "online");
+    assert!(brume
+        .log_lines()
+        .iter()
+        .any(|l| l.contains("recording stopped; retrying")));
+    let (frames, errors) = common::decode_video_frames(&brume.url("/demo.mp4"), Some(1.0));
+    assert!(frames > 10, "{frames} {errors}");
+}
