@@ -318,5 +318,9 @@ fn a_progressive_viewer_opens_and_ends_one_session() {
     assert_eq!(&lines[1..4], ["demo", "MP4", "10.0.0.5"], "{end}");
     let seconds: u64 = lines[4].parse().unwrap();
     assert!((1..10).contains(&seconds), "{end}");
+    // Uploaded nothing; downloaded what two seconds of video weigh.
+    assert_eq!(lines[5], "0", "{end}");
+    let down: u64 = lines[6].parse().unwrap();
+    assert!(down > 50_000, "{end}");
     assert_eq!(backend.payloads("USER_END").len(), 1);
 }

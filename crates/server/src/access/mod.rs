@@ -81,6 +81,8 @@ struct Session {
     last_seen_ms: AtomicU64,
     /// Connections holding the session open ([`Admitted`]).
     open: AtomicUsize,
+    /// Bytes sent through the connections that held it.
+    sent: AtomicU64,
     /// The first request's URL (for CONN_OPEN/CONN_CLOSE).
     url: String,
     allowed: OnceCell<bool>,
@@ -106,6 +108,15 @@ impl Session {
 #[derive(Debug, Default)]
 pub struct Admitted {
     session: Option<(Arc<Session>, Weak<Admission>)>,
+}
+
+impl Admitted {
+    /// Counts bytes sent to this viewer (for USER_END).
+    pub fn sent(&self, bytes: u64) {
+        if let Some((session, _)) = &self.session {
+            session.sent.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Drop for Admitted {
@@ -274,6 +285,7 @@ impl Admission {
             started: now,
             last_seen_ms: AtomicU64::new(0),
             open: AtomicUsize::new(0),
+            sent: AtomicU64::new(0),
             url: viewer.url.to_owned(),
             allowed: OnceCell::new(),
         });
@@ -375,7 +387,7 @@ impl Admission {
             &session.ip.to_string(),
             &seconds.to_string(),
             "0",
-            "0",
+            &session.sent.load(Ordering::Relaxed).to_string(),
             "",
         ];
         self.triggers

@@ -66,7 +66,15 @@ impl http_body::Body for Body {
             Body::Channel(rx) | Body::Sized(rx, _) => rx
                 .poll_recv(cx)
                 .map(|item| item.map(|r| r.map(Frame::data))),
-            Body::Held(inner, _) => http_body::Body::poll_frame(Pin::new(inner.as_mut()), cx),
+            Body::Held(inner, admitted) => {
+                let polled = http_body::Body::poll_frame(Pin::new(inner.as_mut()), cx);
+                if let Poll::Ready(Some(Ok(frame))) = &polled {
+                    if let Some(data) = frame.data_ref() {
+                        admitted.sent(data.len() as u64);
+                    }
+                }
+                polled
+            }
             Body::Counted(inner, viewer) => {
                 let polled = http_body::Body::poll_frame(Pin::new(inner.as_mut()), cx);
                 if let Poll::Ready(Some(Ok(frame))) = &polled {

@@ -145,7 +145,9 @@ async fn execute(path: &std::path::Path, event: &str, payload: &str) -> Result<A
             .map_err(CallError::Pipe)?;
     }
     let status = child.wait().await.map_err(CallError::Pipe)?;
-    if !status.success() {
+    // Shell handlers often end on a failed test (`[ "$k" = x ] && echo cam`):
+    // what they printed is the answer; only silence and a failure is a failure.
+    if !status.success() && out.iter().all(u8::is_ascii_whitespace) {
         return Err(CallError::Exit(status));
     }
     Ok(Answer::parse(&out))
@@ -174,10 +176,14 @@ mod tests {
         std::fs::write(&script, "#!/bin/sh\nread a\nread b\necho \"$1 $b\"\n").unwrap();
         std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
-        let answer = call(&Target::Executable(script), "USER_NEW", "a\nb\n").await;
+        let answer = call(&Target::Executable(script.clone()), "USER_NEW", "a\nb\n").await;
         assert_eq!(answer.unwrap().0, "USER_NEW b");
         let failing = call(&Target::Executable("/bin/false".into()), "X", "").await;
         assert!(matches!(failing, Err(CallError::Exit(_))), "{failing:?}");
+        // Printed, then failed: the printed answer counts.
+        std::fs::write(&script, "#!/bin/sh\necho cam\nexit 3\n").unwrap();
+        let answer = call(&Target::Executable(script.clone()), "PUSH_REWRITE", "").await;
+        assert_eq!(answer.unwrap().0, "cam");
         let missing = call(&Target::Executable("/nonexistent/hook".into()), "X", "").await;
         assert!(matches!(missing, Err(CallError::Spawn(_))), "{missing:?}");
     }
