@@ -196,6 +196,13 @@ fn recording_started_by_api_as_fmp4_keeps_to_its_byte_limit() {
     assert!(kept <= 400_000, "{kept} bytes kept: {files:?}");
     let listed = api.get("/api/v1/streams/demo/recordings").json();
     let first = &listed["recordings"][0];
+    // Its HLS playlist (init segment and media by byte range) decodes.
+    let playlist = brume.api_url(&format!(
+        "/api/v1/streams/demo/recordings/{}/index.m3u8",
+        first["id"].as_str().unwrap()
+    ));
+    let (frames, errors) = common::decode_video_frames(&playlist, None);
+    assert!(frames >= 50, "fMP4 HLS decoded {frames} frames: {errors}");
     assert_eq!(first["stream"], "demo", "{listed}");
     assert_eq!(first["bytes"].as_u64(), Some(kept), "{listed}");
     assert!(first["duration_s"].as_f64().unwrap() > 1.0, "{listed}");
@@ -227,4 +234,97 @@ fn an_unwritable_folder_is_reported_and_the_stream_plays_on() {
         .any(|l| l.contains("recording stopped; retrying")));
     let (frames, errors) = common::decode_video_frames(&brume.url("/demo.mp4"), Some(1.0));
     assert!(frames > 10, "{frames} {errors}");
+}
+
+/// Playback of a 10 s range (kept short for the test's time budget; the demo
+/// loop's GOP bounds the error): one seekable MP4 whose duration ffprobe reads
+/// as the range ± one GOP, and an HLS VoD playlist that ffmpeg decodes.
+#[test]
+fn a_time_range_plays_back_as_mp4_and_as_hls() {
+    let rec = tempfile::tempdir().unwrap();
+    let brume = Brume::start_with(
+        tempfile::tempdir().unwrap(),
+        json!({"streams": {"demo": {
+            "source": "builtin:demo", "loop": true,
+            "record": record_config(rec.path(), "ts"),
+        }}}),
+    );
+    let api = Client::of(&brume);
+    let recording = wait_for(Duration::from_secs(40), "16 s recorded", || {
+        let list = api.get("/api/v1/streams/demo/recordings").json();
+        let first = list["recordings"][0].clone();
+        (first["duration_s"].as_f64().unwrap_or(0.0) >= 16.0).then_some(first)
+    });
+    let id = recording["id"].as_str().unwrap();
+    let start_ms = recording["start_unix_ms"].as_i64().unwrap() + 3000;
+    // ISO-8601 start, unix-seconds end.
+    let start = recording_time(start_ms);
+    let end = format!("{:.3}", (start_ms + 10_000) as f64 / 1000.0);
+    let base = format!("/api/v1/streams/demo/recordings/{id}");
+    let mp4 = brume.api_url(&format!("{base}/recording.mp4?start={start}&end={end}"));
+    let response = common::get(&mp4);
+    assert_eq!(
+        response.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert_eq!(response.header("content-type"), Some("video/mp4"));
+    assert_eq!(&response.body[4..8], b"ftyp");
+    let file = rec.path().join("range.mp4");
+    std::fs::write(&file, &response.body).unwrap();
+    let duration = common::probe_duration(file.to_str().unwrap());
+    let segments: Vec<Value> = index(&recordings(rec.path())[0]);
+    let gop = segments
+        .iter()
+        .map(|s| s["duration_ms"].as_f64().unwrap() / 1000.0)
+        .fold(0.0, f64::max);
+    assert!(
+        (duration - 10.0).abs() <= gop + 0.1,
+        "the MP4 of a 10 s range lasts {duration} s (GOP {gop} s)"
+    );
+    let errors = common::decode_errors(file.to_str().unwrap());
+    assert!(errors.is_empty(), "{errors}");
+    // The moov comes first (seekable without reading the whole file).
+    let moov = response.body.windows(4).position(|w| w == b"moov").unwrap();
+    let mdat = response.body.windows(4).position(|w| w == b"mdat").unwrap();
+    assert!(moov < mdat);
+    // Byte ranges.
+    let tail = api
+        .with("Range", "bytes=100-199")
+        .get(&format!("{base}/recording.mp4?start={start}&end={end}"));
+    assert_eq!(tail.status, 206);
+    assert_eq!(tail.body, &response.body[100..200]);
+
+    let playlist = brume.api_url(&format!("{base}/index.m3u8?start={start}&end={end}"));
+    let text = String::from_utf8(common::get(&playlist).body).unwrap();
+    assert!(text.contains("#EXT-X-ENDLIST"), "{text}");
+    let (frames, errors) = common::decode_video_frames(&playlist, None);
+    assert!(
+        frames >= 150,
+        "HLS of the range decoded {frames} frames: {errors}"
+    );
+    // Outside the recording: a clear 400.
+    let none = api.get(&format!("{base}/index.m3u8?start=1000&end=2000"));
+    assert_eq!(none.status, 400);
+    let bad = api.get(&format!("{base}/index.m3u8?start=yesterday"));
+    assert_eq!(bad.status, 400);
+}
+
+/// `unix_ms` as ISO-8601 (UTC), via the `date` tool.
+fn recording_time(unix_ms: i64) -> String {
+    let out = common::run_tool(
+        "date",
+        &[
+            "-u",
+            "-d",
+            &format!("@{}", unix_ms / 1000),
+            "+%Y-%m-%dT%H:%M:%S",
+        ],
+    );
+    format!(
+        "{}.{:03}Z",
+        String::from_utf8(out.stdout).unwrap().trim(),
+        unix_ms % 1000
+    )
 }

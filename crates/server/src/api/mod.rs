@@ -155,6 +155,24 @@ pub fn table() -> Table {
             "/api/v1/streams/{name}/recordings",
             recordings::list,
         )
+        .add(
+            AUTH,
+            Get,
+            "/api/v1/streams/{name}/recordings/{id}/index.m3u8",
+            recordings::playlist,
+        )
+        .add(
+            AUTH,
+            Get,
+            "/api/v1/streams/{name}/recordings/{id}/recording.mp4",
+            recordings::mp4,
+        )
+        .add(
+            AUTH,
+            Get,
+            "/api/v1/streams/{name}/recordings/{id}/files/{file}",
+            recordings::segment,
+        )
         .add(AUTH, Get, "/api/v1/config", config_routes::get)
         .add(AUTH, Patch, "/api/v1/config", config_routes::patch)
         .add(AUTH, Get, "/api/v1/server", server_info::get)

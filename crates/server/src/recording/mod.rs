@@ -15,6 +15,7 @@
 
 pub mod index;
 pub mod path;
+pub mod playback;
 pub mod retention;
 pub mod settings;
 pub mod task;

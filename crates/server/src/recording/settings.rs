@@ -13,9 +13,10 @@ pub const SEGMENT_S_RANGE: std::ops::RangeInclusive<u32> = 1..=600;
 pub enum RecordFormat {
     /// Each segment a self-contained fragmented MP4 (`ftyp`+`moov`, then
     /// `moof`/`mdat` pairs): every segment plays alone.
-    #[default]
     Fmp4,
-    /// Each segment an MPEG-TS file starting with PAT/PMT and a keyframe.
+    /// Each segment an MPEG-TS file starting with PAT/PMT and a keyframe (the
+    /// default: these also export as one seekable MP4).
+    #[default]
     Ts,
 }
 
