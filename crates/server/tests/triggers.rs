@@ -324,3 +324,51 @@ fn a_progressive_viewer_opens_and_ends_one_session() {
     assert!(down > 50_000, "{end}");
     assert_eq!(backend.payloads("USER_END").len(), 1);
 }
+
+#[test]
+fn a_whip_publish_asks_push_rewrite_and_stream_push() {
+    let backend = Backend::start(|event, payload| {
+        let lines: Vec<&str> = payload.lines().collect();
+        Some(match (event, lines.get(2).copied(), lines.first().copied()) {
+            ("PUSH_REWRITE", Some("SECRETKEY"), _) => "cam".to_owned(),
+            ("PUSH_REWRITE", Some("OTHERKEY"), _) => "blocked".to_owned(),
+            ("PUSH_REWRITE", _, _) => String::new(),
+            ("STREAM_PUSH", _, Some("cam")) => "true".to_owned(),
+            _ => "false".to_owned(),
+        })
+    });
+    let brume = Brume::start_with(
+        tempfile::tempdir().unwrap(),
+        json!({
+            "webrtc": {"listen": "127.0.0.1:0"},
+            "streams": {"cam": {"source": "push://"}, "blocked": {"source": "push://"}},
+            "triggers": {
+                "PUSH_REWRITE": [{"handler": backend.url, "sync": true}],
+                "STREAM_PUSH": [{"handler": backend.url, "sync": true}],
+            }
+        }),
+    );
+    let post = |key: &str| {
+        let r = request(
+            "POST",
+            &brume.url(&format!("/whip/{key}")),
+            &[("Content-Type", "application/sdp"), ("Content-Length", "0")],
+            Duration::from_secs(3),
+        );
+        (r.status, String::from_utf8_lossy(&r.body).into_owned())
+    };
+    // An unknown key and a stream STREAM_PUSH refuses: 403, in words.
+    let (status, body) = post("WRONGKEY");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("refused by the site"), "{body}");
+    assert_eq!(post("OTHERKEY").0, 403);
+    // The right key reaches stream `cam`: its (empty) offer is what is wrong now.
+    let (status, body) = post("SECRETKEY");
+    assert_eq!(status, 400, "{body}");
+    let rewrite = backend.payloads("PUSH_REWRITE");
+    assert_eq!(rewrite.last().unwrap(), "/whip/SECRETKEY\n127.0.0.1\nSECRETKEY");
+    let push = backend.payloads("STREAM_PUSH");
+    assert_eq!(push.last().unwrap(), "cam\n127.0.0.1\nWebRTC\n/whip/cam");
+    let log = brume.log_lines().join("\n");
+    assert!(!log.contains("SECRETKEY"), "the key was logged");
+}

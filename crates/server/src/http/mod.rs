@@ -262,11 +262,15 @@ async fn route_request(
     context: &HttpContext,
     peer: Option<SocketAddr>,
 ) -> Response<Body> {
-    let route = match routed {
+    let mut route = match routed {
         Ok(route) => route,
         Err(RouteError::BadEncoding) => return text(StatusCode::BAD_REQUEST, "bad request path\n"),
         Err(RouteError::NotFound) => return not_found(),
     };
+    if let Err(refused) = crate::access::http::check_publish(&req, &mut route, context, peer).await
+    {
+        return refused;
+    }
     // Shares the request's bytes: no allocation.
     let uri = req.uri().clone();
     let admitted = match crate::access::http::check(&req, &route, context, peer).await {
