@@ -322,6 +322,9 @@
           }}))),
       h('section', {class: 'card'}, h('h3', {text: 'Status'}), statusBox)));
     view.appendChild(h('section', {class: 'card'}, h('h3', {text: 'Embed'}), embedPanel));
+    var recordings = h('div', {id: 'recordings'});
+    view.appendChild(h('section', {class: 'card'}, h('h3', {text: 'Recordings'}), recordings));
+    B.renderRecordings(recordings, name);
     B.renderStreamStatus(statusBox, stream);
     renderEmbed(embedPanel, name, config, server);
     if (direct) {

@@ -412,3 +412,54 @@ fn triggers_are_edited_in_the_ui() {
     );
     assert!(shown.as_str().unwrap().contains("\"cam\""), "{shown}");
 }
+
+/// A stream's page lists its recordings, and one plays in the page (as MP4 from
+/// the API port, authorised by the session cookie).
+#[test]
+fn a_recording_is_listed_and_played_in_the_ui() {
+    let rec = tempfile::tempdir().unwrap();
+    let brume = Brume::start_with(
+        tempfile::tempdir().unwrap(),
+        serde_json::json!({
+            "streams": {"demo": {"source": "builtin:demo", "loop": true, "record": {
+                "path": format!("{}/$stream/$datetime", rec.path().display()),
+                "segment_s": 1,
+            }}},
+            "api": {"accounts": {USER: password_hash(PASSWORD)}},
+        }),
+    );
+    let ui = brume.api_url("/");
+    // Let a few segments be recorded first.
+    let index = |dir: &std::path::Path| -> usize {
+        std::fs::read_dir(dir.join("demo"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|r| {
+                std::fs::read_to_string(r.path().join("index.jsonl"))
+                    .map_or(0, |t| t.lines().count())
+            })
+            .sum()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while index(rec.path()) < 3 {
+        assert!(std::time::Instant::now() < deadline, "nothing recorded");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let browser = Browser::launch();
+    let mut page = browser.open_page();
+    page.set_viewport(1280, 860, false);
+    page.navigate(&ui);
+    log_in(&mut page, PASSWORD);
+    page.wait_for_selector("#view-overview", STEP);
+    go(&mut page, "#/streams/demo");
+    page.wait_for_selector("#recordings-table .play-recording", STEP);
+    page.click("#recordings-table .play-recording");
+    let played = page.wait_for(
+        "the recording plays",
+        "(v => v && !v.error && v.currentTime > 1.5 && v.currentTime)(document.querySelector('#recording-player'))",
+        STEP,
+    );
+    assert!(played.as_f64().unwrap() > 1.5);
+    page.screenshot("ui-recordings-desktop");
+}

@@ -42,6 +42,11 @@ pub const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../../../web/ui/triggers.js"),
         JAVASCRIPT,
     ),
+    (
+        "recordings.js",
+        include_str!("../../../../web/ui/recordings.js"),
+        JAVASCRIPT,
+    ),
     ("index.html", INDEX_HTML, HTML),
     // The preview's player, served from this port so that no script from the public
     // media port runs in the management origin.
