@@ -329,15 +329,18 @@ fn a_progressive_viewer_opens_and_ends_one_session() {
 fn a_whip_publish_asks_push_rewrite_and_stream_push() {
     let backend = Backend::start(|event, payload| {
         let lines: Vec<&str> = payload.lines().collect();
-        Some(match (event, lines.get(2).copied(), lines.first().copied()) {
-            ("PUSH_REWRITE", Some("SECRETKEY"), _) => "cam".to_owned(),
-            ("PUSH_REWRITE", Some("OTHERKEY"), _) => "blocked".to_owned(),
-            ("PUSH_REWRITE", _, _) => String::new(),
-            ("STREAM_PUSH", _, Some("cam")) => "true".to_owned(),
-            _ => "false".to_owned(),
-        })
+        Some(
+            match (event, lines.get(2).copied(), lines.first().copied()) {
+                ("PUSH_REWRITE", Some("SECRETKEY"), _) => "cam".to_owned(),
+                ("PUSH_REWRITE", Some("OTHERKEY"), _) => "blocked".to_owned(),
+                ("PUSH_REWRITE", _, _) => String::new(),
+                ("STREAM_PUSH", _, Some("cam")) => "true".to_owned(),
+                _ => "false".to_owned(),
+            },
+        )
     });
-    let brume = Brume::start_with(
+    // Debug logging on: request lines too must not show the key.
+    let brume = Brume::start_with_env(
         tempfile::tempdir().unwrap(),
         json!({
             "webrtc": {"listen": "127.0.0.1:0"},
@@ -347,6 +350,7 @@ fn a_whip_publish_asks_push_rewrite_and_stream_push() {
                 "STREAM_PUSH": [{"handler": backend.url, "sync": true}],
             }
         }),
+        &[("RUST_LOG", "brume=debug")],
     );
     let post = |key: &str| {
         let r = request(
@@ -366,9 +370,13 @@ fn a_whip_publish_asks_push_rewrite_and_stream_push() {
     let (status, body) = post("SECRETKEY");
     assert_eq!(status, 400, "{body}");
     let rewrite = backend.payloads("PUSH_REWRITE");
-    assert_eq!(rewrite.last().unwrap(), "/whip/SECRETKEY\n127.0.0.1\nSECRETKEY");
+    assert_eq!(
+        rewrite.last().unwrap(),
+        "/whip/SECRETKEY\n127.0.0.1\nSECRETKEY"
+    );
     let push = backend.payloads("STREAM_PUSH");
     assert_eq!(push.last().unwrap(), "cam\n127.0.0.1\nWebRTC\n/whip/cam");
     let log = brume.log_lines().join("\n");
+    assert!(log.contains("/whip/…"), "no debug request lines: {log}");
     assert!(!log.contains("SECRETKEY"), "the key was logged");
 }

@@ -223,7 +223,13 @@ pub async fn handle(
         }
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
     };
-    tracing::debug!(%method, path = uri.path(), status = response.status().as_u16(), "request");
+    // A WHIP path may name a stream key (PUSH_REWRITE): never logged.
+    let path = if uri.path().starts_with("/whip/") {
+        "/whip/…"
+    } else {
+        uri.path()
+    };
+    tracing::debug!(%method, path, status = response.status().as_u16(), "request");
     metrics.response(response.status().as_u16());
     if let Some(viewed) = viewed {
         viewed.finish(&mut response, metrics);
