@@ -10,6 +10,8 @@
 //! * `mews` does the same as `fanout` over MEWS (MP4 over WebSocket): the
 //!   player's command exchange, then fMP4 fragments as binary messages; with
 //!   `--seek-ms` and `--fragments 1` it times a seek into an on-demand file.
+//! * `hls` runs many HLS viewers (playlist reloads, every new segment, a play
+//!   clock) spread over one or more playlist URLs and counts stalls.
 //! * `probe` waits until a URL serves an init segment and a first fragment.
 //! * `free-port` prints a free TCP port on 127.0.0.1, for scripts.
 //!
@@ -19,6 +21,7 @@
 
 mod cpu;
 mod hist;
+mod hls;
 mod http;
 mod ingest;
 mod mews;
@@ -71,6 +74,8 @@ enum Command {
     Ingest(IngestArgs),
     /// Print a free TCP port on 127.0.0.1.
     FreePort,
+    /// Many HLS viewers of one live stream, spread over playlist URLs.
+    Hls(HlsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -206,6 +211,25 @@ struct SegmentsArgs {
     buf_kib: u32,
 }
 
+#[derive(Debug, Args)]
+struct HlsArgs {
+    /// Media playlist URL (repeat: viewers are spread round-robin).
+    #[arg(long, required = true)]
+    url: Vec<String>,
+    /// Number of concurrent viewers.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    viewers: u32,
+    /// How long to watch, in seconds (after the ramp).
+    #[arg(long, default_value_t = 20.0)]
+    seconds: f64,
+    /// Viewers start spread over this many milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    ramp_ms: u64,
+    /// Runtime threads: 1 runs everything on the calling thread.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    threads: u16,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -215,6 +239,7 @@ fn main() -> ExitCode {
         Command::Probe { url, timeout } => probe(&url, timeout),
         Command::Ingest(args) => ingest_run(&args),
         Command::FreePort => free_port(),
+        Command::Hls(args) => hls_viewers(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -460,6 +485,65 @@ fn fetch_segments(args: &SegmentsArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", summary.human());
     }
+    Ok(())
+}
+
+fn hls_viewers(args: &HlsArgs) -> anyhow::Result<()> {
+    let targets = args
+        .url
+        .iter()
+        .map(|u| Target::parse(u).map_err(|e| anyhow!(e)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let run_for = seconds(args.seconds, "--seconds")?;
+    let ramp = Duration::from_millis(args.ramp_ms);
+    let rt = runtime(args.threads)?;
+    let cpu_before = cpu::process_cpu_time();
+    let t0 = Instant::now();
+    let deadline = t0 + ramp + run_for;
+    let reports = rt.block_on(async {
+        let handles: Vec<_> = (0..args.viewers)
+            .map(|i| {
+                let target = targets[i as usize % targets.len()].clone();
+                let start = t0 + ramp.mul_f64(f64::from(i) / f64::from(args.viewers));
+                tokio::spawn(async move {
+                    tokio::time::sleep_until(start.into()).await;
+                    hls::viewer(target, deadline).await
+                })
+            })
+            .collect();
+        let mut reports = Vec::new();
+        for handle in handles {
+            reports.push(handle.await.unwrap_or_default());
+        }
+        reports
+    });
+    let cpu = match (cpu_before, cpu::process_cpu_time()) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a).as_secs_f64()),
+        _ => None,
+    };
+    drop(rt);
+    let held = reports.iter().filter(|r| r.played && r.stalls == 0).count();
+    let sum = |f: fn(&hls::HlsReport) -> u64| reports.iter().map(f).sum::<u64>();
+    let stalled_s: f64 = reports.iter().map(|r| r.stalled_s).sum();
+    let first_error = reports.iter().find_map(|r| r.first_error.clone());
+    let wall = t0.elapsed().as_secs_f64();
+    let json = serde_json::json!({
+        "viewers": args.viewers,
+        "held": held,
+        "stalls": sum(|r| r.stalls),
+        "stalled_s": stalled_s,
+        "playlists": sum(|r| r.playlists),
+        "segments": sum(|r| r.segments),
+        "bytes": sum(|r| r.bytes),
+        "errors": sum(|r| r.errors),
+        "first_error": first_error,
+        "loadgen_cpu_pct": cpu.map(|c| c / wall * 100.0),
+    });
+    eprintln!(
+        "hls: {held}/{} viewers held at real time; {} segments, {} playlists, {} errors",
+        args.viewers, json["segments"], json["playlists"], json["errors"]
+    );
+    println!("{json}");
     Ok(())
 }
 

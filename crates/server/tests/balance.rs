@@ -198,6 +198,7 @@ fn new_viewers_go_to_the_less_loaded_edge_and_never_to_a_dead_one() {
         e["healthy"] == false
     });
     let noticed = killed.elapsed();
+    eprintln!("the balancer marked the killed edge down after {noticed:?}");
     assert!(
         noticed < Duration::from_millis(4 * POLL_MS + 1000),
         "the balancer took {noticed:?} to notice"
