@@ -1,8 +1,9 @@
-//! brume-rtmp: the server side of RTMP as a sans-IO state machine. Bytes and
+//! brume-rtmp: RTMP as sans-IO state machines (server, and a publishing client). Bytes and
 //! `now` go in; bytes to send, [`Event`]s and deadlines come out. No sockets,
 //! no clock, no async runtime: the server crate drives it.
 //!
 //! * [`session`]: [`ServerSession`], one connection (start here).
+//! * [`client`]: [`ClientSession`], publishing to another server (push out).
 //! * [`handshake`]: C0/C1/C2 and S0/S1/S2, simple and digest variants.
 //! * [`chunk`]: the chunk stream decoder and encoder, with its limits.
 //! * [`control`]: protocol control and User Control messages.
@@ -22,6 +23,7 @@
 //! [`session::MAX_HELD_BYTES`].
 
 pub mod chunk;
+pub mod client;
 pub mod command;
 pub mod control;
 pub mod crypto;
@@ -32,6 +34,7 @@ pub mod session;
 
 pub use brume_media::flv::Amf0Value;
 pub use chunk::ChunkLimits;
+pub use client::{ClientEvent, ClientSession};
 pub use error::RtmpError;
 pub use event::{Event, MediaKind, RejectCode, SessionConfig};
 pub use handshake::HandshakeMode;

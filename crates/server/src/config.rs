@@ -62,6 +62,9 @@ pub struct Config {
     /// Event → handlers ([`crate::triggers::config`]).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub triggers: crate::triggers::config::TriggersConfig,
+    /// Automatic pushes ([`crate::push`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub push_rules: Vec<crate::push::target::PushRule>,
 }
 
 impl Default for Config {
@@ -97,6 +100,7 @@ impl Default for Config {
             streams,
             tokens: Default::default(),
             triggers: BTreeMap::new(),
+            push_rules: Vec::new(),
         }
     }
 }
@@ -380,6 +384,10 @@ impl Config {
             message: message.to_string(),
         };
         let base = path.parent().unwrap_or(Path::new("."));
+        for (i, rule) in self.push_rules.iter().enumerate() {
+            crate::push::target::RtmpTarget::parse(&rule.target.replace("$stream", "s"))
+                .map_err(|e| invalid(format!("push_rules[{i}].target"), &e))?;
+        }
         for (name, stream) in &self.streams {
             validate_stream_name(name).map_err(|e| invalid(format!("streams.{name}"), &e))?;
             let spec = SourceSpec::parse(&stream.source, base)

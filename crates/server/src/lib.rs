@@ -39,6 +39,7 @@ pub mod logging;
 pub mod logs;
 pub mod metrics;
 pub mod net;
+pub mod push;
 pub mod recording;
 pub mod rtmp;
 pub mod state;

@@ -49,6 +49,8 @@ pub struct Supervisor {
     listeners: Listeners,
     /// Every recording ([`crate::recording`]).
     recorder: Arc<crate::recording::Recorder>,
+    /// Every push out ([`crate::push`]).
+    pusher: Arc<crate::push::Pusher>,
     /// Serialises whole configuration changes (bind, save, swap, reconcile).
     changing: Mutex<()>,
     /// The task following the configuration file.
@@ -79,9 +81,16 @@ impl Supervisor {
             state.config.clone(),
             &state.metrics,
         );
+        let pusher = crate::push::Pusher::start(
+            state.registry.clone(),
+            state.triggers.clone(),
+            state.config.clone(),
+            state.metrics.pushes.clone(),
+        );
         let supervisor = Arc::new(Supervisor {
             state,
             recorder,
+            pusher,
             logs,
             auth: auth::new_state(),
             listeners: Listeners::default(),
@@ -160,6 +169,7 @@ impl Supervisor {
         }
         self.listeners.stop_all();
         self.recorder.shutdown();
+        self.pusher.shutdown();
         for name in self.state.registry.names() {
             self.state.registry.remove(&name);
         }
@@ -234,6 +244,10 @@ impl ServerControl for Supervisor {
 
     fn recorder(&self) -> &Arc<crate::recording::Recorder> {
         &self.recorder
+    }
+
+    fn pusher(&self) -> &Arc<crate::push::Pusher> {
+        &self.pusher
     }
 }
 

@@ -71,4 +71,7 @@ pub trait ServerControl: Send + Sync + Debug {
 
     /// Recordings: start/stop, status, what is on disk.
     fn recorder(&self) -> &Arc<crate::recording::Recorder>;
+
+    /// Pushes out: create, delete, list.
+    fn pusher(&self) -> &Arc<crate::push::Pusher>;
 }

@@ -14,7 +14,7 @@
 //! Submodules: [`listen`] (accept loop, connection caps), [`control`], [`guard`] (Host/Origin checks, security headers),
 //! [`auth`] (setup mode and its token, Basic, sessions, rate limit), [`accounts`]
 //! (login/logout/session and account routes), [`streams`], [`config_routes`],
-//! [`recordings`], [`server_info`], [`openapi`], [`password`] (argon2), [`error`]; [`observe`]
+//! [`recordings`], [`pushes`], [`server_info`], [`openapi`], [`password`] (argon2), [`error`]; [`observe`]
 //! (clients, totals, logs, metrics) and [`ui`] (static files) are owned elsewhere
 //! and merged in.
 
@@ -28,6 +28,7 @@ pub mod listen;
 pub mod observe;
 pub mod openapi;
 pub mod password;
+pub mod pushes;
 pub mod recordings;
 pub mod server_info;
 pub mod streams;
@@ -173,6 +174,9 @@ pub fn table() -> Table {
             "/api/v1/streams/{name}/recordings/{id}/files/{file}",
             recordings::segment,
         )
+        .add(AUTH, Get, "/api/v1/pushes", pushes::list)
+        .add(AUTH, Post, "/api/v1/pushes", pushes::create)
+        .add(AUTH, Delete, "/api/v1/pushes/{id}", pushes::delete)
         .add(AUTH, Get, "/api/v1/config", config_routes::get)
         .add(AUTH, Patch, "/api/v1/config", config_routes::patch)
         .add(AUTH, Get, "/api/v1/server", server_info::get)

@@ -49,6 +49,8 @@ pub struct Metrics {
     pub trigger_calls: Arc<crate::triggers::CallCounts>,
     /// Recording bytes and running recordings ([`crate::recording`]).
     pub recordings: Arc<crate::recording::RecordingCounts>,
+    /// Push bytes and running pushes ([`crate::push`]).
+    pub pushes: Arc<crate::push::PushCounts>,
     /// The protocol buffer budget (`limits.protocol_buffer_bytes`): what all
     /// connections hold of it, shown as `brume_protocol_buffer_bytes`.
     pub protocol_buffers: Arc<crate::buffer_budget::BufferBudget>,
@@ -151,6 +153,7 @@ impl Default for Metrics {
             refusals: refusals::Refusals::default(),
             trigger_calls: Arc::default(),
             recordings: Arc::default(),
+            pushes: Arc::default(),
             protocol_buffers: Arc::default(),
             routes: routes::RouteCounts::default(),
             cache_hits: AtomicU64::new(0),

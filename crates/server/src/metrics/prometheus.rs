@@ -251,6 +251,33 @@ pub fn render(metrics: &Metrics, counts: StreamCounts) -> String {
     );
     family(
         &mut out,
+        "brume_push_bytes_total",
+        "counter",
+        "Bytes sent to push targets, per stream and push id.",
+    );
+    for (stream, id, bytes) in metrics.pushes.bytes() {
+        let id = id.to_string();
+        sample(
+            &mut out,
+            "brume_push_bytes_total",
+            &[("stream", &stream), ("push", &id)],
+            bytes,
+        );
+    }
+    family(
+        &mut out,
+        "brume_pushes_active",
+        "gauge",
+        "Pushes publishing now.",
+    );
+    sample(
+        &mut out,
+        "brume_pushes_active",
+        &[],
+        metrics.pushes.active(),
+    );
+    family(
+        &mut out,
         "brume_protocol_buffer_bytes",
         "gauge",
         "Bytes reserved for partly received protocol messages (RTMP), all connections together.",
