@@ -12,6 +12,8 @@
 //!   `--seek-ms` and `--fragments 1` it times a seek into an on-demand file.
 //! * `hls` runs many HLS viewers (playlist reloads, every new segment, a play
 //!   clock) spread over one or more playlist URLs and counts stalls.
+//! * `whep` opens many WebRTC viewers (str0m peer connections) of one live
+//!   stream over WHEP and reports how many were held without loss.
 //! * `probe` waits until a URL serves an init segment and a first fragment.
 //! * `free-port` prints a free TCP port on 127.0.0.1, for scripts.
 //!
@@ -29,6 +31,7 @@ mod mp4;
 mod report;
 mod segments;
 mod viewer;
+mod whep;
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::process::ExitCode;
@@ -72,10 +75,34 @@ enum Command {
     },
     /// Publish over RTMP (command after `--`) and time the HLS segments' appearance.
     Ingest(IngestArgs),
+    /// Many concurrent WebRTC (WHEP) viewers of one live stream.
+    Whep(WhepArgs),
     /// Print a free TCP port on 127.0.0.1.
     FreePort,
     /// Many HLS viewers of one live stream, spread over playlist URLs.
     Hls(HlsArgs),
+}
+
+#[derive(Debug, Args)]
+struct WhepArgs {
+    /// WHEP URL (http://host:port/whep/S).
+    #[arg(long)]
+    url: String,
+    /// Number of concurrent viewers.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    viewers: u32,
+    /// How long each viewer receives once connected, in seconds.
+    #[arg(long, default_value_t = 15.0)]
+    seconds: f64,
+    /// Spread the offers evenly over this many milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    ramp_ms: u64,
+    /// A viewer with a gap between video frames longer than this many seconds stalled.
+    #[arg(long, default_value_t = 1.0)]
+    stall: f64,
+    /// Runtime threads: 1 runs everything on the calling thread.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    threads: u16,
 }
 
 #[derive(Debug, Args)]
@@ -238,6 +265,7 @@ fn main() -> ExitCode {
         Command::Segments(args) => fetch_segments(&args),
         Command::Probe { url, timeout } => probe(&url, timeout),
         Command::Ingest(args) => ingest_run(&args),
+        Command::Whep(args) => whep_fanout(&args),
         Command::FreePort => free_port(),
         Command::Hls(args) => hls_viewers(&args),
     };
@@ -248,6 +276,73 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `whep`: prints one JSON line with the counts and the load generator's CPU time.
+fn whep_fanout(args: &WhepArgs) -> anyhow::Result<()> {
+    let rt = runtime(args.threads)?;
+    let cpu_start = cpu::process_cpu_time();
+    let started = Instant::now();
+    let reports = rt.block_on(async {
+        let mut tasks = Vec::new();
+        let step = Duration::from_millis(args.ramp_ms) / args.viewers;
+        for _ in 0..args.viewers {
+            tasks.push(tokio::spawn(whep::viewer(
+                args.url.clone(),
+                Duration::from_secs_f64(args.seconds),
+                Duration::from_secs(20),
+            )));
+            tokio::time::sleep(step).await;
+        }
+        let mut reports = Vec::new();
+        for task in tasks {
+            reports.push(task.await.unwrap_or_default());
+        }
+        reports
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = match (cpu_start, cpu::process_cpu_time()) {
+        (Some(a), Some(b)) => b.saturating_sub(a).as_secs_f64(),
+        _ => 0.0,
+    };
+    let stall = Duration::from_secs_f64(args.stall);
+    let connected = reports.iter().filter(|r| r.connected).count();
+    let held = reports.iter().filter(|r| r.held(stall)).count();
+    let gaps: u64 = reports.iter().map(|r| r.gaps).sum();
+    let frames: u64 = reports.iter().map(|r| r.video_frames).sum();
+    let bytes: u64 = reports.iter().map(|r| r.video_bytes).sum();
+    let audio: u64 = reports.iter().map(|r| r.audio_packets).sum();
+    let worst_stall = reports
+        .iter()
+        .map(|r| r.longest_stall.as_secs_f64())
+        .fold(0.0, f64::max);
+    let first_error = reports.iter().find_map(|r| r.error.clone());
+    eprintln!(
+        "whep: {held}/{} held without loss ({connected} connected), {frames} video frames, \
+         {audio} audio packets, {gaps} gaps, worst stall {worst_stall:.2} s{}",
+        args.viewers,
+        first_error
+            .as_deref()
+            .map(|e| format!("; first error: {e}"))
+            .unwrap_or_default()
+    );
+    println!(
+        "{}",
+        serde_json::json!({
+            "viewers": args.viewers,
+            "connected": connected,
+            "held": held,
+            "gaps": gaps,
+            "video_frames": frames,
+            "video_bytes": bytes,
+            "audio_packets": audio,
+            "worst_stall_s": worst_stall,
+            "elapsed_s": elapsed,
+            "loadgen_cpu_s": cpu,
+            "first_error": first_error,
+        })
+    );
+    Ok(())
 }
 
 fn runtime(threads: u16) -> anyhow::Result<tokio::runtime::Runtime> {
