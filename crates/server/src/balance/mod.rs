@@ -160,6 +160,9 @@ impl BalanceConfig {
         if config.secret.as_deref() == Some("") {
             return Err(BalanceError::EmptySecret);
         }
+        for edge in &config.edges {
+            edges::EdgeAddr::parse(edge).map_err(AddError::from)?;
+        }
         Ok(config)
     }
 }
@@ -245,6 +248,17 @@ mod tests {
             BalanceConfig::resolve(&fast, None),
             Err(BalanceError::PollMs)
         ));
+        let bad_edge = BalanceArgs {
+            edges: vec!["ftp://x".into()],
+            ..BalanceArgs::default()
+        };
+        let err = BalanceConfig::resolve(&bad_edge, None)
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("edge \"ftp://x\": only http:// edges are polled")
+        );
         std::fs::write(&path, r#"{"edgez": []}"#).unwrap_or_else(|e| panic!("{e}"));
         let err = BalanceConfig::resolve(&args, None)
             .err()
