@@ -1,6 +1,7 @@
 //! Recording: an RTMP publish (ffmpeg) or a looped file recorded into segment
 //! files that ffprobe/ffmpeg read alone, crash safety under `kill -9`, API
-//! start/stop, retention, RECORDING_END, metrics, an unwritable folder.
+//! start/stop, retention, RECORDING_END, metrics, an unwritable folder, and
+//! playback of a time range as MP4 and HLS.
 
 #![allow(clippy::unwrap_used)]
 
@@ -121,10 +122,11 @@ fn an_rtmp_publish_is_recorded_and_survives_kill_9() {
     }
     drop(brume);
 
-    // After a restart the stream records into a new recording; stopping it
-    // through the API writes its open segment and fires RECORDING_END.
+    // After a restart the stream records into a new recording. The publisher
+    // stops after 8 s: once the stream goes offline the recording ends, its
+    // open segment written, and RECORDING_END fires.
     let brume = Brume::start_with(tempfile::tempdir().unwrap(), config);
-    let _publisher = Publisher::start(&format!("rtmp://{}/live/cam", brume.rtmp_addr()), 60);
+    let publisher = Publisher::start(&format!("rtmp://{}/live/cam", brume.rtmp_addr()), 8);
     let second = wait_for(Duration::from_secs(30), "a second recording", || {
         recordings(rec.path())
             .into_iter()
@@ -135,9 +137,8 @@ fn an_rtmp_publish_is_recorded_and_survives_kill_9() {
         entries.len(),
         "the old one is left alone"
     );
-    let api = Client::of(&brume);
-    assert_eq!(api.delete("/api/v1/streams/cam/recording").status, 204);
-    let payload = backend.wait_for("RECORDING_END", Duration::from_secs(15), |_| true);
+    let payload = backend.wait_for("RECORDING_END", Duration::from_secs(30), |_| true);
+    drop(publisher);
     let lines: Vec<&str> = payload.lines().collect();
     assert_eq!(lines[0], "cam", "{payload}");
     assert_eq!(lines[1], second.to_str().unwrap(), "{payload}");
@@ -149,15 +150,17 @@ fn an_rtmp_publish_is_recorded_and_survives_kill_9() {
         .sum();
     assert_eq!(bytes, on_disk, "{payload}");
     assert!(lines[6].parse::<u64>().unwrap() >= lines[5].parse::<u64>().unwrap());
-    assert!(lines[7].parse::<u64>().unwrap() > 0, "{payload}");
+    let media_ms: u64 = lines[7].parse().unwrap();
+    assert!(
+        (5_000..=9_000).contains(&media_ms),
+        "8 s published, {media_ms} ms recorded: {payload}"
+    );
+    let api = Client::of(&brume);
+    assert_eq!(api.delete("/api/v1/streams/cam/recording").status, 204);
     let status = api.get("/api/v1/streams/cam").json();
     assert_eq!(status["recording"]["active"], false, "{status}");
     assert_eq!(status["recording"]["stopped_by_api"], true, "{status}");
-    // The stream itself kept playing throughout.
-    let (frames, errors) = common::decode_video_frames(&brume.url("/cam.ts"), Some(1.0));
-    assert!(frames > 10, "{frames} {errors}");
 }
-
 #[test]
 fn recording_started_by_api_as_fmp4_keeps_to_its_byte_limit() {
     let rec = tempfile::tempdir().unwrap();

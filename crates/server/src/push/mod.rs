@@ -80,6 +80,8 @@ struct Push {
     url: String,
     origin: Origin,
     running: Option<CancellationToken>,
+    /// The live stream instance being pushed.
+    instance: u64,
     deleted: bool,
     failures: u32,
     retry_at: Option<Instant>,
@@ -149,6 +151,7 @@ impl Pusher {
                 url: url.to_owned(),
                 origin,
                 running: None,
+                instance: 0,
                 deleted: false,
                 failures: 0,
                 retry_at: None,
@@ -260,18 +263,24 @@ impl Pusher {
         let now = Instant::now();
         let mut pushes = self.lock();
         for (id, push) in pushes.iter_mut() {
-            if push.running.is_some() || push.deleted || push.retry_at.is_some_and(|at| now < at) {
+            let live = match self.registry.get(&push.stream).map(|e| e.state()) {
+                Some(StreamState::Live(live)) if !live.is_closed() => Some(live),
+                _ => None,
+            };
+            if let Some(stop) = &push.running {
+                // The stream went offline (or restarted): this push is over.
+                if live.as_ref().is_none_or(|l| l.instance != push.instance) {
+                    stop.cancel();
+                }
                 continue;
             }
-            let Some(entry) = self.registry.get(&push.stream) else {
-                continue;
-            };
-            let StreamState::Live(live) = entry.state() else {
-                continue;
-            };
-            if live.is_closed() {
+            if push.deleted || push.retry_at.is_some_and(|at| now < at) {
                 continue;
             }
+            let Some(live) = live else {
+                continue;
+            };
+            push.instance = live.instance;
             let stop = self.stop.child_token();
             push.running = Some(stop.clone());
             push.status = "connecting".to_owned();

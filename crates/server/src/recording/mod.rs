@@ -89,6 +89,8 @@ enum Wanted {
 
 #[derive(Debug)]
 struct Active {
+    /// The live stream instance recorded: a new one (or none) ends this recording.
+    instance: u64,
     stop: CancellationToken,
     progress: Arc<Progress>,
     started: Instant,
@@ -238,7 +240,10 @@ impl Recorder {
             let rec = streams.entry(name.clone()).or_default();
             let settings = self.settings_for(&name, &rec.wanted);
             if let Some(active) = &rec.active {
-                if settings.is_none() {
+                // A push stream that went offline after its grace period keeps
+                // its (unclosed) live stream: the recording ends with the state.
+                let current = live.as_ref().is_some_and(|l| l.instance == active.instance);
+                if settings.is_none() || !current {
                     active.stop.cancel();
                 }
                 continue;
@@ -252,6 +257,7 @@ impl Recorder {
             let progress = Arc::new(Progress::default());
             let stop = self.stop.child_token();
             rec.active = Some(Active {
+                instance: live.instance,
                 stop: stop.clone(),
                 progress: progress.clone(),
                 started: Instant::now(),

@@ -29,6 +29,10 @@ use crate::stream::subscription::{ReadError, Start, SubscribeError, Subscription
 /// A segment is cut at the next keyframe past this many bytes even before its
 /// target length, and cut regardless at twice it.
 pub const MAX_SEGMENT_BYTES: usize = 64 * 1024 * 1024;
+/// A keyframe this close before the target length still ends the segment (a
+/// chunk's time is its earliest frame's, often audio a few ms before the
+/// keyframe).
+const SEGMENT_SLACK_MS: i64 = 250;
 
 /// Why a recording stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -146,7 +150,7 @@ async fn record(job: &Job, summary: &mut Summary) -> Result<(), RecordError> {
         let at = chunk.start_ms.or(open.as_ref().map(|s| s.last_media_ms));
         let at = at.unwrap_or(0);
         if let Some(segment) = &open {
-            let long = at - segment.media_start_ms >= segment_ms;
+            let long = at - segment.media_start_ms >= segment_ms - SEGMENT_SLACK_MS;
             let big = segment.data.len() >= MAX_SEGMENT_BYTES;
             if (chunk.keyframe && (long || big)) || segment.data.len() >= 2 * MAX_SEGMENT_BYTES {
                 let segment = open.take().expect("checked");
