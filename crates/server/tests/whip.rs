@@ -101,6 +101,27 @@ fn chromium_publishes_with_whip_and_every_output_plays_it() {
     let proxy = Proxy::start(ProxyKind::Nginx, &brume);
     plays_through_whep(&proxy.url("http", "/"), &proxy.url("http", "/webrtc/cam"));
 
+    // Browsers send keyframes only when asked: Brume asks whenever the latest is
+    // older than 2 s, so the video playlist's segments stay short.
+    let text =
+        |path: &str| String::from_utf8_lossy(&common::get(&brume.url(path)).body).into_owned();
+    let master = text("/cmaf/cam/index.m3u8");
+    let video = master
+        .lines()
+        .find(|l| !l.starts_with('#') && l.contains(".m3u8"))
+        .unwrap_or_else(|| panic!("no media playlist in {master}"));
+    let media = text(&format!("/cmaf/cam/{video}"));
+    let durations: Vec<f64> = media
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .filter_map(|d| d.split(',').next()?.parse().ok())
+        .collect();
+    assert!(durations.len() >= 3, "{media}");
+    assert!(
+        durations.iter().all(|&d| d <= 4.5),
+        "segments of at most ~2-3 s: {durations:?}"
+    );
+
     // The publisher's DELETE ends the push.
     let location = whip["location"].as_str().unwrap_or_default();
     let ended = publisher.eval(&format!(
