@@ -255,6 +255,14 @@ fn edges_register_with_the_shared_secret() {
     // Removed: nobody can serve the stream any more.
     assert_eq!(admin.send("DELETE", "/edges", Some(&body)).status, 200);
     assert_eq!(get(&balancer.url("/live.mp4")).status, 503);
+
+    // Guessing: after five wrong secrets even the right one waits.
+    for _ in 0..3 {
+        assert_eq!(wrong.post("/edges", &body).status, 401);
+    }
+    let limited = admin.post("/edges", &body);
+    assert_eq!(limited.status, 429);
+    assert!(limited.header("retry-after").is_some());
     let log = balancer.log.lock().unwrap().join("\n");
     assert!(!log.contains(secret), "the secret was logged");
     assert!(log.contains("wrong secret"), "{log}");

@@ -177,6 +177,10 @@ pub async fn run(config: BalanceConfig) -> Result<(), BalanceError> {
         edges,
         secret: config.secret.clone(),
         fallback: config.fallback.clone(),
+        failures: crate::failures::FailureLimiter::new(
+            server::MAX_SECRET_FAILURES,
+            server::SECRET_FAILURE_WINDOW,
+        ),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

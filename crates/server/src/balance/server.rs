@@ -40,6 +40,10 @@ const MAX_REGISTER_BYTES: usize = 4096;
 const MAX_CONNECTIONS: usize = 10_000;
 /// A request head must arrive within this time.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Wrong registration secrets allowed per client within [`SECRET_FAILURE_WINDOW`];
+/// more are refused (429) without looking at the secret.
+pub const MAX_SECRET_FAILURES: usize = 5;
+pub const SECRET_FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
 /// What every request handler shares.
 #[derive(Debug)]
@@ -47,6 +51,8 @@ pub struct Balancer {
     pub edges: Edges,
     pub secret: Option<String>,
     pub fallback: String,
+    /// Wrong secrets per client.
+    pub failures: crate::failures::FailureLimiter,
 }
 
 type Answer = Response<Full<Bytes>>;
@@ -235,6 +241,18 @@ async fn edges_request(req: Request<Incoming>, balancer: &Balancer, peer: Socket
             "registration is off: the balancer has no secret configured\n",
         );
     };
+    let now = std::time::Instant::now();
+    if let Some(wait) = balancer.failures.limited(peer.ip(), now) {
+        tracing::warn!(%peer, wait_s = wait, "edge registration refused: too many wrong secrets");
+        let mut response = text(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("too many wrong secrets from this address: try again in {wait} s\n"),
+        );
+        if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -244,6 +262,7 @@ async fn edges_request(req: Request<Incoming>, balancer: &Balancer, peer: Socket
     if !crate::api::password::constant_time_eq(given.as_bytes(), secret.as_bytes()) {
         // Never log what was sent in the secret's place.
         tracing::warn!(%peer, "edge registration refused: wrong secret");
+        balancer.failures.record(peer.ip(), now);
         let mut response = text(StatusCode::UNAUTHORIZED, "wrong or missing secret\n");
         response
             .headers_mut()
