@@ -13,7 +13,6 @@
 //! lets a new viewer start at a recent keyframe.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brume_media::codec::h264::{annexb_nals, nal_type, AvcConfig};
@@ -23,16 +22,16 @@ use rand::distr::{Alphanumeric, SampleString};
 use str0m::change::SdpOffer;
 use str0m::format::Codec as RtcCodec;
 use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, Mid};
-use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig};
+use str0m::{Candidate, Event, IceCreds, Rtc, RtcConfig};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::peer::{Peer, Polled};
 use super::sdp::{offered_codecs, OfferError};
 use super::session::Answer;
 use super::SESSION_QUEUE;
-use super::{Datagram, Entry, Inner, WebRtc, CONNECT_TIMEOUT, CONSENT_TIMEOUT, MAX_SESSIONS};
+use super::{Datagram, Entry, WebRtc, CONNECT_TIMEOUT, CONSENT_TIMEOUT, MAX_SESSIONS};
 use crate::audio::opus_aac::{AacFrame, OpusToAac, RATE};
 use crate::stream::publish::Publisher;
 
@@ -131,8 +130,7 @@ impl WebRtc {
             key
         };
         let ingest = Ingest {
-            rtc,
-            inner: self.inner.clone(),
+            peer: Peer::new(rtc, self.inner.clone(), now),
             publisher,
             video,
             audio,
@@ -147,7 +145,6 @@ impl WebRtc {
             aac: Vec::new(),
             last_keyframe: None,
             last_request: None,
-            last_heard: now,
             broken: false,
         };
         let span = tracing::info_span!("whip", stream, session = key, %client);
@@ -237,8 +234,7 @@ impl Clock {
 }
 
 struct Ingest {
-    rtc: Rtc,
-    inner: Arc<Inner>,
+    peer: Peer,
     publisher: Publisher,
     video: Mid,
     audio: Option<Mid>,
@@ -254,7 +250,6 @@ struct Ingest {
     aac: Vec<AacFrame>,
     last_keyframe: Option<Instant>,
     last_request: Option<Instant>,
-    last_heard: Instant,
     /// Video lost since the last keyframe: frames wait for the next one.
     broken: bool,
 }
@@ -271,37 +266,26 @@ impl Ingest {
                 Ok(None) => return "peer disconnected",
                 Err(reason) => return reason,
             };
-            if !connected && self.rtc.is_connected() {
+            if !connected && self.peer.rtc.is_connected() {
                 connected = true;
                 tracing::info!("WHIP publisher connected");
             }
-            if connected && self.last_heard.elapsed() > CONSENT_TIMEOUT {
+            if connected && self.peer.last_heard.elapsed() > CONSENT_TIMEOUT {
                 return "no consent from the peer";
             }
             let consent_deadline =
-                tokio::time::Instant::from_std(self.last_heard + CONSENT_TIMEOUT);
+                tokio::time::Instant::from_std(self.peer.last_heard + CONSENT_TIMEOUT);
             tokio::select! {
                 datagram = self.queue.recv() => {
                     let Some(datagram) = datagram else { return "server stopping" };
-                    self.last_heard = datagram.at;
-                    let input = match datagram.data.as_slice().try_into() {
-                        Ok(contents) => Input::Receive(datagram.at, Receive {
-                            proto: Protocol::Udp,
-                            source: datagram.source,
-                            destination: self.inner.local,
-                            contents,
-                        }),
-                        Err(_) => continue,
-                    };
-                    if let Err(err) = self.rtc.handle_input(input) {
-                        tracing::debug!(%err, "peer input refused");
-                        return "peer input refused";
+                    if let Err(reason) = self.peer.receive(&datagram) {
+                        return reason;
                     }
                 }
                 _ = tick.tick(), if connected => self.keyframe_due(),
                 () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
-                    if self.rtc.handle_input(Input::Timeout(Instant::now())).is_err() {
-                        return "timer refused";
+                    if let Err(reason) = self.peer.timeout() {
+                        return reason;
                     }
                 }
                 () = tokio::time::sleep_until(connect_deadline), if !connected => {
@@ -309,7 +293,7 @@ impl Ingest {
                 }
                 () = tokio::time::sleep_until(consent_deadline), if connected => {}
                 () = self.stop.cancelled() => {
-                    self.rtc.disconnect();
+                    self.peer.rtc.disconnect();
                     let _ = self.drain().await;
                     return "ended by the client";
                 }
@@ -317,38 +301,20 @@ impl Ingest {
         }
     }
 
-    /// Sends what the Rtc has to send and handles its events; returns when it
-    /// wants to be woken (`None`: it is no longer alive).
+    /// Lets the peer send what it has to and handles the session's events;
+    /// returns when it wants to be woken (`None`: it is no longer alive).
     async fn drain(&mut self) -> Result<Option<Instant>, &'static str> {
         loop {
-            if !self.rtc.is_alive() {
-                return Ok(None);
-            }
-            match self.rtc.poll_output() {
-                Err(err) => {
-                    tracing::debug!(%err, "session failed");
-                    return Err("session failed");
+            match self.peer.poll().await? {
+                Polled::Wake(at) => return Ok(Some(at)),
+                Polled::Gone => return Ok(None),
+                Polled::Event(Event::MediaData(data)) if data.mid == self.video => {
+                    self.video(&data)
                 }
-                Ok(Output::Timeout(at)) => return Ok(Some(at)),
-                Ok(Output::Transmit(transmit)) => {
-                    if let Err(err) = self
-                        .inner
-                        .socket
-                        .send_to(&transmit.contents, transmit.destination)
-                        .await
-                    {
-                        tracing::debug!(%err, "WebRTC send failed");
-                    }
+                Polled::Event(Event::MediaData(data)) if Some(data.mid) == self.audio => {
+                    self.audio(&data)
                 }
-                Ok(Output::Event(event)) => match event {
-                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                        return Ok(None)
-                    }
-                    Event::Closed => return Ok(None),
-                    Event::MediaData(data) if data.mid == self.video => self.video(&data),
-                    Event::MediaData(data) if Some(data.mid) == self.audio => self.audio(&data),
-                    _ => {}
-                },
+                Polled::Event(_) => {}
             }
         }
     }
@@ -537,7 +503,7 @@ impl Ingest {
         {
             return;
         }
-        let Some(mut writer) = self.rtc.writer(self.video) else {
+        let Some(mut writer) = self.peer.rtc.writer(self.video) else {
             return;
         };
         if writer.is_request_keyframe_possible(KeyframeRequestKind::Pli) {

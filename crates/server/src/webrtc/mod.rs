@@ -26,6 +26,7 @@ pub mod config;
 pub mod demux;
 pub mod ingest;
 mod payload;
+mod peer;
 pub mod sdp;
 mod session;
 pub mod whep;

@@ -12,17 +12,17 @@ use rand::distr::{Alphanumeric, SampleString};
 use str0m::change::SdpOffer;
 use str0m::format::Codec as RtcCodec;
 use str0m::media::{Frequency, MediaKind, MediaTime, Mid, Pt};
-use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig};
+use str0m::{Candidate, Event, IceCreds, Rtc, RtcConfig};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::audio::{aac_track, OpusFeed};
 use super::payload::H264Payload;
+use super::peer::{Peer, Polled};
 use super::sdp::{audio_mids, offered_codecs, video_mids, OfferError};
 use super::SESSION_QUEUE;
-use super::{Datagram, Entry, Inner, WebRtc, CONNECT_TIMEOUT, CONSENT_TIMEOUT, MAX_SESSIONS};
+use super::{Datagram, Entry, WebRtc, CONNECT_TIMEOUT, CONSENT_TIMEOUT, MAX_SESSIONS};
 use crate::audio::aac_opus::OpusPacket;
 use crate::metrics::Viewer;
 use crate::stream::live::tap::TapFrame;
@@ -163,8 +163,7 @@ impl WebRtc {
             key
         };
         let session = Session {
-            rtc,
-            inner: self.inner.clone(),
+            peer: Peer::new(rtc, self.inner.clone(), now),
             live,
             viewer,
             video,
@@ -175,7 +174,6 @@ impl WebRtc {
             offset: 0,
             last_ts: None,
             last_resend: None,
-            last_heard: now,
         };
         let span = tracing::info_span!("webrtc", stream, session = key, %client);
         let inner = self.inner.clone();
@@ -286,8 +284,7 @@ fn video_out(
 }
 
 struct Session {
-    rtc: Rtc,
-    inner: Arc<Inner>,
+    peer: Peer,
     live: Arc<LiveStream>,
     /// Holds the viewer's metrics session open.
     viewer: Arc<Viewer>,
@@ -301,7 +298,6 @@ struct Session {
     offset: i64,
     last_ts: Option<i64>,
     last_resend: Option<Instant>,
-    last_heard: Instant,
 }
 
 impl Session {
@@ -315,7 +311,7 @@ impl Session {
                 Ok(None) => return "peer disconnected",
                 Err(reason) => return reason,
             };
-            if frames.is_none() && self.rtc.is_connected() {
+            if frames.is_none() && self.peer.rtc.is_connected() {
                 tracing::info!("WHEP session connected");
                 match FrameSubscription::open(self.live.clone(), self.viewer.clone()) {
                     Ok(subscription) => frames = Some(subscription),
@@ -326,28 +322,17 @@ impl Session {
                 }
             }
             let connected = frames.is_some();
-            let silent_for = self.last_heard.elapsed();
+            let silent_for = self.peer.last_heard.elapsed();
             if connected && silent_for > CONSENT_TIMEOUT {
                 return "no consent from the peer";
             }
             let consent_deadline =
-                tokio::time::Instant::from_std(self.last_heard + CONSENT_TIMEOUT);
+                tokio::time::Instant::from_std(self.peer.last_heard + CONSENT_TIMEOUT);
             tokio::select! {
                 datagram = self.queue.recv() => {
                     let Some(datagram) = datagram else { return "server stopping" };
-                    self.last_heard = datagram.at;
-                    let input = match datagram.data.as_slice().try_into() {
-                        Ok(contents) => Input::Receive(datagram.at, Receive {
-                            proto: Protocol::Udp,
-                            source: datagram.source,
-                            destination: self.inner.local,
-                            contents,
-                        }),
-                        Err(_) => continue,
-                    };
-                    if let Err(err) = self.rtc.handle_input(input) {
-                        tracing::debug!(%err, "peer input refused");
-                        return "peer input refused";
+                    if let Err(reason) = self.peer.receive(&datagram) {
+                        return reason;
                     }
                 }
                 frame = next_frame(&mut frames), if connected => {
@@ -363,8 +348,8 @@ impl Session {
                     }
                 }
                 () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
-                    if self.rtc.handle_input(Input::Timeout(Instant::now())).is_err() {
-                        return "timer refused";
+                    if let Err(reason) = self.peer.timeout() {
+                        return reason;
                     }
                 }
                 () = tokio::time::sleep_until(connect_deadline), if !connected => {
@@ -372,7 +357,7 @@ impl Session {
                 }
                 () = tokio::time::sleep_until(consent_deadline), if connected => {}
                 () = self.stop.cancelled() => {
-                    self.rtc.disconnect();
+                    self.peer.rtc.disconnect();
                     let _ = self.drain().await;
                     return "ended by the client";
                 }
@@ -380,39 +365,17 @@ impl Session {
         }
     }
 
-    /// Sends what the Rtc has to send and handles its events; returns when it
-    /// wants to be woken (`None`: it is no longer alive).
+    /// Lets the peer send what it has to and handles the session's events;
+    /// returns when it wants to be woken (`None`: it is no longer alive).
     async fn drain(&mut self) -> Result<Option<Instant>, &'static str> {
         loop {
-            if !self.rtc.is_alive() {
-                return Ok(None);
-            }
-            match self.rtc.poll_output() {
-                Err(err) => {
-                    tracing::debug!(%err, "session failed");
-                    return Err("session failed");
+            match self.peer.poll().await? {
+                Polled::Wake(at) => return Ok(Some(at)),
+                Polled::Gone => return Ok(None),
+                Polled::Event(Event::KeyframeRequest(request)) if request.mid == self.video.mid => {
+                    self.resend_gop();
                 }
-                Ok(Output::Timeout(at)) => return Ok(Some(at)),
-                Ok(Output::Transmit(transmit)) => {
-                    if let Err(err) = self
-                        .inner
-                        .socket
-                        .send_to(&transmit.contents, transmit.destination)
-                        .await
-                    {
-                        tracing::debug!(%err, "WebRTC send failed");
-                    }
-                }
-                Ok(Output::Event(event)) => match event {
-                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                        return Ok(None)
-                    }
-                    Event::Closed => return Ok(None),
-                    Event::KeyframeRequest(request) if request.mid == self.video.mid => {
-                        self.resend_gop();
-                    }
-                    _ => {}
-                },
+                Polled::Event(_) => {}
             }
         }
     }
@@ -443,7 +406,7 @@ impl Session {
         }
         let ts = (self.ticks(frame) + self.offset).max(0);
         self.last_ts = Some(ts);
-        let Some(writer) = self.rtc.writer(self.video.mid) else {
+        let Some(writer) = self.peer.rtc.writer(self.video.mid) else {
             return;
         };
         let time = MediaTime::new(ts as u64, Frequency::NINETY_KHZ);
@@ -455,7 +418,7 @@ impl Session {
     /// Sends one Opus packet of the stream's shared feed.
     fn opus(&mut self, packet: &OpusPacket) {
         let Some(audio) = &self.audio else { return };
-        let Some(writer) = self.rtc.writer(audio.mid) else {
+        let Some(writer) = self.peer.rtc.writer(audio.mid) else {
             return;
         };
         let time = MediaTime::new(packet.ts.max(0) as u64, Frequency::FORTY_EIGHT_KHZ);
