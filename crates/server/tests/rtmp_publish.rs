@@ -149,6 +149,35 @@ fn a_viewer_sees_time_keep_moving_forward_across_a_reconnect() {
     }
 }
 
+/// A publisher that leaves for good: after the grace period the stream goes
+/// offline and a progressive viewer's response ends, rather than hanging open.
+#[test]
+fn a_progressive_viewer_ends_when_the_publisher_does_not_come_back() {
+    let brume = push_server();
+    let url = format!("rtmp://{}/live/cam", brume.rtmp_addr());
+    let publisher = Publisher::start(&url, 60);
+    wait_live(&brume, "cam", Duration::from_secs(6));
+    let viewer_url = brume.url("/cam.mp4");
+    let viewer =
+        std::thread::spawn(move || request("GET", &viewer_url, &[], Duration::from_secs(40)));
+    std::thread::sleep(Duration::from_secs(2));
+    let left = Instant::now();
+    drop(publisher);
+    let response = viewer.join().unwrap();
+    let ended_after = left.elapsed();
+    assert_eq!(response.status, 200);
+    assert!(
+        response.body.len() > 10_000,
+        "the viewer got {} bytes before the publisher left",
+        response.body.len()
+    );
+    // 5 s of grace period, then the stream closes; 40 s would mean it never did.
+    assert!(
+        ended_after < Duration::from_secs(15),
+        "the viewer's response was still open {ended_after:?} after the publisher left"
+    );
+}
+
 fn hostile(rtmp: &str, bytes: &[u8], then_wait: Duration) -> bool {
     let mut socket = TcpStream::connect(rtmp).unwrap();
     socket

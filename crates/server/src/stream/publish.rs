@@ -225,6 +225,9 @@ impl Drop for Publisher {
         }
         tracing::info!(stream = %entry.name, "publisher left; grace period started");
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            if let Some((live, _)) = entry.push_slot().kept.take() {
+                live.close();
+            }
             entry.set(StreamState::Offline);
             return;
         };
@@ -236,8 +239,12 @@ impl Drop for Publisher {
             }
             let mut slot = entry.push_slot();
             if slot.generation == generation && !slot.active {
-                slot.kept = None;
+                // Closing ends the feeds of viewers still attached to it.
+                let kept = slot.kept.take();
                 drop(slot);
+                if let Some((live, _)) = kept {
+                    live.close();
+                }
                 tracing::info!(stream = %entry.name, "push stream offline");
                 entry.set(StreamState::Offline);
             }
