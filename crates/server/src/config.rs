@@ -466,7 +466,7 @@ impl Config {
             .check()
             .map_err(|(key, message)| invalid(key, &message))?;
         crate::access::config::check_tokens(&self.tokens)
-            .map_err(|m| invalid("tokens.key".to_owned(), &m))?;
+            .map_err(|e| invalid("tokens.key".to_owned(), &e))?;
         crate::triggers::config::check(&self.triggers)
             .map_err(|(key, message)| invalid(key, &message))?;
         if let Some(webrtc) = &self.webrtc {

@@ -60,12 +60,17 @@ pub fn check_stream(
     Ok(())
 }
 
+/// Why the `tokens` section is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TokensError {
+    #[error("the key must be at least {MIN_KEY_BYTES} bytes")]
+    KeyTooShort,
+}
+
 /// Checks the `tokens` section.
-pub fn check_tokens(tokens: &TokensConfig) -> Result<(), String> {
+pub fn check_tokens(tokens: &TokensConfig) -> Result<(), TokensError> {
     match &tokens.key {
-        Some(key) if key.len() < MIN_KEY_BYTES => {
-            Err(format!("the key must be at least {MIN_KEY_BYTES} bytes"))
-        }
+        Some(key) if key.len() < MIN_KEY_BYTES => Err(TokensError::KeyTooShort),
         _ => Ok(()),
     }
 }
