@@ -4,13 +4,121 @@
 //! only its media logic: it asks [`Peer::poll`] for the next event that is not
 //! the peer's own business.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use rand::distr::{Alphanumeric, SampleString};
+use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::net::{Protocol, Receive};
-use str0m::{Event, IceConnectionState, Input, Output, Rtc};
+use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
-use super::{Datagram, Inner};
+use super::sdp::OfferError;
+use super::{Datagram, Entry, Inner, WebRtc, MAX_SESSIONS, SESSION_QUEUE};
+
+/// An offer accepted by a fresh ICE-lite [`Rtc`], before the session registers.
+pub(super) struct Negotiated {
+    pub rtc: Rtc,
+    pub answer: SdpAnswer,
+    pub ufrag: String,
+    /// The random name of the session's WHIP/WHEP resource URL.
+    pub resource: String,
+    pub now: Instant,
+}
+
+/// A session's place in the shared socket's table.
+pub(super) struct Registered {
+    pub key: u64,
+    pub queue: mpsc::Receiver<Datagram>,
+    pub stop: CancellationToken,
+}
+
+impl WebRtc {
+    /// Makes an ICE-lite, H.264 + Opus [`Rtc`] with fresh credentials and the
+    /// host candidates for `client`, and lets it accept `offer`.
+    /// `video_send_buffer` sizes the resend buffer of a sending session.
+    pub(super) fn negotiate(
+        &self,
+        offer: &str,
+        client: IpAddr,
+        video_send_buffer: Option<usize>,
+    ) -> Result<Negotiated, OfferError> {
+        let parsed =
+            SdpOffer::from_sdp_string(offer).map_err(|e| OfferError::Malformed(e.to_string()))?;
+        let mut rng = rand::rng();
+        let creds = IceCreds {
+            ufrag: Alphanumeric.sample_string(&mut rng, 16),
+            pass: Alphanumeric.sample_string(&mut rng, 32),
+        };
+        let resource = Alphanumeric.sample_string(&mut rng, 24);
+        let now = Instant::now();
+        let mut config = RtcConfig::new()
+            .set_ice_lite(true)
+            .set_crypto_provider(self.inner.crypto.clone())
+            .set_local_ice_credentials(creds.clone())
+            .clear_codecs()
+            .enable_h264(true)
+            .enable_opus(true, false);
+        if let Some(packets) = video_send_buffer {
+            config = config.set_send_buffer_video(packets);
+        }
+        let mut rtc = config.build(now);
+        for address in self.candidate_addresses(client) {
+            match Candidate::host(address, "udp") {
+                Ok(candidate) => {
+                    rtc.add_local_candidate(candidate);
+                }
+                Err(err) => tracing::warn!(%address, %err, "unusable WebRTC candidate address"),
+            }
+        }
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(parsed)
+            .map_err(|e| OfferError::Malformed(e.to_string()))?;
+        Ok(Negotiated {
+            rtc,
+            answer,
+            ufrag: creds.ufrag,
+            resource,
+            now,
+        })
+    }
+}
+
+impl Inner {
+    /// Enters a session in the table so datagrams for `ufrag` reach it; `None`
+    /// when [`MAX_SESSIONS`] are running.
+    pub(super) fn register(
+        &self,
+        stream: &str,
+        ufrag: String,
+        resource: &str,
+    ) -> Option<Registered> {
+        let (packets, queue) = mpsc::channel(SESSION_QUEUE);
+        let stop = CancellationToken::new();
+        let mut table = self.table();
+        if table.sessions.len() >= MAX_SESSIONS {
+            return None;
+        }
+        let key = table.next_key;
+        table.next_key += 1;
+        table.demux.insert(ufrag.clone(), key);
+        table.by_resource.insert(resource.to_owned(), key);
+        table.sessions.insert(
+            key,
+            Entry {
+                resource: resource.to_owned(),
+                stream: stream.to_owned(),
+                ufrag,
+                packets,
+                stop: stop.clone(),
+            },
+        );
+        Some(Registered { key, queue, stop })
+    }
+}
 
 /// A session's peer connection and the socket it sends through.
 pub(super) struct Peer {

@@ -8,21 +8,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brume_media::{scale_ticks, Codec, Track, TrackKind};
-use rand::distr::{Alphanumeric, SampleString};
-use str0m::change::SdpOffer;
 use str0m::format::Codec as RtcCodec;
 use str0m::media::{Frequency, MediaKind, MediaTime, Mid, Pt};
-use str0m::{Candidate, Event, IceCreds, Rtc, RtcConfig};
+use str0m::{Event, Rtc};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::audio::{aac_track, OpusFeed};
 use super::payload::H264Payload;
-use super::peer::{Peer, Polled};
+use super::peer::{Negotiated, Peer, Polled, Registered};
 use super::sdp::{audio_mids, offered_codecs, video_mids, OfferError};
-use super::SESSION_QUEUE;
-use super::{Datagram, Entry, WebRtc, CONNECT_TIMEOUT, CONSENT_TIMEOUT, MAX_SESSIONS};
+use super::{Datagram, WebRtc, CONNECT_TIMEOUT, CONSENT_TIMEOUT, MAX_SESSIONS};
 use crate::audio::aac_opus::OpusPacket;
 use crate::metrics::Viewer;
 use crate::stream::live::tap::TapFrame;
@@ -107,61 +104,19 @@ impl WebRtc {
         if self.session_count() >= MAX_SESSIONS {
             return Err(PlayError::Full);
         }
-        let parsed =
-            SdpOffer::from_sdp_string(offer).map_err(|e| OfferError::Malformed(e.to_string()))?;
-        let mut rng = rand::rng();
-        let creds = IceCreds {
-            ufrag: Alphanumeric.sample_string(&mut rng, 16),
-            pass: Alphanumeric.sample_string(&mut rng, 32),
-        };
-        let resource = Alphanumeric.sample_string(&mut rng, 24);
-        let now = Instant::now();
-        let mut rtc = RtcConfig::new()
-            .set_ice_lite(true)
-            .set_crypto_provider(self.inner.crypto.clone())
-            .set_local_ice_credentials(creds.clone())
-            .clear_codecs()
-            .enable_h264(true)
-            .enable_opus(true, false)
-            .set_send_buffer_video(VIDEO_SEND_BUFFER)
-            .build(now);
-        for address in self.candidate_addresses(client) {
-            match Candidate::host(address, "udp") {
-                Ok(candidate) => {
-                    rtc.add_local_candidate(candidate);
-                }
-                Err(err) => tracing::warn!(%address, %err, "unusable WebRTC candidate address"),
-            }
-        }
-        let answer = rtc
-            .sdp_api()
-            .accept_offer(parsed)
-            .map_err(|e| OfferError::Malformed(e.to_string()))?;
+        let Negotiated {
+            mut rtc,
+            answer,
+            ufrag,
+            resource,
+            now,
+        } = self.negotiate(offer, client, Some(VIDEO_SEND_BUFFER))?;
         let video = video_out(&mut rtc, offer, track, payload)?;
         let audio = self.audio_out(&mut rtc, offer, stream, &live);
-        let (packets, queue) = mpsc::channel(SESSION_QUEUE);
-        let stop = CancellationToken::new();
-        let key = {
-            let mut table = self.inner.table();
-            if table.sessions.len() >= MAX_SESSIONS {
-                return Err(PlayError::Full);
-            }
-            let key = table.next_key;
-            table.next_key += 1;
-            table.demux.insert(creds.ufrag.clone(), key);
-            table.by_resource.insert(resource.clone(), key);
-            table.sessions.insert(
-                key,
-                Entry {
-                    resource: resource.clone(),
-                    stream: stream.to_owned(),
-                    ufrag: creds.ufrag,
-                    packets,
-                    stop: stop.clone(),
-                },
-            );
-            key
-        };
+        let Registered { key, queue, stop } = self
+            .inner
+            .register(stream, ufrag, &resource)
+            .ok_or(PlayError::Full)?;
         let session = Session {
             peer: Peer::new(rtc, self.inner.clone(), now),
             live,
